@@ -1,0 +1,32 @@
+using System.Runtime.InteropServices;
+
+namespace VhostDeviceCan.Interop;
+
+/// <summary>An owned Linux file descriptor, closed exactly once.</summary>
+public sealed class FileDescriptor : SafeHandle
+{
+    public FileDescriptor(int fd) : base(invalidHandleValue: -1, ownsHandle: true) => SetHandle(fd);
+
+    public override bool IsInvalid => handle == -1;
+
+    /// <summary>The raw number, for syscalls. Valid while this object is not disposed.</summary>
+    public int Value => (int)handle;
+
+    protected override bool ReleaseHandle() => Libc.close((int)handle) == 0;
+
+    public static FileDescriptor Check(int fd, string syscall) =>
+        fd < 0 ? throw SyscallException.FromLast(syscall) : new FileDescriptor(fd);
+
+    public unsafe void SetNonBlocking(bool nonBlocking)
+    {
+        int flags = Libc.fcntl(Value, Libc.F_GETFL, 0);
+        if (flags < 0) throw SyscallException.FromLast("fcntl(F_GETFL)");
+        flags = nonBlocking ? flags | Libc.O_NONBLOCK : flags & ~Libc.O_NONBLOCK;
+        if (Libc.fcntl(Value, Libc.F_SETFL, flags) < 0) throw SyscallException.FromLast("fcntl(F_SETFL)");
+    }
+
+    public bool IsCloseOnExec => (Libc.fcntl(Value, Libc.F_GETFD, 0) & Libc.FD_CLOEXEC) != 0;
+
+    /// <summary>How many fds this process has open (from /proc/self/fd), for leak checks.</summary>
+    public static int CountOpen() => Directory.GetFiles("/proc/self/fd").Length;
+}

@@ -1,0 +1,118 @@
+using System.Runtime.InteropServices;
+
+namespace VhostDeviceCan.Interop;
+
+public static unsafe partial class Libc
+{
+    public const int AF_UNIX = 1;
+    public const int SOCK_STREAM = 1;
+    public const int SOCK_DGRAM = 2;
+    public const int SOCK_RAW = 3;
+    public const int SOCK_NONBLOCK = 0x800;
+    public const int SOCK_CLOEXEC = 0x80000;
+    public const int SOL_SOCKET = 1;
+    public const int SO_RCVBUF = 8;
+    public const int SO_SNDBUF = 7;
+    public const int SO_ERROR = 4;
+    public const int SCM_RIGHTS = 1;
+    public const int MSG_PEEK = 0x2;
+    public const int MSG_CONFIRM = 0x800;
+    public const int MSG_CTRUNC = 0x8;
+    public const int MSG_TRUNC = 0x20;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_WAITALL = 0x100;
+    public const int MSG_NOSIGNAL = 0x4000;
+    public const int MSG_CMSG_CLOEXEC = 0x40000000;
+    public const int SHUT_RDWR = 2;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public void* Base;
+        public nuint Length;
+    }
+
+    /// <summary>struct msghdr (LP64: 56 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MsgHdr
+    {
+        public void* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    /// <summary>struct cmsghdr (LP64: 16 bytes, data follows 8-byte aligned).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct CmsgHdr
+    {
+        public nuint Length;
+        public int Level;
+        public int Type;
+    }
+
+    /// <summary>struct sockaddr_un: family then a 108-byte path.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct SockAddrUn
+    {
+        public ushort Family;
+        public fixed byte Path[108];
+    }
+
+    /// <summary>struct mmsghdr for recvmmsg / sendmmsg.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MMsgHdr
+    {
+        public MsgHdr Header;
+        public uint Length;
+    }
+
+    public static int CmsgAlign(int length) => (length + 7) & ~7;
+    public static int CmsgSpace(int dataLength) => sizeof(CmsgHdr) + CmsgAlign(dataLength);
+    public static int CmsgLen(int dataLength) => sizeof(CmsgHdr) + dataLength;
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int socketpair(int domain, int type, int protocol, int* fds);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int bind(int fd, void* address, uint addressLength);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int listen(int fd, int backlog);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int accept4(int fd, void* address, uint* addressLength, int flags);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int connect(int fd, void* address, uint addressLength);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial nint sendmsg(int fd, MsgHdr* message, int flags);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial nint recvmsg(int fd, MsgHdr* message, int flags);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int recvmmsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int sendmmsg(int fd, MMsgHdr* messages, uint count, int flags);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int shutdown(int fd, int how);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int setsockopt(int fd, int level, int name, void* value, uint valueLength);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int getsockopt(int fd, int level, int name, void* value, uint* valueLength);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int ioctl(int fd, ulong request, void* argument);
+}

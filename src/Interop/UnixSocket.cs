@@ -1,0 +1,200 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace VhostDeviceCan.Interop;
+
+/// <summary>
+/// An AF_UNIX stream socket that passes file descriptors (SCM_RIGHTS) with its data,
+/// as the vhost-user protocol requires. Errors other than EINTR throw <see cref="SyscallException"/>.
+/// </summary>
+public sealed unsafe class UnixSocket : IDisposable
+{
+    public UnixSocket(FileDescriptor descriptor) => Descriptor = descriptor;
+
+    public FileDescriptor Descriptor { get; }
+    public int Fd => Descriptor.Value;
+
+    public static UnixSocket Listen(string path, int backlog = 1)
+    {
+        var socket = Create();
+        try
+        {
+            var address = Address(path);
+            if (Libc.bind(socket.Fd, &address, (uint)sizeof(Libc.SockAddrUn)) < 0)
+                throw SyscallException.FromLast($"bind({path})");
+            if (Libc.listen(socket.Fd, backlog) < 0) throw SyscallException.FromLast("listen");
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Adopts an already listening socket (socket activation, --socket-fd).</summary>
+    public static UnixSocket FromListeningFd(int fd) => new(new FileDescriptor(fd));
+
+    public static UnixSocket Connect(string path)
+    {
+        var socket = Create();
+        var address = Address(path);
+        if (Libc.connect(socket.Fd, &address, (uint)sizeof(Libc.SockAddrUn)) < 0)
+        {
+            var error = SyscallException.FromLast($"connect({path})");
+            socket.Dispose();
+            throw error;
+        }
+        return socket;
+    }
+
+    public static (UnixSocket, UnixSocket) Pair()
+    {
+        int* fds = stackalloc int[2];
+        if (Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0, fds) < 0)
+            throw SyscallException.FromLast("socketpair");
+        return (new UnixSocket(new FileDescriptor(fds[0])), new UnixSocket(new FileDescriptor(fds[1])));
+    }
+
+    /// <summary>Accepts one connection (blocking unless the listener is non-blocking; then null on EAGAIN).</summary>
+    public UnixSocket? Accept()
+    {
+        while (true)
+        {
+            int fd = Libc.accept4(Fd, null, null, Libc.SOCK_CLOEXEC);
+            if (fd >= 0) return new UnixSocket(new FileDescriptor(fd));
+            int errno = Errno.Last;
+            if (errno == Errno.EINTR) continue;
+            if (errno == Errno.EAGAIN) return null;
+            throw new SyscallException("accept4", errno);
+        }
+    }
+
+    /// <summary>Sends all of <paramref name="data"/>; <paramref name="fds"/> ride with the first byte.</summary>
+    public void Send(ReadOnlySpan<byte> data, ReadOnlySpan<int> fds = default)
+    {
+        int controlLength = fds.Length == 0 ? 0 : Libc.CmsgSpace(fds.Length * sizeof(int));
+        byte* control = stackalloc byte[Math.Max(controlLength, 1)];
+        fixed (byte* bytes = data)
+        {
+            int sent = 0;
+            do
+            {
+                var iov = new Libc.IoVec { Base = bytes + sent, Length = (nuint)(data.Length - sent) };
+                var message = new Libc.MsgHdr { Iov = &iov, IovLength = 1 };
+                if (sent == 0 && fds.Length > 0)
+                {
+                    new Span<byte>(control, controlLength).Clear();
+                    var header = (Libc.CmsgHdr*)control;
+                    header->Length = (nuint)Libc.CmsgLen(fds.Length * sizeof(int));
+                    header->Level = Libc.SOL_SOCKET;
+                    header->Type = Libc.SCM_RIGHTS;
+                    fds.CopyTo(new Span<int>(control + sizeof(Libc.CmsgHdr), fds.Length));
+                    message.Control = control;
+                    message.ControlLength = (nuint)controlLength;
+                }
+                nint result = Libc.sendmsg(Fd, &message, Libc.MSG_NOSIGNAL);
+                if (result < 0)
+                {
+                    int errno = Errno.Last;
+                    if (errno == Errno.EINTR) continue;
+                    throw new SyscallException("sendmsg", errno);
+                }
+                sent += (int)result;
+            } while (sent < data.Length);
+        }
+    }
+
+    /// <summary>
+    /// One recvmsg into <paramref name="buffer"/>, collecting passed fds into <paramref name="fds"/>.
+    /// Returns the byte count (0 at end of stream). Throws if the kernel truncated the control data
+    /// (MSG_CTRUNC): fds would have been lost.
+    /// </summary>
+    public int Receive(Span<byte> buffer, ReceivedFds? fds, bool waitAll = false)
+    {
+        int controlLength = Libc.CmsgSpace(ReceivedFds.Capacity * sizeof(int));
+        byte* control = stackalloc byte[controlLength];
+        fixed (byte* bytes = buffer)
+        {
+            while (true)
+            {
+                var iov = new Libc.IoVec { Base = bytes, Length = (nuint)buffer.Length };
+                var message = new Libc.MsgHdr
+                {
+                    Iov = &iov,
+                    IovLength = 1,
+                    Control = control,
+                    ControlLength = (nuint)controlLength,
+                };
+                nint result = Libc.recvmsg(Fd, &message, Libc.MSG_CMSG_CLOEXEC | (waitAll ? Libc.MSG_WAITALL : 0));
+                if (result < 0)
+                {
+                    int errno = Errno.Last;
+                    if (errno == Errno.EINTR) continue;
+                    throw new SyscallException("recvmsg", errno);
+                }
+                CollectFds(&message, fds);
+                if ((message.Flags & Libc.MSG_CTRUNC) != 0)
+                    throw new SyscallException("recvmsg (control data truncated, fds lost)", Errno.EMFILE);
+                return (int)result;
+            }
+        }
+    }
+
+    /// <summary>Reads exactly buffer.Length bytes, refusing any fds; false on a clean end of stream at byte 0.</summary>
+    public bool ReceiveExactly(Span<byte> buffer, ReceivedFds fds)
+    {
+        int total = 0;
+        while (total < buffer.Length)
+        {
+            int n = Receive(buffer[total..], fds, waitAll: true);
+            if (n == 0)
+            {
+                if (total == 0) return false;
+                throw new EndOfStreamException($"connection closed after {total} of {buffer.Length} bytes");
+            }
+            total += n;
+        }
+        return true;
+    }
+
+    private static void CollectFds(Libc.MsgHdr* message, ReceivedFds? sink)
+    {
+        byte* cursor = (byte*)message->Control;
+        byte* end = cursor + message->ControlLength;
+        while (cursor + sizeof(Libc.CmsgHdr) <= end)
+        {
+            var header = (Libc.CmsgHdr*)cursor;
+            if (header->Length < (nuint)sizeof(Libc.CmsgHdr) || cursor + header->Length > end) break;
+            if (header->Level == Libc.SOL_SOCKET && header->Type == Libc.SCM_RIGHTS)
+            {
+                int n = (int)((header->Length - (nuint)sizeof(Libc.CmsgHdr)) / sizeof(int));
+                int* fds = (int*)(cursor + sizeof(Libc.CmsgHdr));
+                for (int i = 0; i < n; i++)
+                {
+                    // Without a sink every fd is unexpected: close it so it cannot leak.
+                    if (sink is null) Libc.close(fds[i]);
+                    else sink.Add(fds[i]);
+                }
+            }
+            cursor += Libc.CmsgAlign((int)header->Length);
+        }
+    }
+
+    public void Shutdown() => Libc.shutdown(Fd, Libc.SHUT_RDWR);
+
+    public void Dispose() => Descriptor.Dispose();
+
+    private static UnixSocket Create() =>
+        new(FileDescriptor.Check(Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0), "socket(AF_UNIX)"));
+
+    private static Libc.SockAddrUn Address(string path)
+    {
+        var address = new Libc.SockAddrUn { Family = Libc.AF_UNIX };
+        int length = Encoding.UTF8.GetByteCount(path);
+        if (length == 0 || length >= 108)
+            throw new ArgumentException($"socket path must be 1 to 107 bytes long: '{path}'", nameof(path));
+        Encoding.UTF8.GetBytes(path, new Span<byte>(address.Path, 108));
+        return address;
+    }
+}

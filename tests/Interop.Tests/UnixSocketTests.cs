@@ -1,0 +1,99 @@
+using VhostDeviceCan.Interop;
+
+namespace VhostDeviceCan.Interop.Tests;
+
+public unsafe class UnixSocketTests
+{
+    [Fact]
+    public void Passed_eventfd_is_the_same_kernel_object()
+    {
+        var (a, b) = UnixSocket.Pair();
+        using (a)
+        using (b)
+        using (var original = new EventFd())
+        using (var fds = new ReceivedFds())
+        {
+            a.Send([1, 2, 3], [original.Fd]);
+            Span<byte> buffer = stackalloc byte[3];
+            Assert.Equal(3, b.Receive(buffer, fds));
+            Assert.Equal(1, fds.Count);
+
+            using var received = new EventFd(fds.Take(0));
+            Assert.NotEqual(original.Fd, received.Fd);
+            Assert.True(received.Descriptor.IsCloseOnExec);
+            received.Signal(9);
+            Assert.Equal(9UL, original.Consume());
+        }
+    }
+
+    [Fact]
+    public void Untaken_fds_are_closed_on_dispose()
+    {
+        var (a, b) = UnixSocket.Pair();
+        using (a)
+        using (b)
+        using (var source = new EventFd())
+        {
+            int before = FileDescriptor.CountOpen();
+            var fds = new ReceivedFds();
+            a.Send([0], [source.Fd, source.Fd, source.Fd]);
+            b.Receive(stackalloc byte[1], fds);
+            Assert.Equal(3, fds.Count);
+            Assert.Equal(before + 3, FileDescriptor.CountOpen());
+            fds.Take(1).Dispose();
+            fds.Dispose();
+            Assert.Equal(before, FileDescriptor.CountOpen());
+            Assert.Throws<InvalidOperationException>(() => fds.Take(0));
+        }
+    }
+
+    [Fact]
+    public void More_fds_than_the_control_buffer_holds_is_an_error_not_a_leak()
+    {
+        var (a, b) = UnixSocket.Pair();
+        using (a)
+        using (b)
+        using (var source = new EventFd())
+        using (var fds = new ReceivedFds())
+        {
+            var many = Enumerable.Repeat(source.Fd, ReceivedFds.Capacity + 8).ToArray();
+            a.Send([0], many);
+            int before = FileDescriptor.CountOpen();
+            var error = Assert.Throws<SyscallException>(() => b.Receive(stackalloc byte[1], fds));
+            Assert.Contains("truncated", error.Message);
+            fds.Dispose();
+            Assert.Equal(before, FileDescriptor.CountOpen());
+        }
+    }
+
+    [Fact]
+    public void Listen_accept_connect_round_trip()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"vdc-test-{Guid.NewGuid():N}.sock");
+        try
+        {
+            using var listener = UnixSocket.Listen(path);
+            using var client = UnixSocket.Connect(path);
+            using var server = listener.Accept()!;
+            client.Send("hello"u8);
+            var buffer = new byte[5];
+            using var fds = new ReceivedFds();
+            Assert.True(server.ReceiveExactly(buffer, fds));
+            Assert.Equal("hello"u8.ToArray(), buffer);
+            client.Dispose();
+            Assert.False(server.ReceiveExactly(buffer, fds));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Connect_to_missing_socket_names_the_path()
+    {
+        var error = Assert.Throws<SyscallException>(() => UnixSocket.Connect("/nonexistent/dir/x.sock"));
+        Assert.Contains("/nonexistent/dir/x.sock", error.Message);
+        Assert.Equal(Errno.ENOENT, error.ErrorNumber);
+    }
+}
