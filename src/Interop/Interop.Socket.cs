@@ -14,6 +14,8 @@ public static unsafe partial class Libc
     public const int SO_RCVBUF = 8;
     public const int SO_SNDBUF = 7;
     public const int SO_ERROR = 4;
+    public const int SO_RCVTIMEO = 20;
+    public const int SO_SNDTIMEO = 21;
     public const int SCM_RIGHTS = 1;
     public const int MSG_PEEK = 0x2;
     public const int MSG_CONFIRM = 0x800;
@@ -60,6 +62,14 @@ public static unsafe partial class Libc
     {
         public ushort Family;
         public fixed byte Path[108];
+    }
+
+    /// <summary>struct timeval (LP64).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TimeVal
+    {
+        public long Seconds;
+        public long Microseconds;
     }
 
     /// <summary>struct mmsghdr for recvmmsg / sendmmsg.</summary>

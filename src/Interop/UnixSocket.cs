@@ -181,6 +181,21 @@ public sealed unsafe class UnixSocket : IDisposable
         }
     }
 
+    /// <summary>Bounds how long a blocking receive or send may wait (SO_RCVTIMEO / SO_SNDTIMEO);
+    /// a timed-out call fails with EAGAIN.</summary>
+    public void SetTimeouts(TimeSpan timeout)
+    {
+        var value = new Libc.TimeVal
+        {
+            Seconds = (long)timeout.TotalSeconds,
+            Microseconds = timeout.Microseconds + timeout.Milliseconds * 1000L,
+        };
+        if (Libc.setsockopt(Fd, Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, &value, (uint)sizeof(Libc.TimeVal)) < 0)
+            throw SyscallException.FromLast("setsockopt(SO_RCVTIMEO)");
+        if (Libc.setsockopt(Fd, Libc.SOL_SOCKET, Libc.SO_SNDTIMEO, &value, (uint)sizeof(Libc.TimeVal)) < 0)
+            throw SyscallException.FromLast("setsockopt(SO_SNDTIMEO)");
+    }
+
     public void Shutdown() => Libc.shutdown(Fd, Libc.SHUT_RDWR);
 
     public void Dispose() => Descriptor.Dispose();

@@ -97,3 +97,22 @@ public unsafe class UnixSocketTests
         Assert.Equal(Errno.ENOENT, error.ErrorNumber);
     }
 }
+
+public class UnixSocketTimeoutTests
+{
+    [Fact]
+    public void Receive_of_a_stalled_peer_times_out_with_eagain()
+    {
+        var (a, b) = UnixSocket.Pair();
+        using (a)
+        using (b)
+        using (var fds = new ReceivedFds())
+        {
+            b.SetTimeouts(TimeSpan.FromMilliseconds(50));
+            a.Send([1, 2]);
+            var buffer = new byte[4];
+            var error = Assert.Throws<SyscallException>(() => b.ReceiveExactly(buffer, fds));
+            Assert.Equal(Errno.EAGAIN, error.ErrorNumber);
+        }
+    }
+}
