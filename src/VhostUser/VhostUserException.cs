@@ -29,6 +29,8 @@ public enum VhostUserError
     RequestFailed,
     /// <summary>The device could not carry out a valid request (e.g. mmap failed).</summary>
     DeviceError,
+    /// <summary>No reply within the configured time; the stream can no longer be trusted.</summary>
+    Timeout,
 }
 
 /// <summary>A vhost-user failure: what went wrong and whether the connection must be dropped.</summary>
