@@ -7,5 +7,5 @@ mkdir -p artifacts/bin
 for project in $(cat publish.list); do
   dotnet publish "$project" -c Release -r linux-x64 -p:PublishAot=true -o artifacts/bin --nologo -v quiet
 done
-rm -f artifacts/bin/*.dbg
+rm -f artifacts/bin/*.dbg artifacts/bin/*.pdb
 ls -1 artifacts/bin
