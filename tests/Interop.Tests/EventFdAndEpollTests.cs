@@ -57,3 +57,25 @@ public class EventFdAndEpollTests
         Assert.Contains("EBADF", error.Message);
     }
 }
+
+public class TimerFdTests
+{
+    [Fact]
+    public void Armed_timer_wakes_epoll_once_and_disarmed_timer_never()
+    {
+        using var epoll = new Epoll();
+        using var timer = new TimerFd();
+        epoll.Add(timer.Fd, token: 5);
+        Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[1];
+
+        timer.Arm(TimeSpan.FromMilliseconds(10));
+        Assert.Equal(1, epoll.Wait(events, timeoutMs: 2000));
+        Assert.Equal(5UL, events[0].Data);
+        Assert.Equal(1UL, timer.Consume());
+        Assert.Equal(0, epoll.Wait(events, timeoutMs: 50));
+
+        timer.Arm(TimeSpan.FromMilliseconds(20));
+        timer.Disarm();
+        Assert.Equal(0, epoll.Wait(events, timeoutMs: 100));
+    }
+}
