@@ -24,7 +24,7 @@ public ref struct ChainReader
     public uint Remaining { get; private set; }
 
     /// <summary>Copies up to <c>destination.Length</c> bytes; returns how many (0 at the end).</summary>
-    public int Read(Span<byte> destination)
+    public int Read(scoped Span<byte> destination)
     {
         int total = 0;
         while (!destination.IsEmpty && _index < _segments.Length)

@@ -30,7 +30,7 @@ public ref struct ChainWriter
     public uint Written { get; private set; }
 
     /// <summary>Copies up to <c>source.Length</c> bytes; returns how many fit.</summary>
-    public int Write(ReadOnlySpan<byte> source)
+    public int Write(scoped ReadOnlySpan<byte> source)
     {
         int total = 0;
         while (!source.IsEmpty && _index < _segments.Length)
