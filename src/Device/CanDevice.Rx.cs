@@ -1,0 +1,107 @@
+using Microsoft.Extensions.Logging;
+using VhostDeviceCan.Backend;
+using VhostDeviceCan.Can;
+using VhostDeviceCan.Virtqueue;
+
+namespace VhostDeviceCan.Device;
+
+public sealed partial class CanDevice
+{
+    private const int RxBatchSize = 64;
+
+    private readonly RxBacklog _rxBacklog;
+    private readonly CanFrame[] _rxBatch = new CanFrame[RxBatchSize];
+    private bool _backlogFullReported;
+
+    /// <summary>
+    /// Takes everything the transport has: frames for the guest and transmit confirmations. It
+    /// always drains, even while stopped or without guest buffers, so its fd never stays readable
+    /// and confirmations for LATE_TX_ACK keep flowing.
+    /// </summary>
+    private void ReceiveFromTransport()
+    {
+        bool confirmed = false;
+        while (true)
+        {
+            int count = _transport.Receive(_rxBatch, out int confirmations);
+            if (confirmations > 0)
+            {
+                _txPending.Confirm(confirmations, VirtioCan.VIRTIO_CAN_RESULT_OK);
+                confirmed = true;
+            }
+            for (int i = 0; i < count; i++) Enqueue(in _rxBatch[i]);
+            if (count < _rxBatch.Length && confirmations == 0) break;
+            if (count == 0) break;
+        }
+        CheckBusState();
+        if (confirmed) CompleteResolvedTx();
+        DeliverRx();
+    }
+
+    private void Enqueue(in CanFrame frame)
+    {
+        // §7: a stopped controller neither delivers nor queues.
+        if (!_started)
+        {
+            Counters.RxDroppedWhileStopped++;
+            return;
+        }
+        if (_rxBacklog.IsFull)
+        {
+            Counters.RxDroppedBacklogFull++;
+            if (!_backlogFullReported)
+            {
+                _backlogFullReported = true;
+                _logger.LogWarning("guest is not taking received frames; holding {Count}, dropping newer ones", _rxBacklog.Capacity);
+            }
+            return;
+        }
+        RxVerdict verdict = RxFrameEncoder.Encode(in frame, _negotiated, _rxBacklog.BackSlot, out int length);
+        if (verdict != RxVerdict.Ok)
+        {
+            // Error frames and frame types the guest did not negotiate never reach it (§9).
+            Counters.CountDropped(verdict);
+            return;
+        }
+        _rxBacklog.Commit(length);
+    }
+
+    /// <summary>Fills guest Rxq buffers from the backlog, only as the guest supplies them.</summary>
+    private void DeliverRx()
+    {
+        if (_context is null || _rxBacklog.Count == 0 || !_started) return;
+        Vring ring = _context.Queue(VirtioCan.RxQueue);
+        if (!ring.IsLive) return;
+        SplitQueue queue = ring.Queue;
+        do
+        {
+            while (_rxBacklog.Count > 0)
+            {
+                PopResult result = queue.TryPop(out DescriptorChain chain);
+                if (result == PopResult.Empty) break;
+                if (result == PopResult.Broken)
+                {
+                    ring.PublishAndSignal();
+                    ring.ReportBroken();
+                    return;
+                }
+                ReadOnlySpan<byte> message = _rxBacklog.Front;
+                _rxBacklog.RemoveFront();
+                if (chain.WritableLength < message.Length)
+                {
+                    // Never half a frame (§9): the driver re-posts a buffer returned with length 0.
+                    Counters.RxDroppedBufferTooSmall++;
+                    queue.AddUsed(chain.Head, 0);
+                    continue;
+                }
+                ChainWriter writer = queue.GetWriter(chain);
+                int written = writer.Write(message);
+                queue.AddUsed(chain.Head, (uint)written);
+                Counters.RxFrames++;
+            }
+            ring.PublishAndSignal();
+            if (_rxBacklog.Count == 0) _backlogFullReported = false;
+            // Ask for a kick on the next posted buffer only while frames wait for one.
+        } while (_rxBacklog.Count > 0 && queue.EnableNotification());
+    }
+}

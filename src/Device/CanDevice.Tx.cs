@@ -1,0 +1,189 @@
+using Microsoft.Extensions.Logging;
+using VhostDeviceCan.Backend;
+using VhostDeviceCan.Can;
+using VhostDeviceCan.Interop;
+using VhostDeviceCan.Virtqueue;
+
+namespace VhostDeviceCan.Device;
+
+public sealed partial class CanDevice
+{
+    /// <summary>Frames handed to the transport in one call; the virtual bus wakes each member once per batch.</summary>
+    private const int TxBatchSize = 64;
+
+    private readonly TxCompletionQueue _txPending;
+    private readonly CanFrame[] _txBatch = new CanFrame[TxBatchSize];
+    private readonly int[] _txBatchPositions = new int[TxBatchSize];
+    private readonly byte[] _txScratch = new byte[VirtioCan.MaxTxRequestLength];
+    private bool _watchingWritable;
+
+    /// <summary>Drains the Txq (virtio-can.md §8): each request is validated, sent, and completed in
+    /// order once its result is known.</summary>
+    private void ProcessTx()
+    {
+        if (_context is null) return;
+        Vring ring = _context.Queue(VirtioCan.TxQueue);
+        if (!ring.IsLive) return;
+        SplitQueue queue = ring.Queue;
+        do
+        {
+            queue.DisableNotification();
+            // While the transport holds frames back, leave further requests in the ring: order matters.
+            while (_txPending.HeldCount == 0 && !_txPending.IsFull)
+            {
+                int batched = 0;
+                while (batched < TxBatchSize && !_txPending.IsFull)
+                {
+                    PopResult result = queue.TryPop(out DescriptorChain chain);
+                    if (result == PopResult.Empty) break;
+                    if (result == PopResult.Broken)
+                    {
+                        SendBatch(batched);
+                        CompleteResolvedTx();
+                        ring.ReportBroken();
+                        return;
+                    }
+                    if (DecodeTx(queue, chain, out int position)) { _txBatchPositions[batched] = position; _txBatch[batched++] = _txPending.At(position).Frame; }
+                }
+                if (batched == 0) break;
+                SendBatch(batched);
+                CheckBusState();
+            }
+            CompleteResolvedTx();
+        } while (_txPending.HeldCount == 0 && queue.EnableNotification());
+    }
+
+    /// <summary>Reads one request and records it; returns true when it is a valid frame to send.</summary>
+    private bool DecodeTx(SplitQueue queue, in DescriptorChain chain, out int position)
+    {
+        bool hasResult = chain.WritableLength >= VirtioCan.TxResultLength;
+        ChainReader reader = queue.GetReader(chain);
+        int length = reader.Read(_txScratch);
+        TxVerdict verdict = TxRequestDecoder.Decode(_txScratch.AsSpan(0, length), _negotiated, out CanFrame frame);
+        position = _txPending.Count;
+        byte notOk = VirtioCan.VIRTIO_CAN_RESULT_NOT_OK;
+        if (!hasResult)
+        {
+            // §8.6: nowhere to write a result; used length 0 reads as NOT_OK to the driver.
+            Counters.TxMalformedChains++;
+            _logger.LogDebug("Txq request {Head} has no writable result byte", chain.Head);
+            _txPending.Add(chain.Head, 0, false, TxCompletionQueue.State.Resolved, notOk);
+            return false;
+        }
+        if (verdict != TxVerdict.Ok)
+        {
+            Counters.CountRejected(verdict);
+            if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("Txq request {Head} refused: {Verdict}", chain.Head, verdict);
+            _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk);
+            return false;
+        }
+        if (!_started)
+        {
+            Counters.TxNotOkStopped++;
+            _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk);
+            return false;
+        }
+        ref var entry = ref _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Held, notOk);
+        entry.Frame = frame;
+        return true;
+    }
+
+    /// <summary>Hands the first <paramref name="count"/> batched frames to the transport. Frames it
+    /// cannot take now stay held, in order, until it becomes writable.</summary>
+    private void SendBatch(int count)
+    {
+        int offset = 0;
+        while (offset < count)
+        {
+            int sent = _transport.TransmitBatch(_txBatch.AsSpan(offset, count - offset), out TransmitStatus status);
+            for (int i = 0; i < sent; i++) MarkSent(ref _txPending.At(_txBatchPositions[offset + i]));
+            offset += sent;
+            if (offset == count) break;
+            ref var entry = ref _txPending.At(_txBatchPositions[offset]);
+            if (status == TransmitStatus.WouldBlock)
+            {
+                // Back-pressure (ENOBUFS / EAGAIN): keep the rest held and wait for writability,
+                // neither failing the requests nor spinning.
+                WatchWritable();
+                return;
+            }
+            Counters.TxNotOkBusDown++;
+            _txPending.Resolve(ref entry, VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+            offset++;
+        }
+    }
+
+    private void MarkSent(ref TxCompletionQueue.Entry entry)
+    {
+        Counters.TxFrames++;
+        // §8.4: with LATE_TX_ACK the request completes only once the bus confirms the frame.
+        if (LateTxAck && _transport.Confirmation == TxConfirmation.Deferred) _txPending.MarkAwaiting(ref entry);
+        else _txPending.Resolve(ref entry, VirtioCan.VIRTIO_CAN_RESULT_OK);
+    }
+
+    /// <summary>The transport can take frames again: send what was held, then continue with the ring.</summary>
+    private void RetryHeldTx()
+    {
+        StopWatchingWritable();
+        int batched = 0;
+        for (int i = 0; i < _txPending.Count && batched < TxBatchSize; i++)
+        {
+            ref var entry = ref _txPending.At(i);
+            if (entry.State != TxCompletionQueue.State.Held) continue;
+            _txBatchPositions[batched] = i;
+            _txBatch[batched++] = entry.Frame;
+        }
+        if (batched > 0)
+        {
+            if (_started) SendBatch(batched);
+            else _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+            CheckBusState();
+        }
+        CompleteResolvedTx();
+        if (_txPending.HeldCount == 0) ProcessTx();
+    }
+
+    /// <summary>Marks used every request at the front whose result is known, then signals once.</summary>
+    private void CompleteResolvedTx()
+    {
+        if (_context is null) return;
+        Vring ring = _context.Queue(VirtioCan.TxQueue);
+        if (!ring.Queue.IsReady) return;
+        int completed = 0;
+        Span<byte> result = stackalloc byte[1];
+        while (_txPending.TryPeekResolved(out var entry))
+        {
+            _txPending.RemoveFront();
+            uint used = 0;
+            if (entry.HasResultByte)
+            {
+                result[0] = entry.Result;
+                if (_context.Memory.TryWrite(entry.ResultAddress, result)) used = 1;
+            }
+            ring.Queue.AddUsed(entry.Head, used);
+            completed++;
+        }
+        if (completed > 0) ring.PublishAndSignal();
+    }
+
+    private void WatchWritable()
+    {
+        // A transport without a write fd never reports WouldBlock; nothing to wait for.
+        if (_watchingWritable || _context is null || _transport.WritePollFd < 0) return;
+        _watchingWritable = true;
+        if (_transport.WritePollFd == _transport.PollFd)
+            _context.ModifyFd(_transport.PollFd, TransportReadToken, Libc.EPOLLIN | Libc.EPOLLOUT);
+        else
+            _context.RegisterFd(_transport.WritePollFd, TransportWriteToken, Libc.EPOLLOUT);
+    }
+
+    private void StopWatchingWritable()
+    {
+        if (!_watchingWritable || _context is null) return;
+        _watchingWritable = false;
+        if (_transport.WritePollFd == _transport.PollFd)
+            _context.ModifyFd(_transport.PollFd, TransportReadToken, Libc.EPOLLIN);
+        else
+            _context.UnregisterFd(_transport.WritePollFd);
+    }
+}

@@ -1,0 +1,203 @@
+using System.Buffers.Binary;
+using Microsoft.Extensions.Logging;
+using VhostDeviceCan.Backend;
+using VhostDeviceCan.Can;
+using VhostDeviceCan.Interop;
+using VhostDeviceCan.VhostUser;
+
+namespace VhostDeviceCan.Device;
+
+/// <summary>
+/// The virtio-can device (virtio id 36): Txq 0, Rxq 1, Controlq 2, a 2-byte status in config
+/// space, and the controller state machine of virtio-can.md §7. It talks to the bus only through
+/// an <see cref="ICanTransport"/>, so it never knows whether that is SocketCAN or the virtual bus.
+/// All calls come from the device's one event-loop thread.
+/// </summary>
+public sealed partial class CanDevice : IVhostUserDevice, IDisposable
+{
+    private const ulong TransportReadToken = DeviceEventLoop.FirstDeviceToken;
+    private const ulong TransportWriteToken = DeviceEventLoop.FirstDeviceToken + 1;
+    private const ulong ResignalTimerToken = DeviceEventLoop.FirstDeviceToken + 2;
+
+    private readonly ICanTransport _transport;
+    private readonly CanDeviceOptions _options;
+    private readonly TimerFd _resignalTimer = new();
+    private IDeviceContext? _context;
+    private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+    private ulong _negotiated;
+    private bool _started;
+    private ushort _status;
+    private CanBusState _lastBusState;
+
+    public CanDevice(ICanTransport transport, CanDeviceOptions? options = null)
+    {
+        _transport = transport;
+        _options = options ?? new CanDeviceOptions();
+        _txPending = new TxCompletionQueue(_options.MaxQueueSize);
+        _rxBacklog = new RxBacklog(_options.RxBacklogFrames, VirtioCan.HeaderLength + VirtioCan.MaxFdPayload);
+        _lastBusState = transport.BusState;
+    }
+
+    public CanDeviceCounters Counters { get; } = new();
+    public bool IsStarted => _started;
+    public ushort Status => _status;
+    public ICanTransport Transport => _transport;
+
+    public int QueueCount => VirtioCan.QueueCount;
+    public ushort MaxQueueSize => _options.MaxQueueSize;
+
+    public ulong Features
+    {
+        get
+        {
+            ulong features = VirtioFeatures.Bit(VirtioFeatures.VIRTIO_F_VERSION_1)
+                | VirtioFeatures.Bit(VirtioFeatures.VIRTIO_RING_F_INDIRECT_DESC)
+                | VirtioFeatures.Bit(VirtioFeatures.VIRTIO_RING_F_EVENT_IDX)
+                | VirtioFeatures.Bit(VirtioCan.VIRTIO_CAN_F_CAN_CLASSIC);
+            // No interface-name rules: FD is offered exactly when the transport carries it.
+            if (_options.OfferFd && _transport.SupportsFd) features |= VirtioFeatures.Bit(VirtioCan.VIRTIO_CAN_F_CAN_FD);
+            if (_options.OfferRtr) features |= VirtioFeatures.Bit(VirtioCan.VIRTIO_CAN_F_RTR_FRAMES);
+            if (_options.OfferLateTxAck && _transport.Confirmation != TxConfirmation.None)
+                features |= VirtioFeatures.Bit(VirtioCan.VIRTIO_CAN_F_LATE_TX_ACK);
+            return features;
+        }
+    }
+
+    private bool LateTxAck => VirtioFeatures.Has(_negotiated, VirtioCan.VIRTIO_CAN_F_LATE_TX_ACK);
+
+    public void Attach(IDeviceContext context)
+    {
+        _context = context;
+        _logger = context.Logger;
+        context.RegisterFd(_transport.PollFd, TransportReadToken, Libc.EPOLLIN);
+        context.RegisterFd(_resignalTimer.Fd, ResignalTimerToken, Libc.EPOLLIN);
+        _logger.LogInformation("CAN transport {Transport}: {Fd}, transmissions confirmed {Confirmation}",
+            _transport.Name, _transport.SupportsFd ? "CAN FD" : "classic CAN only", _transport.Confirmation);
+    }
+
+    public void FeaturesAcked(ulong features)
+    {
+        _negotiated = features;
+        _logger.LogInformation("virtio-can features negotiated: {Features}", DescribeFeatures(features));
+    }
+
+    public static string DescribeFeatures(ulong features)
+    {
+        var names = new List<string>();
+        if (VirtioFeatures.Has(features, VirtioCan.VIRTIO_CAN_F_CAN_CLASSIC)) names.Add("CAN_CLASSIC");
+        if (VirtioFeatures.Has(features, VirtioCan.VIRTIO_CAN_F_CAN_FD)) names.Add("CAN_FD");
+        if (VirtioFeatures.Has(features, VirtioCan.VIRTIO_CAN_F_RTR_FRAMES)) names.Add("RTR_FRAMES");
+        if (VirtioFeatures.Has(features, VirtioCan.VIRTIO_CAN_F_LATE_TX_ACK)) names.Add("LATE_TX_ACK");
+        if (VirtioFeatures.Has(features, VirtioFeatures.VIRTIO_RING_F_INDIRECT_DESC)) names.Add("INDIRECT_DESC");
+        if (VirtioFeatures.Has(features, VirtioFeatures.VIRTIO_RING_F_EVENT_IDX)) names.Add("EVENT_IDX");
+        if (VirtioFeatures.Has(features, VirtioFeatures.VIRTIO_F_VERSION_1)) names.Add("VERSION_1");
+        return names.Count == 0 ? "none" : string.Join(' ', names);
+    }
+
+    /// <summary>Config space is the le16 status and nothing else; everything past it reads zero
+    /// (never daemon memory, unlike the reference, §11 #13).</summary>
+    public void ReadConfig(uint offset, Span<byte> destination)
+    {
+        destination.Clear();
+        Span<byte> config = stackalloc byte[VirtioCan.ConfigLength];
+        BinaryPrimitives.WriteUInt16LittleEndian(config, _status);
+        if (offset < config.Length)
+            config[(int)offset..][..Math.Min(destination.Length, config.Length - (int)offset)].CopyTo(destination);
+    }
+
+    /// <summary>The status field is read-only for the driver (virtio-can.md §3).</summary>
+    public bool WriteConfig(uint offset, ReadOnlySpan<byte> data) => false;
+
+    public void QueueStarted(int index) => QueueKicked(index);
+
+    public void QueueKicked(int index)
+    {
+        switch (index)
+        {
+            case VirtioCan.TxQueue: ProcessTx(); break;
+            case VirtioCan.RxQueue: DeliverRx(); break;
+            case VirtioCan.ControlQueue: ProcessControl(); break;
+        }
+    }
+
+    public void QueueStopping(int index)
+    {
+        if (index != VirtioCan.TxQueue) return;
+        // vhost-user.md §6: the front-end resumes from the index we report, so every popped
+        // request must be used now; those not confirmed on the bus did not make it.
+        _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+        CompleteResolvedTx();
+        StopWatchingWritable();
+    }
+
+    public void HandleEvent(ulong token, uint events)
+    {
+        switch (token)
+        {
+            case TransportReadToken:
+                if ((events & Libc.EPOLLOUT) != 0) RetryHeldTx();
+                if ((events & (Libc.EPOLLIN | Libc.EPOLLERR | Libc.EPOLLHUP)) != 0) ReceiveFromTransport();
+                break;
+            case TransportWriteToken:
+                RetryHeldTx();
+                break;
+            case ResignalTimerToken:
+                _resignalTimer.Consume();
+                if (_started && _context is { IsActive: true } context)
+                {
+                    context.Queue(VirtioCan.TxQueue).SignalUnconditionally();
+                    context.Queue(VirtioCan.RxQueue).SignalUnconditionally();
+                }
+                break;
+        }
+    }
+
+    /// <summary>Virtio reset: STOPPED, status 0, nothing stale kept (§7). Queues are already stopped,
+    /// so nothing is written to guest memory here.</summary>
+    public void Reset()
+    {
+        if (_started || _txPending.Count > 0 || _rxBacklog.Count > 0)
+            _logger.LogInformation("controller reset: {Counters}", Counters);
+        _started = false;
+        _status = 0;
+        _negotiated = 0;
+        _txPending.Clear();
+        _rxBacklog.Clear();
+        _resignalTimer.Disarm();
+        StopWatchingWritable();
+    }
+
+    /// <summary>Reacts to the transport's bus state after each transmit or receive: entering
+    /// bus-off (or losing the interface) stops the controller as §7 describes.</summary>
+    private void CheckBusState()
+    {
+        CanBusState state = _transport.BusState;
+        if (state == _lastBusState) return;
+        CanBusState previous = _lastBusState;
+        _lastBusState = state;
+        if (state == CanBusState.Active)
+        {
+            _logger.LogInformation("{Transport}: bus is active again (was {Previous})", _transport.Name, previous);
+            return;
+        }
+        _logger.LogWarning("{Transport}: {State}", _transport.Name, state == CanBusState.BusOff ? "controller is bus-off" : "interface is down");
+        if (!_started) return;
+        EnterBusOff();
+    }
+
+    private void EnterBusOff()
+    {
+        Counters.BusOffEvents++;
+        // §7: set BUSOFF, leave STARTED, fail pending TX, then tell the driver.
+        _status |= VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF;
+        _started = false;
+        _rxBacklog.Clear();
+        _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+        CompleteResolvedTx();
+        StopWatchingWritable();
+        if (_context?.NotifyConfigChanged() == true)
+            _logger.LogInformation("bus-off reported to the guest (config change)");
+    }
+
+    public void Dispose() => _resignalTimer.Dispose();
+}

@@ -1,0 +1,36 @@
+using VhostDeviceCan.Can;
+
+namespace VhostDeviceCan.Device;
+
+/// <summary>What a device has done, for logs, the simulator's info command and tests.
+/// Written by the device's own thread only; read from anywhere (values may be a moment old).</summary>
+public sealed class CanDeviceCounters
+{
+    private readonly long[] _txRejected = new long[Enum.GetValues<TxVerdict>().Length];
+    private readonly long[] _rxDropped = new long[Enum.GetValues<RxVerdict>().Length];
+
+    public long TxFrames;
+    public long TxNotOkStopped;
+    public long TxNotOkBusDown;
+    public long TxMalformedChains;
+    public long RxFrames;
+    public long RxDroppedBacklogFull;
+    public long RxDroppedWhileStopped;
+    public long RxDroppedBufferTooSmall;
+    public long ControlRequests;
+    public long ControlRejected;
+    public long BusOffEvents;
+
+    public long TxRejected(TxVerdict verdict) => _txRejected[(int)verdict];
+    public long RxDropped(RxVerdict verdict) => _rxDropped[(int)verdict];
+    public long TxRejectedTotal => _txRejected.Sum();
+    public long RxDroppedUnsupportedTotal => _rxDropped.Sum();
+
+    internal void CountRejected(TxVerdict verdict) => _txRejected[(int)verdict]++;
+    internal void CountDropped(RxVerdict verdict) => _rxDropped[(int)verdict]++;
+
+    public override string ToString() =>
+        $"tx {TxFrames} (rejected {TxRejectedTotal}, while stopped {TxNotOkStopped}, bus down {TxNotOkBusDown}), "
+        + $"rx {RxFrames} (dropped: backlog full {RxDroppedBacklogFull}, stopped {RxDroppedWhileStopped}, "
+        + $"unsupported {RxDroppedUnsupportedTotal}, small buffer {RxDroppedBufferTooSmall}), bus-off {BusOffEvents}";
+}
