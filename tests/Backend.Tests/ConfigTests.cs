@@ -42,4 +42,24 @@ public sealed class ConfigTests
         frontend.Start();
         EchoTraffic.Run(frontend, 0, 50);
     }
+
+    [Theory]
+    [MemberData(nameof(Backends.Both), MemberType = typeof(Backends))]
+    public void Writing_0xFF_to_config_byte_0_makes_the_device_send_a_config_change(BackendKind kind)
+    {
+        using var backend = Backends.Start(kind);
+        using var frontend = VirtioFrontend.Connect(backend.SocketPath);
+        var listener = frontend.BackendRequests!;
+        frontend.Start();
+
+        frontend.SetConfig(0, [0xFF]);
+        Assert.True(listener.WaitForConfigChange(Sessions.Wait), "no BACKEND_CONFIG_CHANGE_MSG arrived");
+        Assert.Equal(new MessageHeader((uint)BackendRequest.CONFIG_CHANGE_MSG, MessageHeader.Version, 0), listener.LastRequest);
+        Assert.Equal(0xFF, frontend.GetConfig(0, 1)[0]);
+
+        // Any other value is a plain write.
+        frontend.SetConfig(0, [0x01]);
+        EchoTraffic.Run(frontend, 0, 50);
+        Assert.Equal(1, listener.ConfigChangeCount);
+    }
 }
