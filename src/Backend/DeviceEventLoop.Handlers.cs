@@ -54,9 +54,12 @@ public sealed partial class DeviceEventLoop
             }
             memory = new GuestMemory(regions);
         }
-        catch
+        catch (Exception e)
         {
             foreach (var region in regions) region.Dispose();
+            // GuestMemory refuses overlapping regions with ArgumentException: that is the front-end's
+            // mistake, so refuse the request (a failed ack) instead of failing the connection.
+            if (e is ArgumentException) throw Refuse(VhostUserError.InvalidPayload, e.Message);
             throw;
         }
         InstallMemory(memory);

@@ -62,6 +62,8 @@ internal static class BadMessages
         yield return new("SET_MEM_TABLE whose UVA range wraps 2^64", SET_MEM_TABLE, Setup.Running,
             f => MemTable(1, 0, f.Ram.Regions[0].Description with { UserspaceAddr = ulong.MaxValue - Page + 1, MemorySize = 2 * Page }), Fds: 1);
         yield return new("SET_MEM_TABLE with an empty region", SET_MEM_TABLE, Setup.Running, f => MemTable(1, 0, f.Ram.Regions[0].Description with { MemorySize = 0 }), Fds: 1);
+        yield return new("SET_MEM_TABLE with overlapping regions", SET_MEM_TABLE, Setup.Running,
+            f => MemTable(2, 0, f.Ram.Regions[0].Description, f.Ram.Regions[0].Description), Fds: 2);
         yield return new("SET_MEM_TABLE without the running rings", SET_MEM_TABLE, Setup.Running,
             f => MemTable(1, 0, Shifted(f.Ram.Regions[0].Description, 1UL << 40)), Fds: 1);
 
