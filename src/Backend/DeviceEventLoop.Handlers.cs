@@ -290,13 +290,13 @@ public sealed partial class DeviceEventLoop
     }
 
     /// <summary>Virtio reset from the front-end: rings back to their initial state, device reset;
-    /// ownership, negotiated protocol features and memory stay (vhost-user.rst RESET_DEVICE).</summary>
+    /// ownership, negotiated protocol features, memory and the error eventfds stay (vhost-user.rst RESET_DEVICE).</summary>
     private void ResetDevice(string why)
     {
         Logger.LogInformation("{Name}: device reset ({Why})", Name, why);
         StopAllRings();
         _device.Reset();
-        foreach (var ring in _vrings) ring.Reset();
+        foreach (var ring in _vrings) ring.ResetDevice();
         _ackedFeatures = 0;
         _status = 0;
     }

@@ -65,6 +65,44 @@ public sealed class HostileRingTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Backends.Both), MemberType = typeof(Backends))]
+    public void Other_ring_violations_break_the_queue_and_are_reported(BackendKind kind)
+    {
+        using var backend = Backends.Start(kind);
+        using var frontend = VirtioFrontend.Connect(backend.SocketPath);
+        var hostile = new Action<DriverQueue>[]
+        {
+            // Head index beyond the ring.
+            d => { d.WriteAvailableRaw(d.AvailableIndex, 0xFFFF); d.SetAvailableIndexRaw((ushort)(d.AvailableIndex + 1)); },
+            // avail.idx more than a ring ahead.
+            d => d.SetAvailableIndexRaw((ushort)(d.AvailableIndex + d.Size + 1)),
+            // A buffer outside guest memory.
+            d => { d.WriteDescriptor(0, 0xDEAD_0000_0000, 64, 0, 0); d.WriteAvailableRaw(d.AvailableIndex, 0); d.SetAvailableIndexRaw((ushort)(d.AvailableIndex + 1)); },
+            // A readable descriptor after a writable one.
+            d =>
+            {
+                var gpa = frontend.Queue(0).Buffers.BaseGpa;
+                d.WriteDescriptor(0, gpa, 16, (ushort)(Descriptor.FlagWrite | Descriptor.FlagNext), 1);
+                d.WriteDescriptor(1, gpa + 64, 16, 0, 0);
+                d.WriteAvailableRaw(d.AvailableIndex, 0);
+                d.SetAvailableIndexRaw((ushort)(d.AvailableIndex + 1));
+            },
+        };
+        foreach (var breakRing in hostile)
+        {
+            frontend.Start();
+            EchoTraffic.Run(frontend, 0, 10);
+            breakRing(frontend.Queue(0).Driver);
+            frontend.Queue(0).KickFd.Signal();
+            Assert.True(frontend.Queue(0).WaitForError(Sessions.Wait), "the broken queue was not reported");
+            EchoTraffic.Run(frontend, 1, 50);
+            frontend.ResetDevice();
+        }
+        frontend.Start();
+        EchoTraffic.Run(frontend, 0, 100);
+    }
+
     private static void OfferDescriptorLoop(FrontendQueue queue)
     {
         var driver = queue.Driver;
