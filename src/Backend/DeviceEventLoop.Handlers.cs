@@ -54,9 +54,12 @@ public sealed partial class DeviceEventLoop
             }
             memory = new GuestMemory(regions);
         }
-        catch
+        catch (Exception e)
         {
             foreach (var region in regions) region.Dispose();
+            // GuestMemory refuses overlapping regions with ArgumentException: that is the front-end's
+            // mistake, so refuse the request (a failed ack) instead of failing the connection.
+            if (e is ArgumentException) throw Refuse(VhostUserError.InvalidPayload, e.Message);
             throw;
         }
         InstallMemory(memory);
@@ -287,13 +290,13 @@ public sealed partial class DeviceEventLoop
     }
 
     /// <summary>Virtio reset from the front-end: rings back to their initial state, device reset;
-    /// ownership, negotiated protocol features and memory stay (vhost-user.rst RESET_DEVICE).</summary>
+    /// ownership, negotiated protocol features, memory and the error eventfds stay (vhost-user.rst RESET_DEVICE).</summary>
     private void ResetDevice(string why)
     {
         Logger.LogInformation("{Name}: device reset ({Why})", Name, why);
         StopAllRings();
         _device.Reset();
-        foreach (var ring in _vrings) ring.Reset();
+        foreach (var ring in _vrings) ring.ResetDevice();
         _ackedFeatures = 0;
         _status = 0;
     }

@@ -59,9 +59,20 @@ public sealed class Vring : IDisposable
     /// <summary>Back to the state of a fresh connection: stopped, disabled, no fds, no addresses.</summary>
     internal void Reset()
     {
+        SetError(null);
+        ResetDevice();
+    }
+
+    /// <summary>
+    /// Virtio reset on a live connection (RESET_DEVICE, SET_STATUS 0): as <see cref="Reset"/>, but the
+    /// error eventfd stays. QEMU sends SET_VRING_ERR only while connecting (vhost-user.md §10 A7),
+    /// never again at start, so a ring that dropped it could not report being broken for the rest
+    /// of the connection.
+    /// </summary>
+    internal void ResetDevice()
+    {
         SetKick(null);
         SetCall(null);
-        SetError(null);
         Started = false;
         Enabled = false;
         _brokenReported = false;

@@ -40,11 +40,16 @@ public sealed class EchoDevice(int queueCount = 2, ushort maxQueueSize = 1024) :
             _config.AsSpan((int)offset, Math.Min(destination.Length, ConfigSize - (int)offset)).CopyTo(destination);
     }
 
+    /// <summary>Writing this to config byte 0 makes the device announce a config change, so that
+    /// tests can trigger VHOST_USER_BACKEND_CONFIG_CHANGE_MSG from the front-end side.</summary>
+    public const byte ConfigChangeTrigger = 0xFF;
+
     /// <summary>The first 8 bytes are writable, the rest read-only, to exercise refusals.</summary>
     public bool WriteConfig(uint offset, ReadOnlySpan<byte> data)
     {
         if (offset >= 8 || offset + data.Length > 8) return false;
         data.CopyTo(_config.AsSpan((int)offset));
+        if (offset == 0 && data.Length > 0 && data[0] == ConfigChangeTrigger) _context?.NotifyConfigChanged();
         return true;
     }
 
