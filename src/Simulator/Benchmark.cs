@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Globalization;
+using VhostDeviceCan.Can;
+using VhostDeviceCan.Guest;
+
+namespace VhostDeviceCan.Simulator;
+
+/// <summary>
+/// Guest-to-guest figures through a running daemon: two simulated guests on one bus, A sends and
+/// B receives. Reports frames/s (batched and one at a time), round-trip latency percentiles, and
+/// with --daemon-pid the daemon's CPU per million frames, idle CPU and RSS. Run with the pid of
+/// this process (--daemon-pid self is not needed: pass the daemon's) for an in-process daemon.
+/// </summary>
+internal static class Benchmark
+{
+    public static int Run(string socketA, string socketB, int frames, int samples, int daemonPid, int queueSize, double idleSeconds)
+    {
+        var options = new VirtioCanGuestOptions { QueueSize = (ushort)queueSize };
+        using var a = VirtioCanGuest.Connect(socketA, options);
+        using var b = VirtioCanGuest.Connect(socketB, options);
+        if (!a.Start() || !b.Start()) return Commands.Fail("the device refused START");
+        Report("guests", $"2 connected, queue size {queueSize}, features 0x{a.Negotiated:x}");
+
+        if (daemonPid > 0 && idleSeconds > 0)
+        {
+            ProcessStats before = ProcessStats.Read(daemonPid);
+            Thread.Sleep(TimeSpan.FromSeconds(idleSeconds));
+            ProcessStats after = ProcessStats.Read(daemonPid);
+            Report("idle CPU", $"{Percent(after.CpuSeconds - before.CpuSeconds, idleSeconds)} over {idleSeconds:0} s with 2 guests connected");
+        }
+
+        Throughput(a, b, frames, batched: true, daemonPid);
+        Throughput(a, b, Math.Max(frames / 20, 1000), batched: false, daemonPid);
+        Latency(a, b, samples);
+        if (daemonPid > 0) Report("daemon RSS", $"{ProcessStats.Read(daemonPid).RssKiB / 1024.0:0.0} MiB");
+        return 0;
+    }
+
+    private static void Throughput(VirtioCanGuest a, VirtioCanGuest b, int frames, bool batched, int daemonPid)
+    {
+        long received = 0;
+        bool ordered = true;
+        var receiver = new Thread(() =>
+        {
+            var buffer = new CanFrame[256];
+            uint expected = 0;
+            var deadline = Stopwatch.StartNew();
+            while (received < frames && deadline.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                int n = b.Receive(buffer, TimeSpan.FromMilliseconds(500));
+                for (int i = 0; i < n; i++)
+                {
+                    uint sequence = BitConverter.ToUInt32(buffer[i].Data);
+                    if (sequence != expected) ordered = false;
+                    expected = sequence + 1;
+                }
+                received += n;
+                if (n > 0) deadline.Restart();
+            }
+        }) { Name = "receiver" };
+
+        ProcessStats before = daemonPid > 0 ? ProcessStats.Read(daemonPid) : default;
+        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var clock = Stopwatch.StartNew();
+        receiver.Start();
+        Span<byte> payload = stackalloc byte[8];
+        for (uint sent = 0; sent < frames;)
+        {
+            BitConverter.TryWriteBytes(payload, sent);
+            CanFrame frame = CanFrame.Classic(0x123, false, payload);
+            if (a.TrySend(frame))
+            {
+                sent++;
+                if (!batched) { a.Flush(); WaitForCompletion(a); }
+                continue;
+            }
+            a.Flush();
+            if (a.CollectTxCompletions() == 0) a.WaitForTx(TimeSpan.FromSeconds(1));
+        }
+        a.Flush();
+        while (a.TxInFlight > 0 && a.WaitForTx(TimeSpan.FromSeconds(5))) a.CollectTxCompletions();
+        receiver.Join();
+        double seconds = clock.Elapsed.TotalSeconds;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+
+        string mode = batched ? "batched" : "one at a time";
+        Report($"throughput ({mode})", $"{received / seconds:#,0} frames/s; {received:#,0} of {frames:#,0} received, {frames - received} lost, {(ordered ? "in order" : "OUT OF ORDER")}");
+        if (daemonPid > 0)
+        {
+            ProcessStats after = ProcessStats.Read(daemonPid);
+            double cpu = after.CpuSeconds - before.CpuSeconds;
+            Report($"daemon CPU ({mode})", $"{cpu / Math.Max(received, 1) * 1e6:0.00} s per million frames ({Percent(cpu, seconds)} of one core)");
+            if (daemonPid == Environment.ProcessId)
+                Report($"allocations ({mode})", $"{(double)allocated / Math.Max(received, 1):0.000} bytes per frame, whole process, steady state");
+        }
+    }
+
+    private static void WaitForCompletion(VirtioCanGuest guest)
+    {
+        while (guest.CollectTxCompletions() == 0) guest.WaitForTx(TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>Round trips: A sends, B echoes what it receives, A times the answer.</summary>
+    private static void Latency(VirtioCanGuest a, VirtioCanGuest b, int samples)
+    {
+        using var stop = new CancellationTokenSource();
+        var echo = new Thread(() =>
+        {
+            var buffer = new CanFrame[16];
+            while (!stop.IsCancellationRequested)
+            {
+                int n = b.Receive(buffer, TimeSpan.FromMilliseconds(100));
+                for (int i = 0; i < n; i++) b.TrySend(buffer[i]);
+                if (n > 0) b.Flush();
+                b.CollectTxCompletions();
+            }
+        }) { Name = "echo" };
+        echo.Start();
+        var rtt = new double[samples];
+        var frames = new CanFrame[16];
+        int lost = 0;
+        for (int i = 0; i < samples; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            a.TrySend(CanFrame.Classic(0x7FF, false, BitConverter.GetBytes(i)));
+            a.Flush();
+            int n = a.Receive(frames, TimeSpan.FromSeconds(1));
+            rtt[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            if (n == 0) lost++;
+            a.CollectTxCompletions();
+        }
+        stop.Cancel();
+        echo.Join();
+        Array.Sort(rtt);
+        Report("round trip", $"p50 {Percentile(rtt, 0.50):0.0} µs, p99 {Percentile(rtt, 0.99):0.0} µs, p99.9 {Percentile(rtt, 0.999):0.0} µs over {samples:#,0} samples, {lost} lost");
+    }
+
+    private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
+
+    private static string Percent(double cpuSeconds, double wallSeconds) =>
+        (cpuSeconds / wallSeconds * 100).ToString("0.0", CultureInfo.InvariantCulture) + " %";
+
+    private static void Report(string what, string value) => Console.WriteLine($"{what,-28} {value}");
+}
