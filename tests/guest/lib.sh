@@ -5,7 +5,8 @@ CACHE_ROOT="${VDC_CACHE:-$HOME/.cache/vhost-device-can}"
 GUEST_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
-die() { printf '[%s] ERROR: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+# DIE_STATUS lets a script keep exit status 1 for a meaningful result (run-guest.sh: FAIL).
+die() { printf '[%s] ERROR: %s\n' "$(basename "$0")" "$*" >&2; exit "${DIE_STATUS:-1}"; }
 
 # The Debian mirror this machine already uses. Read at run time so the scripts follow
 # whatever mirror (or proxy) the machine is configured for instead of hard-coding one.
