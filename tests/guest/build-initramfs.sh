@@ -95,9 +95,10 @@ install -m 0755 "$GUEST_DIR/init" "$R/init"
 install -m 0644 "$GUEST_DIR"/scenarios/* "$R/scenarios/"
 
 mkdir -p "$OUT.tmp"
-# Fixed owner and sorted names: the archive depends only on its inputs.
+# Fixed owner, times and inode numbers, sorted names: the same inputs give the same bytes.
+find "$R" -mindepth 1 -exec touch -h -d @0 {} +
 (cd "$R" && find . -mindepth 1 | LC_ALL=C sort \
-    | "$LOADER" --library-path "$LIBPATH" "$P/bin/cpio" --quiet -o -H newc -R 0:0 \
+    | "$LOADER" --library-path "$LIBPATH" "$P/bin/cpio" --quiet -o -H newc -R 0:0 --reproducible \
     | gzip -9n > "$OUT.tmp/initramfs.cpio.gz")
 printf '%s\n' "${PKGS[@]}" > "$OUT.tmp/packages"
 rm -rf "$OUT"

@@ -64,7 +64,12 @@ apt_private() {
     # Refresh the index at most once a day: later runs stay offline-fast and idempotent.
     if [[ -z "$(find "$dir/lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n1)" ]]; then
         log "apt-get update for $suites from $mirror"
-        apt-get "${APT_ARGS[@]}" -qq update >&2 || die "apt-get update for $suites failed"
+        if ! apt-get "${APT_ARGS[@]}" -qq update >&2; then
+            # A stale index still names packages that may already sit in the cache.
+            [[ -n "$(find "$dir/lists" -maxdepth 1 -name '*_Packages*' | head -n1)" ]] \
+                || die "apt-get update for $suites failed"
+            log "apt-get update failed; using the index from an earlier run"
+        fi
     fi
 }
 
