@@ -27,6 +27,9 @@ internal static unsafe class Vcan
         }
     }
 
+    /// <summary>For tests that change interfaces before opening a socket: fail first with the AF_CAN hint.</summary>
+    public static void RequireAfCan() => Open().Dispose();
+
     public static byte[] Classic(uint canId, params byte[] data)
     {
         var frame = new Libc.CanFrame { CanId = canId, Length = (byte)data.Length };
@@ -57,6 +60,15 @@ internal static unsafe class Vcan
         }
         Assert.Fail($"no frame arrived on {socket.InterfaceName} within {timeoutMs} ms");
         return 0;
+    }
+
+    /// <summary>Whether the socket becomes readable (a frame or a socket error) within the timeout.</summary>
+    public static bool Readable(CanSocket socket, int timeoutMs)
+    {
+        using var epoll = new Epoll();
+        epoll.Add(socket.Fd, token: 1);
+        Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[1];
+        return epoll.Wait(events, timeoutMs) > 0;
     }
 
     /// <summary>Receives exactly one frame (failing if the batch holds more) and returns it.</summary>
@@ -90,12 +102,25 @@ internal static unsafe class Vcan
     /// <summary>Runs a tool to completion and returns its stdout; fails on a non-zero exit or a hang.</summary>
     public static string Run(string program, params string[] arguments)
     {
-        using var process = Start(program, arguments);
-        string output = process.StandardOutput.ReadToEnd();
-        string error = process.StandardError.ReadToEnd();
-        Assert.True(process.WaitForExit(30_000), $"{program} did not finish");
-        Assert.True(process.ExitCode == 0, $"{program} {string.Join(' ', arguments)} exited {process.ExitCode}: {error}");
+        var (exitCode, output, error) = RunToEnd(program, arguments);
+        Assert.True(exitCode == 0, $"{program} {string.Join(' ', arguments)} exited {exitCode}: {error}");
         return output;
+    }
+
+    /// <summary>Runs a tool to completion and returns its exit code, whatever it is.</summary>
+    public static int TryRun(string program, params string[] arguments) => RunToEnd(program, arguments).ExitCode;
+
+    private static (int ExitCode, string Output, string Error) RunToEnd(string program, string[] arguments)
+    {
+        using var process = Start(program, arguments);
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(30_000))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"{program} {string.Join(' ', arguments)} did not finish within 30 s");
+        }
+        return (process.ExitCode, output.GetAwaiter().GetResult(), error.GetAwaiter().GetResult());
     }
 
     public static Process Start(string program, params string[] arguments)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs one command inside User-Mode Linux, whose kernel has AF_CAN, with vcan0 and vcan1 up.
+# Runs one command inside User-Mode Linux, whose kernel has AF_CAN, with vcan0 and vcan1 up
+# (CAN FD capable, MTU 72, echoing like real controllers) and the sch_plug queueing discipline
+# available to tc.
 #
 #   tests/uml/uml-run.sh COMMAND [ARGS...]
 #
@@ -27,7 +29,10 @@ for tool in insmod ip stty timeout; do
 done
 version=$("$kernel" --version 2>/dev/null) || die "$kernel --version failed"
 moddir=/usr/lib/uml/modules/$version/kernel
-for module in net/can/can.ko net/can/can-raw.ko drivers/net/can/dev/can-dev.ko drivers/net/can/vcan.ko; do
+# sch_plug is a queueing discipline that holds frames until told to release them: tests use it
+# to see transmit backpressure (ENOBUFS, EAGAIN) and confirmations that wait for transmission.
+modules="net/can/can.ko net/can/can-raw.ko drivers/net/can/dev/can-dev.ko drivers/net/can/vcan.ko net/sched/sch_plug.ko"
+for module in $modules; do
   [ -f "$moddir/$module" ] || die "missing UML module $moddir/$module (package user-mode-linux)"
 done
 
@@ -98,8 +103,12 @@ setup() {
     *) mount -t tmpfs -o mode=1777 tmpfs /tmp && export TMPDIR=/tmp ;;
   esac
   ip link set lo up || return 1
-  for module in net/can/can.ko net/can/can-raw.ko drivers/net/can/dev/can-dev.ko drivers/net/can/vcan.ko; do
-    insmod "\$moddir/\$module" || return 1
+  for module in $modules; do
+    # echo=1: vcan itself echoes sent frames once they leave the queue (IFF_ECHO), as real
+    # controllers do on transmit completion. Without it the CAN core echoes them as soon as
+    # they are queued, so a confirmation would not mean "transmitted".
+    case "\$module" in */vcan.ko) args=echo=1 ;; *) args= ;; esac
+    insmod "\$moddir/\$module" \$args || return 1
   done
   for dev in vcan0 vcan1; do
     ip link add dev "\$dev" type vcan && ip link set "\$dev" up || return 1
