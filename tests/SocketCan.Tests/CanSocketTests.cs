@@ -216,7 +216,12 @@ public class CanSocketTests
         try
         {
             Assert.Equal(Errno.ENETDOWN, sender.Send(Vcan.Classic(0x600, 6)));
-            // The receiver learns of it once, as a pending socket error.
+            // The receiver learns of it once, as a pending socket error that wakes epoll.
+            using var epoll = new Epoll();
+            epoll.Add(receiver.Fd, token: 1);
+            var events = new Libc.EpollEvent[1];
+            Assert.Equal(1, epoll.Wait(events, timeoutMs: 5000));
+            Assert.True((events[0].Events & Libc.EPOLLERR) != 0, "EPOLLERR expected");
             Assert.Equal(Errno.ENETDOWN, receiver.Receive(buffer, out int count));
             Assert.Equal(0, count);
             Assert.Equal(0, receiver.Receive(buffer, out count));
