@@ -18,6 +18,7 @@ public static unsafe partial class Libc
     public const int SO_SNDTIMEO = 21;
     public const int SCM_RIGHTS = 1;
     public const int MSG_PEEK = 0x2;
+    public const int MSG_DONTROUTE = 0x4;
     public const int MSG_CONFIRM = 0x800;
     public const int MSG_CTRUNC = 0x8;
     public const int MSG_TRUNC = 0x20;
