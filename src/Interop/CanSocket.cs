@@ -173,6 +173,34 @@ public sealed unsafe class CanSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="interfaceName"/> exists, is administratively up and running, and
+    /// which index it has now (an interface deleted and created again gets a new one). Reads
+    /// link state on demand, without a netlink subscription.
+    /// </summary>
+    public static bool TryGetLinkState(string interfaceName, out int index, out bool up)
+    {
+        index = 0;
+        up = false;
+        int fd = Libc.socket(Libc.PF_CAN, Libc.SOCK_RAW | Libc.SOCK_CLOEXEC, Libc.CAN_RAW);
+        if (fd < 0) return false;
+        try
+        {
+            var request = InterfaceRequest(interfaceName);
+            if (Libc.ioctl(fd, Libc.SIOCGIFINDEX, &request) < 0) return false;
+            index = request.Value;
+            request = InterfaceRequest(interfaceName);
+            if (Libc.ioctl(fd, Libc.SIOCGIFFLAGS, &request) < 0) return false;
+            short flags = (short)request.Value;
+            up = (flags & Libc.IFF_UP) != 0 && (flags & Libc.IFF_RUNNING) != 0;
+            return true;
+        }
+        finally
+        {
+            Libc.close(fd);
+        }
+    }
+
     private void SetOption(int option, int value, string name)
     {
         if (Libc.setsockopt(Fd, Libc.SOL_CAN_RAW, option, &value, sizeof(int)) < 0)

@@ -51,6 +51,9 @@ public static unsafe partial class Libc
     public const int IFNAMSIZ = 16;
     public const ulong SIOCGIFMTU = 0x8921;
     public const ulong SIOCGIFINDEX = 0x8933;
+    public const ulong SIOCGIFFLAGS = 0x8913;
+    public const short IFF_UP = 0x1;
+    public const short IFF_RUNNING = 0x40;
 
     /// <summary>struct sockaddr_can (24 bytes): family, ifindex, then an 8-aligned 16-byte address union
     /// used only by the ISO-TP and J1939 protocols.</summary>

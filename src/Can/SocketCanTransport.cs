@@ -1,0 +1,185 @@
+using VhostDeviceCan.Interop;
+
+namespace VhostDeviceCan.Can;
+
+/// <summary>
+/// A host SocketCAN interface (can0, vcan0) through one raw socket per device, so the guest never
+/// receives its own frames from the daemon (the guest driver echoes them itself; §11 #15).
+/// CAN FD is carried exactly when the interface MTU is CANFD_MTU. With CAN_RAW_RECV_OWN_MSGS the
+/// kernel hands each sent frame back flagged MSG_CONFIRM once the interface transmitted it: those
+/// are the confirmations for LATE_TX_ACK and are never forwarded. Error frames for bus-off and
+/// restart drive <see cref="BusState"/>.
+/// </summary>
+/// <remarks>
+/// The device polls two small epoll instances rather than the socket itself, so that the socket
+/// can be reopened when the interface is deleted and created again (it gets a new index) without
+/// the device's event loop noticing.
+/// </remarks>
+public sealed class SocketCanTransport : ICanTransport
+{
+    private const uint ErrorClasses = Libc.CAN_ERR_BUSOFF | Libc.CAN_ERR_RESTARTED | Libc.CAN_ERR_CRTL;
+
+    private readonly Epoll _readable = new();
+    private readonly Epoll _writable = new();
+    private readonly CanReceiveBuffer _buffer = new(64);
+    private readonly EventFd _leftoverPending = new();
+    private CanSocket _socket;
+    private CanBusState _state;
+    private int _next;
+    private int _received;
+
+    private SocketCanTransport(CanSocket socket)
+    {
+        _socket = socket;
+        Name = socket.InterfaceName;
+        SupportsFd = socket.FdFrames;
+        Attach(socket);
+        _readable.Add(_leftoverPending.Fd, 1, Libc.EPOLLIN);
+        _state = CanSocket.TryGetLinkState(Name, out _, out bool up) && up ? CanBusState.Active : CanBusState.Down;
+    }
+
+    /// <summary>Opens <paramref name="interfaceName"/>; throws <see cref="SyscallException"/> naming it
+    /// when it does not exist, is not CAN, or the kernel has no AF_CAN.</summary>
+    public static SocketCanTransport Open(string interfaceName) => new(Configure(CanSocket.Open(interfaceName)));
+
+    public string Name { get; }
+    public bool SupportsFd { get; }
+    public TxConfirmation Confirmation => TxConfirmation.Deferred;
+    public int PollFd => _readable.Fd;
+    public int WritePollFd => _writable.Fd;
+
+    /// <summary>While down, every read re-checks the link (one ioctl), so a START after the interface
+    /// came back, or was created again, finds it usable without any polling in between.</summary>
+    public CanBusState BusState
+    {
+        get
+        {
+            if (_state == CanBusState.Down) RefreshLink();
+            return _state;
+        }
+    }
+
+    public TransmitStatus Transmit(in CanFrame frame)
+    {
+        if (frame.IsFd && !SupportsFd) return TransmitStatus.Rejected;
+        int errno = _socket.Send(frame.WireBytes);
+        switch (errno)
+        {
+            case 0:
+                return TransmitStatus.Sent;
+            case Errno.EAGAIN or Errno.ENOBUFS:
+                return TransmitStatus.WouldBlock;
+            case Errno.ENETDOWN or Errno.ENODEV or Errno.ENXIO:
+                _state = CanBusState.Down;
+                return TransmitStatus.Down;
+            default:
+                return TransmitStatus.Rejected;
+        }
+    }
+
+    public int Receive(Span<CanFrame> frames, out int confirmedTransmissions)
+    {
+        confirmedTransmissions = 0;
+        int count = 0;
+        while (count < frames.Length)
+        {
+            if (_next == _received)
+            {
+                _next = _received = 0;
+                int errno = _socket.Receive(_buffer, out int received);
+                if (errno is Errno.ENETDOWN or Errno.ENODEV or Errno.ENXIO)
+                {
+                    // The kernel reports the link going down (or away) once, as a socket error.
+                    _state = CanBusState.Down;
+                    continue;
+                }
+                if (errno != 0 || received == 0) break;
+                _received = received;
+                if (_state == CanBusState.Down) _state = CanBusState.Active;
+            }
+            // Messages of the last recvmmsg the caller had no room for wait here for the next call.
+            for (; _next < _received && count < frames.Length; _next++)
+            {
+                int i = _next;
+                if (_buffer.IsConfirmation(i))
+                {
+                    confirmedTransmissions++;
+                    continue;
+                }
+                uint id = _buffer.CanId(i);
+                if ((id & Libc.CAN_ERR_FLAG) != 0)
+                {
+                    if ((id & Libc.CAN_ERR_BUSOFF) != 0) _state = CanBusState.BusOff;
+                    else if ((id & Libc.CAN_ERR_RESTARTED) != 0) _state = CanBusState.Active;
+                    continue;
+                }
+                ref CanFrame frame = ref frames[count++];
+                ReadOnlySpan<byte> wire = _buffer.Frame(i);
+                frame = default;
+                wire.CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(new Span<CanFrame>(ref frame)));
+                // 16-byte reads are struct can_frame: byte 5 is padding there, not FD flags.
+                if (wire.Length == Libc.CANFD_MTU) frame.Flags |= CanFrame.CANFD_FDF;
+                else frame.Flags = 0;
+            }
+            if (_next == _received && _received < _buffer.Capacity) break;
+        }
+        // Leftovers keep the poll fd readable only if the socket is; make sure the caller comes back.
+        if (_next < _received) _leftoverPending.Signal();
+        else _leftoverPending.Consume();
+        return count;
+    }
+
+    private void RefreshLink()
+    {
+        if (!CanSocket.TryGetLinkState(Name, out int index, out bool up) || !up) return;
+        if (index != _socket.InterfaceIndex)
+        {
+            // Deleted and created again: the old socket is bound to an index that no longer exists.
+            CanSocket replacement;
+            try
+            {
+                replacement = Configure(CanSocket.Open(Name));
+            }
+            catch (SyscallException)
+            {
+                return;
+            }
+            _readable.Remove(_socket.Fd);
+            _writable.Remove(_socket.Fd);
+            _socket.Dispose();
+            _socket = replacement;
+            Attach(replacement);
+        }
+        _state = CanBusState.Active;
+    }
+
+    private void Attach(CanSocket socket)
+    {
+        _readable.Add(socket.Fd, 0, Libc.EPOLLIN);
+        _writable.Add(socket.Fd, 0, Libc.EPOLLOUT);
+    }
+
+    private static CanSocket Configure(CanSocket socket)
+    {
+        try
+        {
+            socket.ReceiveOwnMessages = true;
+            socket.ErrorMask = ErrorClasses;
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        _socket.Dispose();
+        _buffer.Dispose();
+        _leftoverPending.Dispose();
+        _readable.Dispose();
+        _writable.Dispose();
+    }
+}

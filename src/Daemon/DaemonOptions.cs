@@ -1,0 +1,121 @@
+using Microsoft.Extensions.Logging;
+
+namespace VhostDeviceCan.Daemon;
+
+/// <summary>The validated command line.</summary>
+public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<DeviceSpec> Devices, LogLevel LogLevel)
+{
+    /// <summary>The reference limits nothing; 64 guests per daemon is far beyond any real bus.</summary>
+    public const int MaxSocketCount = 64;
+
+    public int SocketCount => Devices.Count;
+
+    /// <summary>Socket i is the prefix with i appended, always (the reference's README).</summary>
+    public string SocketPath(int index) => SocketPathPrefix + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Validates raw option values; returns null and a one-line error when they make no sense.</summary>
+    public static DaemonOptions? Create(string? socketPath, int socketCount, string? canDevices, string? logLevel,
+        string? rustLog, out string? error)
+    {
+        error = null;
+        if (string.IsNullOrEmpty(socketPath))
+        {
+            error = "--socket-path is required";
+            return null;
+        }
+        if (socketCount < 1 || socketCount > MaxSocketCount)
+        {
+            error = $"--socket-count must be between 1 and {MaxSocketCount}, got {socketCount}";
+            return null;
+        }
+        // sockaddr_un holds 107 path bytes; the longest path has the most suffix digits.
+        string longest = socketPath + (socketCount - 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (System.Text.Encoding.UTF8.GetByteCount(longest) > 107)
+        {
+            error = $"--socket-path is too long for a Unix socket: '{longest}' exceeds 107 bytes";
+            return null;
+        }
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(socketPath));
+        if (directory is not null && !Directory.Exists(directory))
+        {
+            error = $"--socket-path: directory '{directory}' does not exist";
+            return null;
+        }
+
+        var devices = new List<DeviceSpec>(socketCount);
+        if (canDevices is null)
+        {
+            // The embedded default: every guest on one in-process bus, no host setup, no root.
+            for (int i = 0; i < socketCount; i++) devices.Add(DeviceSpec.VirtualBus(DeviceSpec.DefaultVirtualBus));
+        }
+        else
+        {
+            string[] entries = canDevices.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (entries.Length != socketCount)
+            {
+                error = $"--can-devices lists {entries.Length} device(s) but --socket-count is {socketCount}; give one per socket";
+                return null;
+            }
+            foreach (string entry in entries)
+            {
+                DeviceSpec? spec = DeviceSpec.Parse(entry, out error);
+                if (spec is null) return null;
+                devices.Add(spec.Value);
+            }
+            var hostDuplicates = devices.Where(d => d.Kind == DeviceKind.SocketCan).GroupBy(d => d.Name).FirstOrDefault(g => g.Count() > 1);
+            if (hostDuplicates is not null)
+            {
+                // Two guests on one interface through one daemon would each miss the other's frames
+                // (one raw socket per device never receives its own writes); a shared bus is vbus.
+                error = $"--can-devices names '{hostDuplicates.Key}' more than once; use a virtual bus (vbus:NAME) to share one bus between guests";
+                return null;
+            }
+        }
+
+        LogLevel? level = ParseLogLevel(logLevel, out error);
+        if (error is not null) return null;
+        level ??= ParseRustLog(rustLog) ?? LogLevel.Information;
+        return new DaemonOptions(socketPath, devices, level.Value);
+    }
+
+    public static LogLevel? ParseLogLevel(string? value, out string? error)
+    {
+        error = null;
+        if (value is null) return null;
+        LogLevel? level = LevelFromName(value);
+        if (level is null) error = $"--log-level '{value}' is not one of off, error, warn, info, debug, trace";
+        return level;
+    }
+
+    /// <summary>RUST_LOG as the reference reads it: "debug", or "vhost_device_can=debug,other=info".
+    /// Unparseable values are ignored, as env_logger does.</summary>
+    public static LogLevel? ParseRustLog(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return null;
+        LogLevel? fallback = null;
+        foreach (string directive in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int equals = directive.IndexOf('=');
+            if (equals < 0)
+            {
+                fallback = LevelFromName(directive) ?? fallback;
+                continue;
+            }
+            string target = directive[..equals];
+            if (target is "vhost_device_can" or "vhost-device-can")
+                return LevelFromName(directive[(equals + 1)..]) ?? fallback;
+        }
+        return fallback;
+    }
+
+    private static LogLevel? LevelFromName(string name) => name.ToLowerInvariant() switch
+    {
+        "off" or "none" => LogLevel.None,
+        "error" => LogLevel.Error,
+        "warn" or "warning" => LogLevel.Warning,
+        "info" => LogLevel.Information,
+        "debug" => LogLevel.Debug,
+        "trace" => LogLevel.Trace,
+        _ => null,
+    };
+}

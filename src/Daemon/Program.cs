@@ -1,0 +1,48 @@
+using System.CommandLine;
+using VhostDeviceCan.Daemon;
+
+var socketPath = new Option<string>("--socket-path", "-s")
+{
+    Description = "Location of the vhost-user Unix sockets; socket i is PATH followed by i (PATH0, PATH1, ...)",
+};
+var socketCount = new Option<int>("--socket-count", "-c")
+{
+    Description = "Number of guests (sockets) to serve",
+    DefaultValueFactory = _ => 1,
+};
+var canDevices = new Option<string?>("--can-devices", "-d")
+{
+    Description = "One CAN device per socket, space-separated: a host interface (can0, vcan0) or vbus:NAME "
+        + "for the built-in virtual bus. Default: every socket on vbus:default",
+};
+var logLevel = new Option<string?>("--log-level", "-l")
+{
+    Description = "off, error, warn, info, debug or trace (default: RUST_LOG if set, else info)",
+};
+
+var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
+{
+    socketPath, socketCount, canDevices, logLevel,
+};
+foreach (var option in root.Options)
+    if (option is VersionOption) option.Aliases.Add("-V");
+
+ParseResult parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    // One line naming the problem, exit status 2, like the reference's argument parser.
+    Console.Error.WriteLine($"vhost-device-can: error: {parsed.Errors[0].Message} (see --help)");
+    return 2;
+}
+root.SetAction(result =>
+{
+    DaemonOptions? options = DaemonOptions.Create(result.GetValue(socketPath), result.GetValue(socketCount),
+        result.GetValue(canDevices), result.GetValue(logLevel), Environment.GetEnvironmentVariable("RUST_LOG"), out string? error);
+    if (options is null)
+    {
+        Console.Error.WriteLine($"vhost-device-can: error: {error}");
+        return 2;
+    }
+    return CanDaemon.Run(options);
+});
+return parsed.Invoke();
