@@ -108,6 +108,23 @@ public class CanSocketTests
     }
 
     [Fact]
+    public void Without_loopback_no_local_socket_sees_the_frame_not_even_a_confirming_sender()
+    {
+        using var quiet = Vcan.Open();
+        quiet.Loopback = false;
+        quiet.ReceiveOwnMessages = true;
+        using var observer = Vcan.Open();
+        using var marker = Vcan.Open();
+        using var buffer = new CanReceiveBuffer(8);
+
+        Vcan.SendOk(quiet, Vcan.Classic(0x111, 1));
+        Vcan.SendOk(marker, Vcan.Classic(0x7EE));
+
+        Assert.Equal([(0x7EEu, false)], Vcan.Collect(observer, buffer, 1));
+        Assert.Equal([(0x7EEu, false)], Vcan.Collect(quiet, buffer, 1));
+    }
+
+    [Fact]
     public void Confirmations_follow_send_order()
     {
         using var sender = Vcan.Open();

@@ -143,15 +143,23 @@ finish \$status
 EOF
 chmod +x "$state/init"
 
-if [ "${UML_VERBOSE:-0}" = 1 ]; then console=fd:3 quiet=; else console=null quiet=quiet; fi
-# Each console channel needs its own host fd (UML refuses two channels on one fd), hence the
-# duplicates 3 and 4 of stderr. stdin stays /dev/null: CI has none and nothing inside reads it.
+if [ "${UML_VERBOSE:-0}" = 1 ]; then console=fd:6 quiet=; else console=null quiet=quiet; fi
+# UML switches the host fds of its consoles to non-blocking and leaves them so; handed the
+# caller's stdout and stderr, it would make later writers to them fail with EAGAIN. It gets
+# pipes instead, drained by two host cats. Each console channel needs its own host fd (UML
+# refuses two channels on one fd), hence 5 for stdout and 6, 7 for stderr. stdin stays
+# /dev/null: CI has none and nothing inside reads it.
+mkfifo "$state/stdout" "$state/stderr" || die "mkfifo in $state failed"
+cat "$state/stdout" &
+out_cat=$!
+cat "$state/stderr" >&2 &
+err_cat=$!
 uml_env=(env -u TMPDIR -u TMP -u TEMP)
 [ -n "${UML_TMPDIR:-}" ] && uml_env+=(TMPDIR="$UML_TMPDIR")
 "${uml_env[@]}" timeout --kill-after=10 "$timeout_s" \
   "$kernel" mem="$mem" rootfstype=hostfs rw init="$state/init" uml_dir="$state" $quiet \
-  con=null con0="null,$console" con1=null,fd:1 con2=null,fd:4 \
-  ssl=null </dev/null 3>&2 4>&2 &
+  con=null con0="null,$console" con1=null,fd:5 con2=null,fd:7 \
+  ssl=null </dev/null 5>"$state/stdout" 6>"$state/stderr" 7>&6 &
 uml_pid=$!
 # timeout runs UML in a process group of its own, out of reach of the terminal's Ctrl-C: pass
 # interruptions on, so that no machine outlives this script.
@@ -163,6 +171,8 @@ while kill -0 "$uml_pid" 2>/dev/null; do
   wait "$uml_pid"
   rc=$?
 done
+# The cats end when the last UML process has closed the pipes.
+wait "$out_cat" "$err_cat"
 
 if [ -n "$interrupted" ]; then
   echo "uml-run: interrupted, machine stopped" >&2
