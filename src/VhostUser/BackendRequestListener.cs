@@ -69,17 +69,12 @@ public sealed class BackendRequestListener : IDisposable
                 fds.Dispose();
                 LastRequest = header;
                 bool known = header.Request == (uint)BackendRequest.CONFIG_CHANGE_MSG;
+                // Count before answering: whoever sees the ack may read the counters at once.
+                if (known) Interlocked.Increment(ref _configChangeCount);
+                else Interlocked.Increment(ref _unknownCount);
                 if (header.NeedsReply)
                     _connection.SendReply(header.Request, known ? ConfigChangeAnswer : 1UL);
-                if (known)
-                {
-                    Interlocked.Increment(ref _configChangeCount);
-                    _configChanges.Release();
-                }
-                else
-                {
-                    Interlocked.Increment(ref _unknownCount);
-                }
+                if (known) _configChanges.Release();
                 RequestReceived?.Invoke(header);
             }
         }
