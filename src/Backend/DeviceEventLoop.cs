@@ -148,7 +148,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         // One front-end at a time: later ones wait in the backlog until this one leaves.
         _epoll.Remove(_listener.Fd);
         _epoll.Add(socket.Fd, _connectionToken, Libc.EPOLLIN | Libc.EPOLLRDHUP);
-        Logger.LogInformation("{Name}: front-end connected (session {Session})", Name, SessionCount);
+        Logger.LogInformation("{Name}: front-end connected: {Peer} (session {Session})", Name, socket.DescribePeer(), SessionCount);
     }
 
     private void OnConnectionReadable(uint events)

@@ -14,11 +14,7 @@ public static class CanDaemon
     public static int Run(DaemonOptions options)
     {
         using ILoggerFactory loggers = LoggerFactory.Create(builder => builder
-            .AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
-            })
+            .AddProvider(new StderrLoggerProvider(options.LogLevel))
             .SetMinimumLevel(options.LogLevel));
         ILogger log = loggers.CreateLogger("vhost-device-can");
 

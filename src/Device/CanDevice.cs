@@ -71,8 +71,14 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _logger = context.Logger;
         context.RegisterFd(_transport.PollFd, TransportReadToken, Libc.EPOLLIN);
         context.RegisterFd(_resignalTimer.Fd, ResignalTimerToken, Libc.EPOLLIN);
-        _logger.LogInformation("CAN transport {Transport}: {Fd}, transmissions confirmed {Confirmation}",
-            _transport.Name, _transport.SupportsFd ? "CAN FD" : "classic CAN only", _transport.Confirmation);
+        string confirmation = _transport.Confirmation switch
+        {
+            TxConfirmation.Deferred => "LATE_TX_ACK completes when the bus confirms a frame",
+            TxConfirmation.AtTransmit => "LATE_TX_ACK completes when a frame is published",
+            _ => "LATE_TX_ACK not offered",
+        };
+        _logger.LogInformation("CAN device on {Transport}: {Fd}; {Confirmation}",
+            _transport.Name, _transport.SupportsFd ? "CAN FD" : "classic CAN only (interface MTU 16)", confirmation);
     }
 
     public void FeaturesAcked(ulong features)

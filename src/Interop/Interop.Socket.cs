@@ -14,6 +14,7 @@ public static unsafe partial class Libc
     public const int SO_RCVBUF = 8;
     public const int SO_SNDBUF = 7;
     public const int SO_ERROR = 4;
+    public const int SO_PEERCRED = 17;
     public const int SO_RCVTIMEO = 20;
     public const int SO_SNDTIMEO = 21;
     public const int SCM_RIGHTS = 1;
@@ -63,6 +64,15 @@ public static unsafe partial class Libc
     {
         public ushort Family;
         public fixed byte Path[108];
+    }
+
+    /// <summary>struct ucred (SO_PEERCRED).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct UCred
+    {
+        public int Pid;
+        public uint Uid;
+        public uint Gid;
     }
 
     /// <summary>struct timeval (LP64).</summary>

@@ -196,6 +196,37 @@ public sealed unsafe class UnixSocket : IDisposable
             throw SyscallException.FromLast("setsockopt(SO_SNDTIMEO)");
     }
 
+    /// <summary>The process at the other end (SO_PEERCRED), for logs; null if the kernel cannot say.</summary>
+    public Libc.UCred? Peer
+    {
+        get
+        {
+            Libc.UCred credentials;
+            uint length = (uint)sizeof(Libc.UCred);
+            return Libc.getsockopt(Fd, Libc.SOL_SOCKET, Libc.SO_PEERCRED, &credentials, &length) == 0 ? credentials : null;
+        }
+    }
+
+    /// <summary>"pid 1234 (qemu-system-x86)" for the peer, or "unknown peer".</summary>
+    public string DescribePeer()
+    {
+        if (Peer is not { Pid: > 0 } peer) return "unknown peer";
+        string command;
+        try
+        {
+            command = File.ReadAllText($"/proc/{peer.Pid}/comm").Trim();
+        }
+        catch (IOException)
+        {
+            command = "?";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            command = "?";
+        }
+        return $"pid {peer.Pid} ({command}), uid {peer.Uid}";
+    }
+
     public void Shutdown() => Libc.shutdown(Fd, Libc.SHUT_RDWR);
 
     public void Dispose() => Descriptor.Dispose();

@@ -116,3 +116,18 @@ public class UnixSocketTimeoutTests
         }
     }
 }
+
+public class UnixSocketPeerTests
+{
+    [Fact]
+    public void Peer_of_a_socket_pair_is_this_process()
+    {
+        var (a, b) = UnixSocket.Pair();
+        using (a)
+        using (b)
+        {
+            Assert.Equal(Environment.ProcessId, a.Peer!.Value.Pid);
+            Assert.StartsWith($"pid {Environment.ProcessId} (", b.DescribePeer());
+        }
+    }
+}
