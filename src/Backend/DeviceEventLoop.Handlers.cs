@@ -190,6 +190,9 @@ public sealed partial class DeviceEventLoop
         if (ring.Kick is { } kick) _epoll.Remove(kick.Fd);
         ring.SetKick(null);
         ring.SetCall(null);
+        // vhost-user.md §10 C: a stop followed by a start is the guest's reset of the device; without
+        // STATUS (no SET_STATUS 0) nothing else would clear a broken ring, so it would stay dead.
+        ring.RecoverIfBroken();
         Span<byte> reply = stackalloc byte[VringState.Length];
         Payload.Write(reply, new VringState(state.Index, next));
         _connection!.SendReply((uint)FrontendRequest.GET_VRING_BASE, reply);

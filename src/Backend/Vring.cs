@@ -52,6 +52,21 @@ public sealed class Vring : IDisposable
         Error?.Signal();
     }
 
+    /// <summary>
+    /// The front-end stopped this ring (GET_VRING_BASE) while it was broken: the next start sets it up
+    /// from scratch (SET_VRING_NUM, BASE, ADDR), so forget the broken state and the addresses. The
+    /// negotiated ring features stay, since a restart need not repeat SET_FEATURES.
+    /// </summary>
+    internal void RecoverIfBroken()
+    {
+        if (!Queue.IsBroken) return;
+        bool eventIdx = Queue.EventIdx, indirect = Queue.IndirectDescriptors;
+        Queue.Reset();
+        Queue.EventIdx = eventIdx;
+        Queue.IndirectDescriptors = indirect;
+        _brokenReported = false;
+    }
+
     internal void SetKick(EventFd? kick) { Kick?.Dispose(); Kick = kick; }
     internal void SetCall(EventFd? call) { Call?.Dispose(); Call = call; }
     internal void SetError(EventFd? error) { Error?.Dispose(); Error = error; }
