@@ -217,9 +217,20 @@ public sealed partial class DeviceEventLoop
         {
             case FrontendRequest.SET_VRING_KICK:
                 if (fd is null) throw Refuse(VhostUserError.InvalidPayload, "ring polling (kick without fd) is not supported");
+                // Register the new fd before dropping the old one: a front-end may pass an fd epoll
+                // cannot watch (a regular file or memfd gives EPERM), and that is its mistake to be
+                // refused, with the ring left as it was.
+                try
+                {
+                    _epoll.Add(fd.Fd, (ulong)ring.Index);
+                }
+                catch (SyscallException e)
+                {
+                    fd.Dispose();
+                    throw Refuse(VhostUserError.InvalidPayload, $"queue {ring.Index}: the kick fd cannot be polled: {e.Message}");
+                }
                 if (ring.Kick is { } old) _epoll.Remove(old.Fd);
                 ring.SetKick(fd);
-                _epoll.Add(fd.Fd, (ulong)ring.Index);
                 bool wasLive = ring.IsLive;
                 ring.Started = true;
                 // vhost-user.md §6: QEMU's notifier starts out signalled and the driver may have

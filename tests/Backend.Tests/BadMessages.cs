@@ -52,6 +52,7 @@ internal static class BadMessages
         yield return new("SET_VRING_KICK with an fd and the no-fd bit", SET_VRING_KICK, Setup.Connected, _ => U64(0x100), Fds: 1);
         yield return new("SET_VRING_CALL without an fd or the no-fd bit", SET_VRING_CALL, Setup.Connected, _ => U64(0));
         yield return new("SET_BACKEND_REQ_FD without an fd", SET_BACKEND_REQ_FD, Setup.Connected, _ => Bytes(0));
+        yield return new("SET_VRING_KICK with a memfd, which cannot be polled", SET_VRING_KICK, Setup.Running, _ => U64(0), Fds: 1, RamFd: true);
 
         // Memory tables (vhost-user.md §12).
         yield return new("SET_MEM_TABLE with 0 regions", SET_MEM_TABLE, Setup.Running, _ => MemTable(0, 0));
