@@ -70,6 +70,11 @@ public sealed partial class DeviceEventLoop
         if (!region.IsValid)
             throw Refuse(VhostUserError.InvalidPayload, $"memory region {region} is empty or wraps around");
         using FileDescriptor fd = _fds.Take(fdIndex);
+        // A mapping may reach past the end of its file, but touching that part raises SIGBUS and
+        // would kill the daemon the first time a descriptor points there; refuse such a region.
+        if (fd.TryGetRegularFileSize(out long fileSize)
+            && (region.MmapOffset > (ulong)fileSize || region.MemorySize > (ulong)fileSize - region.MmapOffset))
+            throw Refuse(VhostUserError.InvalidPayload, $"memory region {region} reaches past the end of its {fileSize}-byte file");
         try
         {
             return GuestMemoryRegion.Map(fd, region.GuestPhysAddr, region.MemorySize, region.UserspaceAddr, region.MmapOffset);

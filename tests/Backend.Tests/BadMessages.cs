@@ -62,6 +62,12 @@ internal static class BadMessages
             f => MemTable(1, 0, f.Ram.Regions[0].Description with { GuestPhysAddr = ulong.MaxValue - Page + 1, MemorySize = 2 * Page }), Fds: 1);
         yield return new("SET_MEM_TABLE whose UVA range wraps 2^64", SET_MEM_TABLE, Setup.Running,
             f => MemTable(1, 0, f.Ram.Regions[0].Description with { UserspaceAddr = ulong.MaxValue - Page + 1, MemorySize = 2 * Page }), Fds: 1);
+        yield return new("SET_MEM_TABLE with a region larger than its memfd", SET_MEM_TABLE, Setup.Running,
+            f => MemTable(1, 0, f.Ram.Regions[0].Description with { MemorySize = 2 * f.Ram.Regions[0].Size }), Fds: 1);
+        yield return new("SET_MEM_TABLE with a region past the end of its memfd", SET_MEM_TABLE, Setup.Running,
+            f => MemTable(1, 0, f.Ram.Regions[0].Description with { MmapOffset = Page }), Fds: 1);
+        yield return new("ADD_MEM_REG with a region larger than its memfd", ADD_MEM_REG, Setup.Running,
+            f => Of(new SingleMemoryRegion(0, Shifted(f.Ram.Regions[0].Description, 1UL << 40) with { MemorySize = 4 * f.Ram.Regions[0].Size })), Fds: 1);
         yield return new("SET_MEM_TABLE with an empty region", SET_MEM_TABLE, Setup.Running, f => MemTable(1, 0, f.Ram.Regions[0].Description with { MemorySize = 0 }), Fds: 1);
         yield return new("SET_MEM_TABLE with overlapping regions", SET_MEM_TABLE, Setup.Running,
             f => MemTable(2, 0, f.Ram.Regions[0].Description, f.Ram.Regions[0].Description), Fds: 2);
