@@ -170,7 +170,13 @@ public sealed partial class DeviceEventLoop
         if (!address.IsValid || (address.Flags & VringAddress.LogFlag) != 0)
             throw Refuse(VhostUserError.InvalidPayload, $"queue {address.Index}: flags 0x{address.Flags:x} (dirty logging is not supported)");
         if (!ring.Queue.TrySetAddresses(_memory, address.Descriptor, address.Available, address.Used, out string? error))
+        {
+            // A refused request must change nothing: the queue already took the bad addresses, so a
+            // running ring would stop dead. Put back the ones that worked.
+            if (ring.Address is { } good) ring.Queue.TrySetAddresses(_memory, good.Descriptor, good.Available, good.Used, out _);
             throw Refuse(VhostUserError.InvalidPayload, $"queue {address.Index}: {error}");
+        }
+        ring.Address = address;
         // vhost-user.md §6: the used index lives in guest memory; start from there.
         ring.Queue.SyncUsedIndexFromMemory();
         if (ring.IsLive) RunDevice(static (d, i) => d.QueueStarted(i), ring.Index);

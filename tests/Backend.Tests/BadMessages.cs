@@ -87,6 +87,8 @@ internal static class BadMessages
         yield return new("SET_VRING_ADDR with a misaligned descriptor table", SET_VRING_ADDR, Setup.Stopped, f => Addr(f, descDelta: 8));
         yield return new("SET_VRING_ADDR with a misaligned used ring", SET_VRING_ADDR, Setup.Stopped, f => Addr(f, usedDelta: 2));
         yield return new("SET_VRING_ADDR with a misaligned avail ring", SET_VRING_ADDR, Setup.Stopped, f => Addr(f, availDelta: 1));
+        yield return new("SET_VRING_ADDR outside memory on a running ring", SET_VRING_ADDR, Setup.Running, f => Addr(f, desc: 0x1000));
+        yield return new("SET_VRING_ADDR misaligned on a running ring", SET_VRING_ADDR, Setup.Running, f => Addr(f, usedDelta: 2));
         yield return new("SET_VRING_ADDR with the log flag", SET_VRING_ADDR, Setup.Stopped, f => Addr(f, flags: 1));
         yield return new("SET_VRING_ADDR with unknown flags", SET_VRING_ADDR, Setup.Stopped, f => Addr(f, flags: 2));
 
