@@ -4,23 +4,6 @@ using VhostDeviceCan.VhostUser;
 
 namespace VhostDeviceCan.Backend.Tests;
 
-/// <summary>What a malformed-message case needs before it sends its message.</summary>
-public enum Setup
-{
-    /// <summary>Right after the connect sequence.</summary>
-    Connected,
-    /// <summary>Started and stopped once: memory mapped, rings configured but stopped.</summary>
-    Stopped,
-    /// <summary>Rings running.</summary>
-    Running,
-    NoConfig,
-    NoStatus,
-    NoMemSlots,
-    NoResetDevice,
-    NoBackendReq,
-    NoMq,
-}
-
 /// <summary>
 /// One malformed request. <see cref="HasOwnReply"/>: a request with a reply of its own (GET_*),
 /// which REPLY_ACK cannot turn into an ack (vhost-user.md §7), so refusing it closes the connection.
