@@ -70,6 +70,11 @@ public sealed partial class DeviceEventLoop
         if (!region.IsValid)
             throw Refuse(VhostUserError.InvalidPayload, $"memory region {region} is empty or wraps around");
         using FileDescriptor fd = _fds.Take(fdIndex);
+        // A mapping may reach past the end of its file, but touching that part raises SIGBUS and
+        // would kill the daemon the first time a descriptor points there; refuse such a region.
+        if (fd.TryGetRegularFileSize(out long fileSize)
+            && (region.MmapOffset > (ulong)fileSize || region.MemorySize > (ulong)fileSize - region.MmapOffset))
+            throw Refuse(VhostUserError.InvalidPayload, $"memory region {region} reaches past the end of its {fileSize}-byte file");
         try
         {
             return GuestMemoryRegion.Map(fd, region.GuestPhysAddr, region.MemorySize, region.UserspaceAddr, region.MmapOffset);
@@ -165,7 +170,13 @@ public sealed partial class DeviceEventLoop
         if (!address.IsValid || (address.Flags & VringAddress.LogFlag) != 0)
             throw Refuse(VhostUserError.InvalidPayload, $"queue {address.Index}: flags 0x{address.Flags:x} (dirty logging is not supported)");
         if (!ring.Queue.TrySetAddresses(_memory, address.Descriptor, address.Available, address.Used, out string? error))
+        {
+            // A refused request must change nothing: the queue already took the bad addresses, so a
+            // running ring would stop dead. Put back the ones that worked.
+            if (ring.Address is { } good) ring.Queue.TrySetAddresses(_memory, good.Descriptor, good.Available, good.Used, out _);
             throw Refuse(VhostUserError.InvalidPayload, $"queue {address.Index}: {error}");
+        }
+        ring.Address = address;
         // vhost-user.md §6: the used index lives in guest memory; start from there.
         ring.Queue.SyncUsedIndexFromMemory();
         if (ring.IsLive) RunDevice(static (d, i) => d.QueueStarted(i), ring.Index);
@@ -190,6 +201,9 @@ public sealed partial class DeviceEventLoop
         if (ring.Kick is { } kick) _epoll.Remove(kick.Fd);
         ring.SetKick(null);
         ring.SetCall(null);
+        // vhost-user.md §10 C: a stop followed by a start is the guest's reset of the device; without
+        // STATUS (no SET_STATUS 0) nothing else would clear a broken ring, so it would stay dead.
+        ring.RecoverIfBroken();
         Span<byte> reply = stackalloc byte[VringState.Length];
         Payload.Write(reply, new VringState(state.Index, next));
         _connection!.SendReply((uint)FrontendRequest.GET_VRING_BASE, reply);
@@ -214,9 +228,20 @@ public sealed partial class DeviceEventLoop
         {
             case FrontendRequest.SET_VRING_KICK:
                 if (fd is null) throw Refuse(VhostUserError.InvalidPayload, "ring polling (kick without fd) is not supported");
+                // Register the new fd before dropping the old one: a front-end may pass an fd epoll
+                // cannot watch (a regular file or memfd gives EPERM), and that is its mistake to be
+                // refused, with the ring left as it was.
+                try
+                {
+                    _epoll.Add(fd.Fd, (ulong)ring.Index);
+                }
+                catch (SyscallException e)
+                {
+                    fd.Dispose();
+                    throw Refuse(VhostUserError.InvalidPayload, $"queue {ring.Index}: the kick fd cannot be polled: {e.Message}");
+                }
                 if (ring.Kick is { } old) _epoll.Remove(old.Fd);
                 ring.SetKick(fd);
-                _epoll.Add(fd.Fd, (ulong)ring.Index);
                 bool wasLive = ring.IsLive;
                 ring.Started = true;
                 // vhost-user.md §6: QEMU's notifier starts out signalled and the driver may have

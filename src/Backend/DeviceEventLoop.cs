@@ -143,7 +143,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         }
         if (socket is null) return;
         socket.SetTimeouts(MessageReceiveTimeout);
-        _connection = new VhostUserConnection(socket);
+        _connection = new VhostUserConnection(socket) { MessageTimeout = MessageReceiveTimeout };
         SessionCount++;
         // One front-end at a time: later ones wait in the backlog until this one leaves.
         _epoll.Remove(_listener.Fd);

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Interop;
+using VhostDeviceCan.VhostUser;
 using VhostDeviceCan.Virtqueue;
 
 namespace VhostDeviceCan.Backend;
@@ -27,6 +28,10 @@ public sealed class Vring : IDisposable
     public EventFd? Call { get; private set; }
     public EventFd? Error { get; private set; }
     public bool Started { get; internal set; }
+
+    /// <summary>The last ring addresses SET_VRING_ADDR installed successfully, to put back when a
+    /// later one is refused.</summary>
+    internal VringAddress? Address { get; set; }
     public bool Enabled { get; internal set; }
 
     /// <summary>Started, enabled and with valid addresses: the device may use buffers.</summary>
@@ -50,6 +55,22 @@ public sealed class Vring : IDisposable
         _brokenReported = true;
         _logger.LogError("virtqueue {Index} is broken and stays stopped until reset: {Reason}", Index, Queue.BrokenReason);
         Error?.Signal();
+    }
+
+    /// <summary>
+    /// The front-end stopped this ring (GET_VRING_BASE) while it was broken: the next start sets it up
+    /// from scratch (SET_VRING_NUM, BASE, ADDR), so forget the broken state and the addresses. The
+    /// negotiated ring features stay, since a restart need not repeat SET_FEATURES.
+    /// </summary>
+    internal void RecoverIfBroken()
+    {
+        if (!Queue.IsBroken) return;
+        bool eventIdx = Queue.EventIdx, indirect = Queue.IndirectDescriptors;
+        Queue.Reset();
+        Address = null;
+        Queue.EventIdx = eventIdx;
+        Queue.IndirectDescriptors = indirect;
+        _brokenReported = false;
     }
 
     internal void SetKick(EventFd? kick) { Kick?.Dispose(); Kick = kick; }
@@ -76,6 +97,7 @@ public sealed class Vring : IDisposable
         Started = false;
         Enabled = false;
         _brokenReported = false;
+        Address = null;
         Queue.Reset();
     }
 

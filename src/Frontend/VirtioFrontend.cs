@@ -21,6 +21,7 @@ public sealed partial class VirtioFrontend : IDisposable
     // Regions the back-end currently has, when memory goes by ADD_MEM_REG (QEMU's shadow table).
     private readonly HashSet<GuestRamRegion> _regionsSent = [];
     private bool _memoryTableSent;
+    private bool _disposed;
 
     private VirtioFrontend(VhostUserFrontend client, NegotiationResult negotiation, GuestRam ram, VirtioFrontendOptions options)
     {
@@ -123,6 +124,9 @@ public sealed partial class VirtioFrontend : IDisposable
 
     public void Dispose()
     {
+        // Disposing twice must not close fd numbers the process may already have reused.
+        if (_disposed) return;
+        _disposed = true;
         IsRunning = false;
         BackendRequests?.Dispose();
         Client.Dispose();

@@ -27,6 +27,22 @@ public sealed class FileDescriptor : SafeHandle
 
     public bool IsCloseOnExec => (Libc.fcntl(Value, Libc.F_GETFD, 0) & Libc.FD_CLOEXEC) != 0;
 
+    /// <summary>
+    /// The size of the file behind this fd when it is a regular file (memfd, tmpfs, hugetlbfs);
+    /// false for anything else or when fstat fails.
+    /// </summary>
+    public unsafe bool TryGetRegularFileSize(out long size)
+    {
+        Libc.StatBuffer stat = default;
+        if (Libc.fstat(Value, &stat) < 0 || (stat.Mode & Libc.S_IFMT) != Libc.S_IFREG)
+        {
+            size = 0;
+            return false;
+        }
+        size = stat.Size;
+        return true;
+    }
+
     /// <summary>How many fds this process has open (from /proc/self/fd), for leak checks.</summary>
     public static int CountOpen() => Directory.GetFiles("/proc/self/fd").Length;
 }

@@ -16,6 +16,15 @@ public sealed class VhostUserConnection : IDisposable
     public UnixSocket Socket { get; }
 
     /// <summary>
+    /// When set, the whole of one message (header and payload) must arrive within this time once
+    /// <see cref="Receive"/> is called, and the socket's own timeouts must be set to the same value
+    /// (<see cref="UnixSocket.SetTimeouts"/>). SO_RCVTIMEO alone bounds each recvmsg, so a peer
+    /// sending one byte just before every timeout could hold the receiver for hours. Null: only
+    /// the socket's timeouts apply.
+    /// </summary>
+    public TimeSpan? MessageTimeout { get; init; }
+
+    /// <summary>
     /// Receives one message. The header is read with its own recvmsg so that fds of the next
     /// message are never taken early; fds may only ride with the header, so any fd arriving with
     /// the payload is closed and the message refused. Returns false when the peer closed cleanly
@@ -25,6 +34,7 @@ public sealed class VhostUserConnection : IDisposable
     public bool Receive(out MessageHeader header, Span<byte> payload, ReceivedFds fds)
     {
         header = default;
+        long start = Environment.TickCount64;
         Span<byte> headerBytes = _headerBuffer;
         int got;
         try
@@ -54,10 +64,11 @@ public sealed class VhostUserConnection : IDisposable
             using var strayFds = new ReceivedFds();
             try
             {
-                if (!Socket.ReceiveExactly(payload[..(int)header.Size], strayFds))
+                if (MessageTimeout is { } limit) ReceivePayloadBefore(payload[..(int)header.Size], strayFds, limit, start);
+                else if (!Socket.ReceiveExactly(payload[..(int)header.Size], strayFds))
                     throw new EndOfStreamException("connection closed before the payload");
             }
-            catch (Exception e) when (e is SyscallException or EndOfStreamException)
+            catch (Exception e) when (e is SyscallException or EndOfStreamException or TimeoutException)
             {
                 throw new VhostUserException(VhostUserError.TruncatedMessage,
                     $"request {header.Request}: {e.Message}", dropConnection: true, e);
@@ -67,6 +78,40 @@ public sealed class VhostUserConnection : IDisposable
                     $"request {header.Request}: file descriptors arrived inside the payload", dropConnection: true);
         }
         return true;
+    }
+
+    /// <summary>
+    /// Reads the payload with a deadline for the whole message: each further recvmsg after a short
+    /// one gets only the time that is left, and the socket's timeouts are put back afterwards.
+    /// The header's recvmsg needs nothing of this: MSG_WAITALL counts its timeout across the call.
+    /// </summary>
+    private void ReceivePayloadBefore(Span<byte> payload, ReceivedFds strayFds, TimeSpan limit, long start)
+    {
+        long deadline = start + (long)limit.TotalMilliseconds;
+        bool shortened = false;
+        try
+        {
+            int total = 0;
+            while (total < payload.Length)
+            {
+                long remaining = deadline - Environment.TickCount64;
+                // The first read keeps the socket's own timeout unless the header already used some of it.
+                if (total > 0 || remaining < (long)limit.TotalMilliseconds)
+                {
+                    if (remaining <= 0)
+                        throw new TimeoutException($"only {total} of {payload.Length} payload bytes within {limit.TotalMilliseconds} ms");
+                    Socket.SetTimeouts(TimeSpan.FromMilliseconds(remaining));
+                    shortened = true;
+                }
+                int n = Socket.Receive(payload[total..], strayFds, waitAll: true);
+                if (n == 0) throw new EndOfStreamException($"connection closed after {total} of {payload.Length} payload bytes");
+                total += n;
+            }
+        }
+        finally
+        {
+            if (shortened) Socket.SetTimeouts(limit);
+        }
     }
 
     /// <summary>Sends one message: header, payload and fds in a single sendmsg where possible.</summary>

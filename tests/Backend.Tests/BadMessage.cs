@@ -4,32 +4,15 @@ using VhostDeviceCan.VhostUser;
 
 namespace VhostDeviceCan.Backend.Tests;
 
-/// <summary>What a malformed-message case needs before it sends its message.</summary>
-public enum Setup
-{
-    /// <summary>Right after the connect sequence.</summary>
-    Connected,
-    /// <summary>Started and stopped once: memory mapped, rings configured but stopped.</summary>
-    Stopped,
-    /// <summary>Rings running.</summary>
-    Running,
-    NoConfig,
-    NoStatus,
-    NoMemSlots,
-    NoResetDevice,
-    NoBackendReq,
-    NoMq,
-}
-
 /// <summary>
 /// One malformed request. <see cref="HasOwnReply"/>: a request with a reply of its own (GET_*),
 /// which REPLY_ACK cannot turn into an ack (vhost-user.md §7), so refusing it closes the connection.
 /// </summary>
-public sealed record BadMessage(string Name, FrontendRequest Request, Setup Setup, Func<VirtioFrontend, byte[]> Payload, int Fds = 0, bool HasOwnReply = false)
+public sealed record BadMessage(string Name, FrontendRequest Request, Setup Setup, Func<VirtioFrontend, byte[]> Payload, int Fds = 0, bool HasOwnReply = false, bool RamFd = false)
 {
     public override string ToString() => Name;
 
-    /// <summary>Sends the message with the given flags, passing <see cref="Fds"/> fresh eventfds (or RAM memfds for memory requests).</summary>
+    /// <summary>Sends the message with the given flags, passing <see cref="Fds"/> fresh eventfds (or the RAM memfd for memory requests and <see cref="RamFd"/>).</summary>
     public void Send(VirtioFrontend frontend, uint flags)
     {
         byte[] payload = Payload(frontend);
@@ -37,7 +20,7 @@ public sealed record BadMessage(string Name, FrontendRequest Request, Setup Setu
         var fds = new int[Fds];
         for (int i = 0; i < Fds; i++)
         {
-            if (Request is FrontendRequest.SET_MEM_TABLE or FrontendRequest.ADD_MEM_REG)
+            if (RamFd || Request is FrontendRequest.SET_MEM_TABLE or FrontendRequest.ADD_MEM_REG)
             {
                 fds[i] = frontend.Ram.Regions[0].Fd;
             }

@@ -52,6 +52,7 @@ internal static class BadMessages
         yield return new("SET_VRING_KICK with an fd and the no-fd bit", SET_VRING_KICK, Setup.Connected, _ => U64(0x100), Fds: 1);
         yield return new("SET_VRING_CALL without an fd or the no-fd bit", SET_VRING_CALL, Setup.Connected, _ => U64(0));
         yield return new("SET_BACKEND_REQ_FD without an fd", SET_BACKEND_REQ_FD, Setup.Connected, _ => Bytes(0));
+        yield return new("SET_VRING_KICK with a memfd, which cannot be polled", SET_VRING_KICK, Setup.Running, _ => U64(0), Fds: 1, RamFd: true);
 
         // Memory tables (vhost-user.md §12).
         yield return new("SET_MEM_TABLE with 0 regions", SET_MEM_TABLE, Setup.Running, _ => MemTable(0, 0));
@@ -61,6 +62,12 @@ internal static class BadMessages
             f => MemTable(1, 0, f.Ram.Regions[0].Description with { GuestPhysAddr = ulong.MaxValue - Page + 1, MemorySize = 2 * Page }), Fds: 1);
         yield return new("SET_MEM_TABLE whose UVA range wraps 2^64", SET_MEM_TABLE, Setup.Running,
             f => MemTable(1, 0, f.Ram.Regions[0].Description with { UserspaceAddr = ulong.MaxValue - Page + 1, MemorySize = 2 * Page }), Fds: 1);
+        yield return new("SET_MEM_TABLE with a region larger than its memfd", SET_MEM_TABLE, Setup.Running,
+            f => MemTable(1, 0, f.Ram.Regions[0].Description with { MemorySize = 2 * f.Ram.Regions[0].Size }), Fds: 1);
+        yield return new("SET_MEM_TABLE with a region past the end of its memfd", SET_MEM_TABLE, Setup.Running,
+            f => MemTable(1, 0, f.Ram.Regions[0].Description with { MmapOffset = Page }), Fds: 1);
+        yield return new("ADD_MEM_REG with a region larger than its memfd", ADD_MEM_REG, Setup.Running,
+            f => Of(new SingleMemoryRegion(0, Shifted(f.Ram.Regions[0].Description, 1UL << 40) with { MemorySize = 4 * f.Ram.Regions[0].Size })), Fds: 1);
         yield return new("SET_MEM_TABLE with an empty region", SET_MEM_TABLE, Setup.Running, f => MemTable(1, 0, f.Ram.Regions[0].Description with { MemorySize = 0 }), Fds: 1);
         yield return new("SET_MEM_TABLE with overlapping regions", SET_MEM_TABLE, Setup.Running,
             f => MemTable(2, 0, f.Ram.Regions[0].Description, f.Ram.Regions[0].Description), Fds: 2);
@@ -80,6 +87,8 @@ internal static class BadMessages
         yield return new("SET_VRING_ADDR with a misaligned descriptor table", SET_VRING_ADDR, Setup.Stopped, f => Addr(f, descDelta: 8));
         yield return new("SET_VRING_ADDR with a misaligned used ring", SET_VRING_ADDR, Setup.Stopped, f => Addr(f, usedDelta: 2));
         yield return new("SET_VRING_ADDR with a misaligned avail ring", SET_VRING_ADDR, Setup.Stopped, f => Addr(f, availDelta: 1));
+        yield return new("SET_VRING_ADDR outside memory on a running ring", SET_VRING_ADDR, Setup.Running, f => Addr(f, desc: 0x1000));
+        yield return new("SET_VRING_ADDR misaligned on a running ring", SET_VRING_ADDR, Setup.Running, f => Addr(f, usedDelta: 2));
         yield return new("SET_VRING_ADDR with the log flag", SET_VRING_ADDR, Setup.Stopped, f => Addr(f, flags: 1));
         yield return new("SET_VRING_ADDR with unknown flags", SET_VRING_ADDR, Setup.Stopped, f => Addr(f, flags: 2));
 

@@ -10,7 +10,7 @@ namespace VhostDeviceCan.Backend.Tests;
 /// </summary>
 public sealed class HostileRingTests
 {
-    public enum Recovery { ResetDevice, Reconnect }
+    public enum Recovery { ResetDevice, Reconnect, GuestReset }
 
     public static TheoryData<BackendKind, Recovery> Cases()
     {
@@ -53,6 +53,10 @@ public sealed class HostileRingTests
                 case Recovery.Reconnect:
                     frontend.Dispose();
                     frontend = VirtioFrontend.Connect(backend.SocketPath, options);
+                    frontend.Start();
+                    break;
+                case Recovery.GuestReset:
+                    frontend.Stop();
                     frontend.Start();
                     break;
             }

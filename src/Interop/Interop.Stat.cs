@@ -1,0 +1,45 @@
+using System.Runtime.InteropServices;
+
+namespace VhostDeviceCan.Interop;
+
+public static unsafe partial class Libc
+{
+    public const uint S_IFMT = 0xF000;
+    public const uint S_IFREG = 0x8000;
+
+    /// <summary>
+    /// struct stat, as a raw buffer: its layout differs between architectures, and only st_mode and
+    /// st_size are read (<see cref="StatBuffer.Mode"/>, <see cref="StatBuffer.Size"/>).
+    /// </summary>
+    [StructLayout(LayoutKind.Sequential, Size = 256)]
+    public struct StatBuffer
+    {
+        private byte _first;
+
+        // x86-64: dev, ino, nlink (8 each), then mode; arm64 (the generic layout): dev, ino, then mode.
+        // st_size is at byte 48 on both.
+        private static int ModeOffset => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 24 : 16;
+        private const int SizeOffset = 48;
+
+        public readonly uint Mode
+        {
+            get
+            {
+                // SAFETY: the struct is 256 bytes, larger than struct stat on every supported architecture.
+                fixed (byte* p = &_first) return *(uint*)(p + ModeOffset);
+            }
+        }
+
+        public readonly long Size
+        {
+            get
+            {
+                // SAFETY: as for Mode.
+                fixed (byte* p = &_first) return *(long*)(p + SizeOffset);
+            }
+        }
+    }
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    public static partial int fstat(int fd, StatBuffer* buffer);
+}
