@@ -93,7 +93,7 @@ public sealed partial class CanDevice
         ProcessTx();
         ReceiveFromTransport();
         _started = false;
-        _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+        FailPendingTx();
         CompleteResolvedTx();
         StopWatchingWritable();
         _rxBacklog.Clear();

@@ -91,6 +91,30 @@ public sealed class StateMachineTests
     }
 
     [Fact]
+    public void Confirmations_of_frames_failed_by_STOP_do_not_complete_later_frames()
+    {
+        using var harness = new DeviceHarness(new TestTransport(confirmation: TxConfirmation.Deferred));
+        var guest = harness.ConnectStarted();
+        Assert.True(guest.TrySend(Frame(1)));
+        guest.Flush();
+        Assert.True(harness.Transport.WaitForTransmitCalls(1));
+        Assert.True(guest.Stop(DeviceHarness.Timeout));
+        Assert.Equal([NotOk], DeviceHarness.CollectTx(guest, 1));
+
+        Assert.True(guest.Start(DeviceHarness.Timeout));
+        Assert.True(guest.TrySend(Frame(2)));
+        guest.Flush();
+        Assert.True(harness.Transport.WaitForTransmitCalls(2));
+        // The transport now confirms frame 1, which was already on its way: that says nothing about frame 2.
+        harness.Transport.Confirm(1);
+        Assert.True(harness.Transport.WaitDrained());
+        DeviceHarness.Settle(guest);
+        Assert.False(guest.WaitForTx(DeviceHarness.Quiet), "frame 2 completed on frame 1's confirmation");
+        harness.Transport.Confirm(1);
+        Assert.Equal([Ok], DeviceHarness.CollectTx(guest, 1));
+    }
+
+    [Fact]
     public void LATE_TX_ACK_completes_only_on_confirmation_in_order()
     {
         using var harness = new DeviceHarness(new TestTransport(confirmation: TxConfirmation.Deferred));
