@@ -199,6 +199,8 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _unmatchedConfirmations = 0;
         CompleteResolvedTx();
         StopWatchingWritable();
+        // As for STOP: requests queued behind held frames are answered too, and Txq kicks resume.
+        ProcessTx();
         if (_context?.NotifyConfigChanged() == true)
             _logger.LogInformation("bus-off reported to the guest (config change)");
     }

@@ -202,6 +202,32 @@ public sealed class StateMachineTests
     }
 
     [Fact]
+    public void STOP_while_back_pressured_fails_held_and_queued_requests_before_answering()
+    {
+        using var harness = new DeviceHarness();
+        var guest = harness.ConnectStarted();
+        harness.Transport.Block();
+        for (int i = 0; i < 6; i++) Assert.True(guest.TrySend(Frame(i)));
+        guest.Flush();
+        Assert.True(harness.Transport.WaitForTransmitCalls(1));
+        // These sit in the ring behind the held ones; the driver already kicked for them.
+        for (int i = 6; i < 8; i++) Assert.True(guest.TrySend(Frame(i)));
+        guest.Flush();
+
+        Assert.True(guest.Stop(DeviceHarness.Timeout));
+        Span<byte> results = stackalloc byte[16];
+        Assert.Equal(8, guest.CollectTxCompletions(results));
+        Assert.All(results[..8].ToArray(), r => Assert.Equal(NotOk, r));
+        Assert.Empty(harness.Transport.Sent);
+
+        // After START the queue works again, with the transport writable.
+        harness.Transport.Unblock();
+        Assert.True(guest.Start(DeviceHarness.Timeout));
+        Assert.Equal(Ok, guest.SendAndWait(Frame(9), DeviceHarness.Timeout));
+        Assert.Equal([Frame(9)], harness.Transport.Sent);
+    }
+
+    [Fact]
     public void Bus_off_sets_status_fails_pending_TX_notifies_and_START_clears_it()
     {
         using var harness = new DeviceHarness(new TestTransport(confirmation: TxConfirmation.Deferred));
@@ -235,6 +261,27 @@ public sealed class StateMachineTests
         Assert.True(harness.Transport.WaitForTransmitCalls(4));
         harness.Transport.Confirm(1);
         Assert.Equal([Ok], DeviceHarness.CollectTx(guest, 1));
+    }
+
+    [Fact]
+    public void Bus_off_while_back_pressured_fails_queued_requests_too()
+    {
+        using var harness = new DeviceHarness();
+        var guest = harness.ConnectStarted();
+        harness.Transport.Block();
+        for (int i = 0; i < 4; i++) Assert.True(guest.TrySend(Frame(i)));
+        guest.Flush();
+        Assert.True(harness.Transport.WaitForTransmitCalls(1));
+        for (int i = 4; i < 6; i++) Assert.True(guest.TrySend(Frame(i)));
+        guest.Flush();
+
+        harness.Transport.SetBusState(CanBusState.BusOff);
+        Assert.True(guest.WaitForConfigChange(DeviceHarness.Timeout));
+        Assert.All(DeviceHarness.CollectTx(guest, 6), r => Assert.Equal(NotOk, r));
+        harness.Transport.Unblock();
+        harness.Transport.SetBusState(CanBusState.Active);
+        Assert.True(guest.Start(DeviceHarness.Timeout));
+        Assert.Equal(Ok, guest.SendAndWait(Frame(9), DeviceHarness.Timeout));
     }
 
     [Fact]
