@@ -54,4 +54,19 @@ public sealed class CommandLineTests
         Assert.Contains(daemon.Stdout, l => l.Contains(shown, StringComparison.Ordinal));
         Assert.Empty(daemon.Stderr);
     }
+
+    [Fact]
+    public void A_host_interface_without_AF_CAN_fails_at_start_with_one_clear_line()
+    {
+        // This host's kernel has no AF_CAN (the SocketCAN tests run inside User-Mode Linux).
+        string directory = DaemonProcess.NewDirectory();
+        using var daemon = new ChildProcess("vhost-device-can", ["-s", Path.Combine(directory, "can.sock"), "-d", "vcan0"]);
+        int status = daemon.WaitForExit();
+        Assert.NotEqual(0, status);
+        string line = Assert.Single(daemon.Stderr);
+        Assert.Contains("vcan0", line);
+        Assert.Contains("AF_CAN", line);
+        Assert.False(File.Exists(Path.Combine(directory, "can.sock0")), "a socket file was left behind");
+        Directory.Delete(directory, recursive: true);
+    }
 }
