@@ -26,7 +26,8 @@ public static class CanDaemon
         }
         catch (Exception e) when (e is SyscallException or IOException or ArgumentException)
         {
-            log.LogCritical("{Reason}", e.Message);
+            // Like a bad command line: one line on stderr, where a user or a service manager looks.
+            Console.Error.WriteLine($"vhost-device-can: error: {e.Message}");
             foreach (var instance in instances) instance.StopAndJoin();
             return 1;
         }

@@ -93,9 +93,12 @@ public sealed partial class CanDevice
         ProcessTx();
         ReceiveFromTransport();
         _started = false;
-        _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+        FailPendingTx();
         CompleteResolvedTx();
         StopWatchingWritable();
+        // Requests still in the ring behind frames the transport held back were never popped (and
+        // the Txq notification stays off while frames are held): answer them now, before STOP's answer.
+        ProcessTx();
         _rxBacklog.Clear();
         _resignalTimer.Disarm();
         _logger.LogInformation("controller stopped: {Counters}", Counters);

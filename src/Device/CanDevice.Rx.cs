@@ -24,11 +24,7 @@ public sealed partial class CanDevice
         while (true)
         {
             int count = _transport.Receive(_rxBatch, out int confirmations);
-            if (confirmations > 0)
-            {
-                _txPending.Confirm(confirmations, VirtioCan.VIRTIO_CAN_RESULT_OK);
-                confirmed = true;
-            }
+            if (confirmations > 0 && ApplyConfirmations(confirmations)) confirmed = true;
             for (int i = 0; i < count; i++) Enqueue(in _rxBatch[i]);
             if (count < _rxBatch.Length && confirmations == 0) break;
             if (count == 0) break;

@@ -17,6 +17,14 @@ public sealed partial class CanDevice
     private readonly byte[] _txScratch = new byte[VirtioCan.MaxTxRequestLength];
     private bool _watchingWritable;
 
+    /// <summary>
+    /// Confirmations the transport still owes for frames no request waits for any more: sent
+    /// without LATE_TX_ACK, or failed by STOP or a reset before their confirmation came. The
+    /// transport confirms in send order, so these come before any for a frame sent later and
+    /// must not complete it (that frame would read as "on the bus" before it got there).
+    /// </summary>
+    private int _unmatchedConfirmations;
+
     /// <summary>Drains the Txq (virtio-can.md §8): each request is validated, sent, and completed in
     /// order once its result is known.</summary>
     private void ProcessTx()
@@ -117,8 +125,35 @@ public sealed partial class CanDevice
     {
         Counters.TxFrames++;
         // §8.4: with LATE_TX_ACK the request completes only once the bus confirms the frame.
-        if (LateTxAck && _transport.Confirmation == TxConfirmation.Deferred) _txPending.MarkAwaiting(ref entry);
-        else _txPending.Resolve(ref entry, VirtioCan.VIRTIO_CAN_RESULT_OK);
+        if (_transport.Confirmation != TxConfirmation.Deferred)
+        {
+            _txPending.Resolve(ref entry, VirtioCan.VIRTIO_CAN_RESULT_OK);
+        }
+        else if (LateTxAck)
+        {
+            _txPending.MarkAwaiting(ref entry);
+        }
+        else
+        {
+            _txPending.Resolve(ref entry, VirtioCan.VIRTIO_CAN_RESULT_OK);
+            _unmatchedConfirmations++;
+        }
+    }
+
+    /// <summary>Fails every request whose result is not known yet (STOP, bus-off, queue stop).</summary>
+    private void FailPendingTx()
+    {
+        _unmatchedConfirmations += _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+    }
+
+    /// <summary>Confirmations from the transport: first those owed for abandoned frames, then, in
+    /// order, those of requests awaiting theirs. Returns true when a request was resolved.</summary>
+    private bool ApplyConfirmations(int confirmations)
+    {
+        int stale = Math.Min(confirmations, _unmatchedConfirmations);
+        _unmatchedConfirmations -= stale;
+        confirmations -= stale;
+        return confirmations > 0 && _txPending.Confirm(confirmations, VirtioCan.VIRTIO_CAN_RESULT_OK) > 0;
     }
 
     /// <summary>The transport can take frames again: send what was held, then continue with the ring.</summary>
@@ -136,7 +171,7 @@ public sealed partial class CanDevice
         if (batched > 0)
         {
             if (_started) SendBatch(batched);
-            else _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+            else FailPendingTx();
             CheckBusState();
         }
         CompleteResolvedTx();

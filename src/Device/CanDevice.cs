@@ -131,7 +131,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         if (index != VirtioCan.TxQueue) return;
         // vhost-user.md §6: the front-end resumes from the index we report, so every popped
         // request must be used now; those not confirmed on the bus did not make it.
-        _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+        FailPendingTx();
         CompleteResolvedTx();
         StopWatchingWritable();
     }
@@ -167,6 +167,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _started = false;
         _status = 0;
         _negotiated = 0;
+        _unmatchedConfirmations += _txPending.AwaitingCount;
         _txPending.Clear();
         _rxBacklog.Clear();
         _resignalTimer.Disarm();
@@ -199,8 +200,13 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _started = false;
         _rxBacklog.Clear();
         _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+        // A bus-off controller drops the frames it had queued (Linux frees their echo skbs), so
+        // no confirmation follows for any frame sent so far.
+        _unmatchedConfirmations = 0;
         CompleteResolvedTx();
         StopWatchingWritable();
+        // As for STOP: requests queued behind held frames are answered too, and Txq kicks resume.
+        ProcessTx();
         if (_context?.NotifyConfigChanged() == true)
             _logger.LogInformation("bus-off reported to the guest (config change)");
     }

@@ -87,14 +87,17 @@ internal sealed class TxCompletionQueue(int capacity)
         return confirmed;
     }
 
-    /// <summary>Resolves everything not yet resolved with <paramref name="result"/> (STOP, bus-off, reset).</summary>
-    public void ResolveAll(byte result)
+    /// <summary>Resolves everything not yet resolved with <paramref name="result"/> (STOP, bus-off, reset).
+    /// Returns how many of them were awaiting a confirmation: the transport still owes those.</summary>
+    public int ResolveAll(byte result)
     {
+        int abandoned = AwaitingCount;
         for (int i = 0; i < Count; i++)
         {
             ref Entry entry = ref At(i);
             if (entry.State != State.Resolved) Resolve(ref entry, result);
         }
+        return abandoned;
     }
 
     public bool TryPeekResolved(out Entry entry)

@@ -1,0 +1,136 @@
+using System.Text.RegularExpressions;
+using VhostDeviceCan.Can;
+using VhostDeviceCan.Guest;
+using static VhostDeviceCan.Daemon.Tests.Traffic;
+
+namespace VhostDeviceCan.Daemon.Tests;
+
+/// <summary>Guests talking through the published daemon on its built-in virtual bus.</summary>
+public sealed class BusTests
+{
+    private static VirtioCanGuest Started(string socket, VirtioCanGuestOptions? options = null)
+    {
+        var guest = VirtioCanGuest.Connect(socket, options);
+        Assert.True(guest.Start(Patience), $"{socket}: START refused");
+        return guest;
+    }
+
+    [Fact]
+    public void Two_guests_exchange_every_frame_kind_both_ways_in_order_with_none_lost_or_echoed()
+    {
+        using var daemon = DaemonProcess.Start(2);
+        using var a = Started(daemon.Socket(0));
+        using var b = Started(daemon.Socket(1));
+        Assert.Equal(0b1111UL, a.Negotiated & 0b1111);
+
+        Traffic.Run(10_000, [a, b], [a, b]);
+
+        Assert.Equal(10_000, a.RxFrames);
+        Assert.Equal(10_000, b.RxFrames);
+        Assert.True(ReceivesNothing(a) && ReceivesNothing(b), "extra frames after the streams");
+    }
+
+    [Fact]
+    public void Three_guests_on_one_named_bus_all_see_each_other()
+    {
+        using var daemon = DaemonProcess.Start(3, ["-d", "vbus:x vbus:x vbus:x"]);
+        using var g0 = Started(daemon.Socket(0));
+        using var g1 = Started(daemon.Socket(1));
+        using var g2 = Started(daemon.Socket(2));
+        Traffic.Run(500, [g0, g1, g2], [g0, g1, g2]);
+        Assert.All(new[] { g0, g1, g2 }, g => Assert.Equal(1000, g.RxFrames));
+    }
+
+    [Fact]
+    public void Named_buses_are_isolated()
+    {
+        using var daemon = DaemonProcess.Start(4, ["-d", "vbus:a vbus:b vbus:a vbus:b"]);
+        using var a0 = Started(daemon.Socket(0));
+        using var b0 = Started(daemon.Socket(1));
+        using var a1 = Started(daemon.Socket(2));
+        using var b1 = Started(daemon.Socket(3));
+
+        var onA = CanFrame.Classic(0x100, false, [0xA]);
+        var onB = CanFrame.Classic(0x200, false, [0xB]);
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a0.SendAndWait(onA));
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, b0.SendAndWait(onB));
+        Assert.Equal(onA, ReceiveOne(a1));
+        Assert.Equal(onB, ReceiveOne(b1));
+        Assert.True(ReceivesNothing(a1) && ReceivesNothing(b1) && ReceivesNothing(a0) && ReceivesNothing(b0));
+    }
+
+    [Fact]
+    public void STOP_and_START_through_the_daemon()
+    {
+        using var daemon = DaemonProcess.Start(2);
+        using var a = Started(daemon.Socket(0));
+        using var b = Started(daemon.Socket(1));
+        Assert.True(a.Stop(Patience));
+
+        // Stopped: a's TX is refused, b's frames are not kept for it.
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK, a.SendAndWait(CanFrame.Classic(0x1, false, [1])));
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, b.SendAndWait(CanFrame.Classic(0x2, false, [2])));
+        Assert.True(ReceivesNothing(b), "the refused frame reached the bus");
+
+        Assert.True(a.Start(Patience));
+        Assert.True(ReceivesNothing(a), "a frame from while it was stopped reached the guest");
+        var frame = CanFrame.Classic(0x3, false, [3]);
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, b.SendAndWait(frame));
+        Assert.Equal(frame, ReceiveOne(a));
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a.SendAndWait(frame));
+        Assert.Equal(frame, ReceiveOne(b));
+    }
+
+    [Fact]
+    public void Malformed_TX_is_NOT_OK_and_the_next_good_frame_is_delivered()
+    {
+        using var daemon = DaemonProcess.Start(2);
+        using var a = Started(daemon.Socket(0));
+        using var b = Started(daemon.Socket(1));
+        // Classic length 9: out of range (§8.3).
+        byte[] request = new byte[16 + 9];
+        request[0] = 0x01;
+        request[2] = 9;
+        request[12] = 0x23;
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK, a.SendRawAndWait(request, timeout: Patience));
+        var good = CanFrame.Classic(0x123, false, [1, 2, 3, 4, 5, 6, 7, 8]);
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a.SendAndWait(good));
+        Assert.Equal(good, ReceiveOne(b));
+        Assert.True(ReceivesNothing(b));
+    }
+
+    [Fact]
+    public void A_guest_that_takes_no_frames_does_not_stall_the_bus_and_its_drops_are_logged()
+    {
+        using var daemon = DaemonProcess.Start(3);
+        using var a = Started(daemon.Socket(0));
+        using var b = Started(daemon.Socket(1));
+        var stalled = Started(daemon.Socket(2), new VirtioCanGuestOptions { PostRxBuffers = false });
+
+        Traffic.Run(3000, [a], [b]);
+
+        // The daemon logs the device's counters when the guest goes away.
+        stalled.Dispose();
+        Match line = daemon.Process.WaitForOutput(@"can\.sock2.*controller (reset|stopped): tx (\d+) .*rx (\d+) \(dropped: backlog full (\d+)");
+        Assert.Equal("0", line.Groups[2].Value);
+        Assert.Equal("0", line.Groups[3].Value);
+        long dropped = long.Parse(line.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture);
+        // It holds a bounded backlog (1024 frames) and drops the rest.
+        Assert.InRange(dropped, 1, 3000 - 1024);
+    }
+
+    [Fact]
+    public void A_guest_reconnects_and_works_again()
+    {
+        using var daemon = DaemonProcess.Start(2);
+        using var a = Started(daemon.Socket(0));
+        var b = Started(daemon.Socket(1));
+        Traffic.Run(100, [a, b], [a, b]);
+        b.Dispose();
+        daemon.Process.WaitForOutput(@"can\.sock1.*front-end disconnected");
+
+        using var again = Started(daemon.Socket(1));
+        Traffic.Run(100, [a, again], [a, again]);
+        Assert.Equal(100, again.RxFrames);
+    }
+}

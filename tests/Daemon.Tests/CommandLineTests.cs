@@ -1,0 +1,72 @@
+namespace VhostDeviceCan.Daemon.Tests;
+
+/// <summary>Every bad command line: one line on stderr naming the problem, exit status 2.</summary>
+public sealed class CommandLineTests
+{
+    private const string Prefix = "/tmp/vdc-e2e-cli.sock";
+
+    public static TheoryData<string[], string> BadInputs => new()
+    {
+        { ["-s", Prefix, "-c", "0"], "--socket-count" },
+        { ["-s", Prefix, "-c", "65"], "--socket-count" },
+        { ["-s", Prefix, "-c", "-1"], "-1" },
+        { ["-s", Prefix, "-c", "abc"], "abc" },
+        { ["-c", "1"], "--socket-path" },
+        { [], "--socket-path" },
+        { ["-s", Prefix, "-c", "2", "-d", "vbus:a"], "--socket-count is 2" },
+        { ["-s", Prefix, "-c", "1", "-d", "vbus:a vbus:b"], "2 device(s)" },
+        { ["-s", Prefix, "-d", "can0123456789abcd"], "can0123456789abcd" },
+        { ["-s", Prefix, "-d", "can/0"], "can/0" },
+        { ["-s", Prefix, "-d", "vbus:"], "vbus:" },
+        { ["-s", Prefix, "-d", "vbus:a!b"], "vbus:a!b" },
+        { ["-s", Prefix, "-d", "vbus:a:b"], "vbus:a:b" },
+        { ["-s", Prefix, "-c", "2", "-d", "vcan0 vcan0"], "vcan0" },
+        { ["-s", Prefix, "--bogus"], "--bogus" },
+        { ["-s", Prefix, "extra"], "extra" },
+        { ["-s", "/tmp/" + new string('a', 110)], "too long" },
+        { ["-s", "/nonexistent-vdc/dir/can.sock"], "/nonexistent-vdc/dir" },
+        { ["-s", Prefix, "--log-level", "loud"], "loud" },
+        { ["-s", Prefix, "-l", ""], "--log-level" },
+        { ["-s"], "'-s'" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadInputs))]
+    public void Bad_input_prints_one_line_naming_it_and_exits_2(string[] arguments, string named)
+    {
+        using var daemon = new ChildProcess("vhost-device-can", arguments);
+        Assert.Equal(2, daemon.WaitForExit());
+        string line = Assert.Single(daemon.Stderr);
+        Assert.Contains(named, line);
+        Assert.StartsWith("vhost-device-can: error: ", line);
+        Assert.Empty(daemon.Stdout);
+    }
+
+    [Theory]
+    [InlineData("--help", "--socket-path")]
+    [InlineData("-h", "--can-devices")]
+    [InlineData("-V", "0.")]
+    [InlineData("--version", "0.")]
+    public void Help_and_version_exit_0(string option, string shown)
+    {
+        using var daemon = new ChildProcess("vhost-device-can", [option]);
+        Assert.Equal(0, daemon.WaitForExit());
+        Assert.Contains(daemon.Stdout, l => l.Contains(shown, StringComparison.Ordinal));
+        Assert.Empty(daemon.Stderr);
+    }
+
+    [Fact]
+    public void A_host_interface_without_AF_CAN_fails_at_start_with_one_clear_line()
+    {
+        // This host's kernel has no AF_CAN (the SocketCAN tests run inside User-Mode Linux).
+        string directory = DaemonProcess.NewDirectory();
+        using var daemon = new ChildProcess("vhost-device-can", ["-s", Path.Combine(directory, "can.sock"), "-d", "vcan0"]);
+        int status = daemon.WaitForExit();
+        Assert.NotEqual(0, status);
+        string line = Assert.Single(daemon.Stderr);
+        Assert.Contains("vcan0", line);
+        Assert.Contains("AF_CAN", line);
+        Assert.False(File.Exists(Path.Combine(directory, "can.sock0")), "a socket file was left behind");
+        Directory.Delete(directory, recursive: true);
+    }
+}

@@ -1,0 +1,92 @@
+using VhostDeviceCan.Can;
+using VhostDeviceCan.Guest;
+
+namespace VhostDeviceCan.Daemon.Tests;
+
+/// <summary>Signals, socket files and log levels of the published daemon.</summary>
+public sealed class LifecycleTests
+{
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("INT")]
+    public void Signal_exits_0_and_removes_the_socket_files(string signal)
+    {
+        using var daemon = DaemonProcess.Start(2);
+        using (var guest = VirtioCanGuest.Connect(daemon.Socket(0)))
+        {
+            Assert.True(guest.Start());
+            // With a guest connected, the daemon still shuts down cleanly.
+            daemon.Process.Signal(signal);
+            Assert.Equal(0, daemon.Process.WaitForExit());
+        }
+        Assert.False(File.Exists(daemon.Socket(0)), "socket 0 left behind");
+        Assert.False(File.Exists(daemon.Socket(1)), "socket 1 left behind");
+        Assert.Empty(daemon.Process.Stderr);
+    }
+
+    [Fact]
+    public void A_stale_socket_file_from_a_killed_daemon_is_replaced()
+    {
+        string directory = DaemonProcess.NewDirectory();
+        string socket;
+        using (var killed = DaemonProcess.Start(1, directory: directory))
+        {
+            socket = killed.Socket(0);
+            killed.Process.Signal("KILL");
+            killed.Process.WaitForExit();
+            Assert.True(File.Exists(socket), "SIGKILL leaves the socket file");
+            using var next = DaemonProcess.Start(1, directory: directory);
+            using var guest = VirtioCanGuest.Connect(socket);
+            Assert.True(guest.Start());
+            Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, guest.SendAndWait(CanFrame.Classic(0x1, false, [1])));
+        }
+    }
+
+    [Fact]
+    public void A_socket_served_by_a_running_daemon_is_not_taken_over()
+    {
+        using var first = DaemonProcess.Start(1);
+        using var second = new ChildProcess("vhost-device-can", ["-s", first.Prefix]);
+        Assert.NotEqual(0, second.WaitForExit());
+        Assert.Contains(second.Output.Split('\n'), l => l.Contains("in use", StringComparison.Ordinal));
+        using var guest = VirtioCanGuest.Connect(first.Socket(0));
+        Assert.True(guest.Start());
+    }
+
+    [Theory]
+    [InlineData("debug", true)]
+    [InlineData("vhost_device_can=debug", true)]
+    [InlineData("info", false)]
+    [InlineData(null, false)]
+    public void RUST_LOG_sets_the_log_level(string? rustLog, bool debug)
+    {
+        using var daemon = DaemonProcess.Start(1, environment: new Dictionary<string, string?> { ["RUST_LOG"] = rustLog });
+        using (var guest = VirtioCanGuest.Connect(daemon.Socket(0)))
+        {
+            Assert.True(guest.Start());
+            // A refused request is logged at debug level with its reason.
+            Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK, guest.SendRawAndWait(new byte[3]));
+        }
+        daemon.Process.WaitForOutput(@"front-end disconnected");
+        Assert.Equal(debug, daemon.Process.Stdout.Any(l => l.Contains(" dbug: ", StringComparison.Ordinal) && l.Contains("TooShort", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Log_level_option_wins_over_RUST_LOG()
+    {
+        string directory = DaemonProcess.NewDirectory();
+        string prefix = Path.Combine(directory, "can.sock");
+        // At warn the daemon does not log "listening"; the guest's connect retries until it does.
+        using var daemon = new ChildProcess("vhost-device-can", ["-s", prefix, "--log-level", "warn"],
+            new Dictionary<string, string?> { ["RUST_LOG"] = "debug" });
+        using (var guest = VirtioCanGuest.Connect(prefix + "0"))
+        {
+            Assert.True(guest.Start());
+            Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK, guest.SendRawAndWait(new byte[3]));
+        }
+        daemon.Signal("TERM");
+        Assert.Equal(0, daemon.WaitForExit());
+        Assert.DoesNotContain(daemon.Stdout, l => l.Contains(" info: ", StringComparison.Ordinal) || l.Contains(" dbug: ", StringComparison.Ordinal));
+        Directory.Delete(directory, recursive: true);
+    }
+}

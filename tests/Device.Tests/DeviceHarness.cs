@@ -1,0 +1,147 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using VhostDeviceCan.Backend;
+using VhostDeviceCan.Can;
+using VhostDeviceCan.Guest;
+using VhostDeviceCan.Interop;
+
+namespace VhostDeviceCan.Device.Tests;
+
+/// <summary>
+/// A <see cref="CanDevice"/> served by the real runtime (a <see cref="DeviceEventLoop"/> on its own
+/// thread, a listening Unix socket in the temp directory) over a <see cref="TestTransport"/>, and
+/// guests that connect to it over that socket with memfd RAM and eventfds, as a VMM does.
+/// </summary>
+public sealed class DeviceHarness : IDisposable
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Long enough for the device's loop to act on anything already signalled; used only
+    /// to show that something does NOT happen.</summary>
+    public static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(150);
+
+    private readonly UnixSocket _listener;
+    private readonly Thread _thread;
+    private readonly List<VirtioCanGuest> _guests = [];
+
+    public DeviceHarness(TestTransport? transport = null, CanDeviceOptions? options = null)
+    {
+        Transport = transport ?? new TestTransport();
+        SocketPath = Path.Combine(Path.GetTempPath(), $"vdc-dev-{Guid.NewGuid():N}.sock");
+        _listener = UnixSocket.Listen(SocketPath);
+        Device = new CanDevice(Transport, options);
+        Log = new LogLines();
+        Loop = new DeviceEventLoop(Device, _listener, Log, "can-test");
+        _thread = new Thread(Loop.Run) { IsBackground = true, Name = "device event loop" };
+        _thread.Start();
+    }
+
+    public TestTransport Transport { get; }
+    public CanDevice Device { get; }
+    public DeviceEventLoop Loop { get; }
+    public LogLines Log { get; }
+    public string SocketPath { get; }
+    public CanDeviceCounters Counters => Device.Counters;
+
+    public VirtioCanGuest Connect(VirtioCanGuestOptions? options = null)
+    {
+        var guest = VirtioCanGuest.Connect(SocketPath, options);
+        _guests.Add(guest);
+        return guest;
+    }
+
+    /// <summary>A guest with the controller started.</summary>
+    public VirtioCanGuest ConnectStarted(VirtioCanGuestOptions? options = null)
+    {
+        var guest = Connect(options);
+        Assert.True(guest.Start(Timeout), "START was refused");
+        return guest;
+    }
+
+    /// <summary>A guest acking exactly these virtio-can feature bits (of those offered).</summary>
+    public VirtioCanGuest ConnectStarted(params int[] canFeatures)
+    {
+        ulong bits = 0;
+        foreach (int bit in canFeatures) bits |= VirtioCan.Bit(bit);
+        return ConnectStarted(new VirtioCanGuestOptions { CanFeatures = bits });
+    }
+
+    /// <summary>
+    /// Returns once the device's loop has finished whatever it was doing: a GET_CONFIG is served on
+    /// the same thread, after every event that was already pending.
+    /// </summary>
+    public static void Settle(VirtioCanGuest guest) => guest.ReadStatus();
+
+    /// <summary>Takes <paramref name="count"/> TX completions (results in completion order) or fails.</summary>
+    public static byte[] CollectTx(VirtioCanGuest guest, int count)
+    {
+        var results = new List<byte>();
+        Span<byte> batch = stackalloc byte[64];
+        DateTime deadline = DateTime.UtcNow + Timeout;
+        while (results.Count < count)
+        {
+            int got = guest.CollectTxCompletions(batch);
+            for (int i = 0; i < got; i++) results.Add(batch[i]);
+            if (got > 0) continue;
+            TimeSpan left = deadline - DateTime.UtcNow;
+            Assert.True(left > TimeSpan.Zero && guest.WaitForTx(left), $"only {results.Count} of {count} TX completions arrived");
+        }
+        return [.. results];
+    }
+
+    /// <summary>Receives exactly <paramref name="count"/> frames or fails.</summary>
+    public static List<CanFrame> ReceiveFrames(VirtioCanGuest guest, int count)
+    {
+        var frames = new List<CanFrame>();
+        var batch = new CanFrame[64];
+        DateTime deadline = DateTime.UtcNow + Timeout;
+        while (frames.Count < count)
+        {
+            TimeSpan left = deadline - DateTime.UtcNow;
+            Assert.True(left > TimeSpan.Zero, $"only {frames.Count} of {count} frames arrived");
+            int got = guest.Receive(batch.AsSpan(0, Math.Min(batch.Length, count - frames.Count)), left);
+            frames.AddRange(batch.AsSpan(0, got).ToArray());
+        }
+        return frames;
+    }
+
+    /// <summary>True if no frame arrives within <see cref="Quiet"/>.</summary>
+    public static bool ReceivesNothing(VirtioCanGuest guest)
+    {
+        Span<CanFrame> batch = new CanFrame[8];
+        return guest.Receive(batch, Quiet) == 0;
+    }
+
+    public void Dispose()
+    {
+        foreach (var guest in _guests) guest.Dispose();
+        Loop.Stop();
+        Assert.True(_thread.Join(TimeSpan.FromSeconds(10)), "the event loop did not stop");
+        Loop.Dispose();
+        Device.Dispose();
+        Transport.Dispose();
+        _listener.Dispose();
+        File.Delete(SocketPath);
+    }
+}
+
+/// <summary>The runtime's and device's log lines, so a failing test can say what the device saw.</summary>
+public sealed class LogLines : ILogger
+{
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyCollection<string> Lines => _lines;
+
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (!IsEnabled(logLevel)) return;
+        _lines.Enqueue($"{logLevel}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
+        while (_lines.Count > 2000) _lines.TryDequeue(out _);
+    }
+
+    public override string ToString() => string.Join(Environment.NewLine, _lines.TakeLast(40));
+}

@@ -1,0 +1,163 @@
+using System.Collections.Concurrent;
+using VhostDeviceCan.Can;
+using VhostDeviceCan.Interop;
+
+namespace VhostDeviceCan.Device.Tests;
+
+/// <summary>
+/// An in-memory <see cref="ICanTransport"/> whose every behaviour the test controls: FD support,
+/// the confirmation model, back-pressure and the bus state. Its <see cref="PollFd"/> and
+/// <see cref="WritePollFd"/> are real eventfds, so the device's event loop waits on them exactly
+/// as it waits on a CAN socket. The device calls it from its loop thread; the test from its own.
+/// </summary>
+public sealed class TestTransport : ICanTransport
+{
+    /// <summary>Writing this to an eventfd fills its counter: it stops being writable (EPOLLOUT).</summary>
+    private const ulong EventFdFull = 0xfffffffffffffffe;
+
+    private readonly EventFd _readable = new();
+    private readonly EventFd _writable = new();
+    private readonly ConcurrentQueue<CanFrame> _incoming = new();
+    private readonly ConcurrentQueue<CanFrame> _sent = new();
+    private readonly object _gate = new();
+    private int _confirmationsReleased;
+    private int _transmitCalls;
+    private volatile bool _blocked;
+    private volatile CanBusState _busState = CanBusState.Active;
+
+    public TestTransport(bool supportsFd = true, TxConfirmation confirmation = TxConfirmation.AtTransmit)
+    {
+        SupportsFd = supportsFd;
+        Confirmation = confirmation;
+    }
+
+    public string Name => "test-transport";
+    public bool SupportsFd { get; }
+    public TxConfirmation Confirmation { get; }
+    public int PollFd => _readable.Fd;
+    public int WritePollFd => _writable.Fd;
+    public CanBusState BusState => _busState;
+
+    /// <summary>Calls of Transmit, sent or not, so a test can see a busy loop.</summary>
+    public int TransmitCalls => Volatile.Read(ref _transmitCalls);
+
+    /// <summary>Frames the device handed over, in order.</summary>
+    public IReadOnlyCollection<CanFrame> Sent => _sent;
+
+    /// <summary>Signalled after each Transmit call (sent or not).</summary>
+    public SemaphoreSlim TransmitSignal { get; } = new(0);
+
+    /// <summary>Set each time Receive found nothing left for the device.</summary>
+    public AutoResetEvent Drained { get; } = new(false);
+
+    /// <summary>A frame from another bus member; the device's loop wakes on <see cref="PollFd"/>.</summary>
+    public void Inject(in CanFrame frame)
+    {
+        _incoming.Enqueue(frame);
+        _readable.Signal();
+    }
+
+    /// <summary>Injects frames and waits until the device has taken all of them from the transport.</summary>
+    public void InjectAndWaitDrained(params CanFrame[] frames)
+    {
+        Drained.Reset();
+        foreach (var frame in frames) Inject(frame);
+        Assert.True(WaitDrained(), "the device did not read the injected frames");
+    }
+
+    /// <summary>Waits until a Receive found nothing left. The device may still be handling what that
+    /// call returned: follow with a round trip on the device's own thread (a config read) to see its effect.</summary>
+    public bool WaitDrained(TimeSpan? timeout = null)
+    {
+        DateTime deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(5));
+        while (true)
+        {
+            TimeSpan left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || !Drained.WaitOne(left)) return false;
+            if (_incoming.IsEmpty && Volatile.Read(ref _confirmationsReleased) == 0) return true;
+        }
+    }
+
+    /// <summary>Releases <paramref name="count"/> confirmations (Deferred): the oldest sent frames went out.</summary>
+    public void Confirm(int count)
+    {
+        Interlocked.Add(ref _confirmationsReleased, count);
+        _readable.Signal();
+    }
+
+    /// <summary>While blocked, Transmit answers WouldBlock and the write fd is not writable.</summary>
+    public void Block()
+    {
+        lock (_gate)
+        {
+            _blocked = true;
+            _writable.Consume();
+            _writable.Signal(EventFdFull);
+        }
+    }
+
+    /// <summary>Accepts frames again and makes the write fd writable, which wakes the device.</summary>
+    public void Unblock()
+    {
+        lock (_gate)
+        {
+            _blocked = false;
+            _writable.Consume();
+        }
+    }
+
+    /// <summary>Changes the bus state and wakes the device through its readable fd, as a CAN socket
+    /// does with an error frame or a link change.</summary>
+    public void SetBusState(CanBusState state)
+    {
+        _busState = state;
+        _readable.Signal();
+    }
+
+    public TransmitStatus Transmit(in CanFrame frame)
+    {
+        Interlocked.Increment(ref _transmitCalls);
+        TransmitStatus status;
+        if (_busState == CanBusState.Down) status = TransmitStatus.Down;
+        else if (_blocked) status = TransmitStatus.WouldBlock;
+        else
+        {
+            _sent.Enqueue(frame);
+            status = TransmitStatus.Sent;
+        }
+        TransmitSignal.Release();
+        return status;
+    }
+
+    public int Receive(Span<CanFrame> frames, out int confirmedTransmissions)
+    {
+        // Consume before draining: a frame injected after this point signals again.
+        _readable.Consume();
+        confirmedTransmissions = Interlocked.Exchange(ref _confirmationsReleased, 0);
+        int count = 0;
+        while (count < frames.Length && _incoming.TryDequeue(out CanFrame frame)) frames[count++] = frame;
+        if (!_incoming.IsEmpty) _readable.Signal();
+        else Drained.Set();
+        return count;
+    }
+
+    /// <summary>Waits until Transmit has been called at least <paramref name="calls"/> times in all.</summary>
+    public bool WaitForTransmitCalls(int calls, TimeSpan? timeout = null)
+    {
+        DateTime deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(5));
+        while (TransmitCalls < calls)
+        {
+            TimeSpan left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || !TransmitSignal.Wait(left)) return TransmitCalls >= calls;
+        }
+        return true;
+    }
+
+    public void Dispose()
+    {
+        _readable.Dispose();
+        _writable.Dispose();
+        TransmitSignal.Dispose();
+        Drained.Dispose();
+    }
+}
