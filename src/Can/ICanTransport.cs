@@ -90,4 +90,11 @@ public interface ICanTransport : IDisposable
     /// it keeps draining (dropping frames it has no guest buffer for) while transmissions are pending.
     /// </summary>
     int Receive(Span<CanFrame> frames, out int confirmedTransmissions);
+
+    /// <summary>
+    /// Frames meant for this device that the transport discarded before <see cref="Receive"/>
+    /// could take them (the virtual bus: a full inbox), since it was opened. Read by the device
+    /// for its counters and logs; may be read from any thread.
+    /// </summary>
+    long Dropped => 0;
 }

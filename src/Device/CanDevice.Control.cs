@@ -76,6 +76,7 @@ public sealed partial class CanDevice
             // §7: clear BUSOFF before the request is marked used; nothing stale from before the stop.
             _status &= unchecked((ushort)~VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF);
             _rxBacklog.Clear();
+            _busDropReported = false;
             _lastBusState = _transport.BusState;
             _logger.LogInformation("controller started");
         }

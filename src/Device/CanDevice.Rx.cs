@@ -12,6 +12,7 @@ public sealed partial class CanDevice
     private readonly RxBacklog _rxBacklog;
     private readonly CanFrame[] _rxBatch = new CanFrame[RxBatchSize];
     private bool _backlogFullReported;
+    private bool _busDropReported;
 
     /// <summary>
     /// Takes everything the transport has: frames for the guest and transmit confirmations. It
@@ -30,6 +31,7 @@ public sealed partial class CanDevice
             if (count == 0) break;
         }
         CheckBusState();
+        NoteTransportDrops();
         if (confirmed) CompleteResolvedTx();
         DeliverRx();
     }
@@ -60,6 +62,21 @@ public sealed partial class CanDevice
             return;
         }
         _rxBacklog.Commit(length);
+    }
+
+    /// <summary>Frames the transport dropped for this guest (the virtual bus's inbox overflowed
+    /// because the guest fell behind) are counted, and reported once per START so that a
+    /// chronically slow guest does not flood the log.</summary>
+    private void NoteTransportDrops()
+    {
+        long dropped = _transport.Dropped;
+        if (dropped == Counters.RxDroppedOnBus) return;
+        if (!_busDropReported)
+        {
+            _busDropReported = true;
+            _logger.LogWarning("{Transport}: frames for this guest were dropped because it fell behind (inbox full)", _transport.Name);
+        }
+        Counters.RxDroppedOnBus = dropped;
     }
 
     /// <summary>Fills guest Rxq buffers from the backlog, only as the guest supplies them.</summary>

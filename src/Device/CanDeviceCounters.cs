@@ -15,6 +15,8 @@ public sealed class CanDeviceCounters
     public long TxMalformedChains;
     public long RxFrames;
     public long RxDroppedBacklogFull;
+    /// <summary>Dropped by the transport before the device saw them (see ICanTransport.Dropped).</summary>
+    public long RxDroppedOnBus;
     public long RxDroppedWhileStopped;
     public long RxDroppedBufferTooSmall;
     public long ControlRequests;
@@ -31,6 +33,6 @@ public sealed class CanDeviceCounters
 
     public override string ToString() =>
         $"tx {TxFrames} (rejected {TxRejectedTotal}, while stopped {TxNotOkStopped}, bus down {TxNotOkBusDown}), "
-        + $"rx {RxFrames} (dropped: backlog full {RxDroppedBacklogFull}, stopped {RxDroppedWhileStopped}, "
+        + $"rx {RxFrames} (dropped: backlog full {RxDroppedBacklogFull}, on the bus {RxDroppedOnBus}, stopped {RxDroppedWhileStopped}, "
         + $"unsupported {RxDroppedUnsupportedTotal}, small buffer {RxDroppedBufferTooSmall}), bus-off {BusOffEvents}";
 }

@@ -297,6 +297,21 @@ public sealed class StateMachineTests
     }
 
     [Fact]
+    public void Frames_the_transport_dropped_for_a_slow_guest_are_counted_and_logged_once()
+    {
+        using var harness = new DeviceHarness();
+        var guest = harness.ConnectStarted();
+        harness.Transport.Dropped = 7;
+        harness.Transport.InjectAndWaitDrained(Frame(1));
+        harness.Transport.Dropped = 9;
+        harness.Transport.InjectAndWaitDrained(Frame(2));
+        DeviceHarness.Settle(guest);
+
+        Assert.Equal(9, harness.Counters.RxDroppedOnBus);
+        Assert.Single(harness.Log.Lines, l => l.Contains("fell behind", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_guest_that_posts_no_buffers_has_a_bounded_backlog_and_counted_drops()
     {
         using var harness = new DeviceHarness(options: new CanDeviceOptions { RxBacklogFrames = 16 });

@@ -51,6 +51,9 @@ public sealed class TestTransport : ICanTransport
     public AutoResetEvent Drained { get; } = new(false);
 
     /// <summary>A frame from another bus member; the device's loop wakes on <see cref="PollFd"/>.</summary>
+    /// <summary>What the transport reports as dropped before the device could take it.</summary>
+    public long Dropped { get; set; }
+
     public void Inject(in CanFrame frame)
     {
         _incoming.Enqueue(frame);
