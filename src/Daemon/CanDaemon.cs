@@ -26,7 +26,7 @@ public static class CanDaemon
         try
         {
             for (int i = 0; i < options.SocketCount; i++)
-                instances.Add(Instance.Start(options.SocketPath(i), options.Devices[i], loggers));
+                instances.Add(Instance.Start(options.SocketPath(i), options.Devices[i], new CanDeviceOptions { OfferFd = options.OfferFd }, loggers));
         }
         catch (Exception e) when (e is SyscallException or IOException or ArgumentException)
         {
@@ -76,7 +76,7 @@ public static class CanDaemon
         public string Path { get; }
         public DeviceSpec Spec { get; }
 
-        public static Instance Start(string path, DeviceSpec spec, ILoggerFactory loggers)
+        public static Instance Start(string path, DeviceSpec spec, CanDeviceOptions deviceOptions, ILoggerFactory loggers)
         {
             ICanTransport transport = TransportFactory.Open(spec);
             UnixSocket? listener = null;
@@ -84,7 +84,7 @@ public static class CanDaemon
             {
                 RemoveStaleSocket(path);
                 listener = UnixSocket.Listen(path);
-                var device = new CanDevice(transport);
+                var device = new CanDevice(transport, deviceOptions);
                 var loop = new DeviceEventLoop(device, listener, loggers.CreateLogger($"{System.IO.Path.GetFileName(path)}"), System.IO.Path.GetFileName(path));
                 var instance = new Instance(path, spec, listener, transport, device, loop);
                 instance._thread.Start();
