@@ -11,6 +11,9 @@ namespace VhostDeviceCan.Daemon;
 /// SIGINT or SIGTERM, then settles in-flight work, removes the socket files and returns 0.</summary>
 public static class CanDaemon
 {
+    /// <summary>Linux x86-64/arm64 signal number; PosixSignal accepts raw numbers on Unix.</summary>
+    private const PosixSignal SIGUSR1 = (PosixSignal)10;
+
     public static int Run(DaemonOptions options)
     {
         using ILoggerFactory loggers = LoggerFactory.Create(builder => builder
@@ -44,6 +47,19 @@ public static class CanDaemon
         }
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        // SIGUSR1 puts every virtual-bus device's controller bus-off (fault injection; see
+        // VirtualCanBusMember.InjectBusOff). Without a handler the signal would kill the daemon.
+        using var busOff = PosixSignalRegistration.Create(SIGUSR1, context =>
+        {
+            context.Cancel = true;
+            foreach (var instance in instances)
+            {
+                if (instance.InjectBusOff())
+                    log.LogWarning("SIGUSR1: {Path}: controller on {Device} forced bus-off", instance.Path, instance.Spec);
+                else
+                    log.LogInformation("SIGUSR1: {Path}: {Device} is a host interface; its bus state is the interface's own", instance.Path, instance.Spec);
+            }
+        });
 
         foreach (var instance in instances)
             log.LogInformation("listening on {Path} for a guest on {Device}", instance.Path, instance.Spec);
@@ -99,6 +115,14 @@ public static class CanDaemon
         }
 
         private void Run() => _loop.Run();
+
+        /// <summary>Forces the controller bus-off if the device is on a virtual bus; any thread.</summary>
+        public bool InjectBusOff()
+        {
+            if (_transport is not VirtualCanBusMember member) return false;
+            member.InjectBusOff();
+            return true;
+        }
 
         public void StopAndJoin()
         {
