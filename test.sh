@@ -2,22 +2,25 @@
 # Runs the whole test suite and ends with one line: "N passed, N failed[, N skipped]".
 # Usage: ./test.sh [extra dotnet test arguments for the host run]
 #
-# Two runs, both counted in the last line:
-#  1. on this host, every test except Category=RealCan (the host kernel has no AF_CAN);
+# Three runs, all counted in the last line:
+#  1. on this host, every test except Category=RealCan (the host kernel has no AF_CAN) and
+#     Category=RealGuest;
 #  2. inside User-Mode Linux (tests/uml/uml-run.sh), the Category=RealCan tests, which need a
-#     real kernel CAN stack with vcan0/vcan1 and can-utils.
+#     real kernel CAN stack with vcan0/vcan1 and can-utils;
+#  3. the Category=RealGuest tests: Linux 7.3 guests with the virtio_can driver under QEMU 11.1
+#     (tests/guest/), against the published daemon.
 set -uo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
 results=artifacts/test-results
 rm -rf "$results"
-mkdir -p "$results/host" "$results/uml"
+mkdir -p "$results/host" "$results/uml" "$results/guest"
 
 # The end-to-end tests start the NativeAOT daemon and test host from artifacts/bin.
 ./build.sh || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
-dotnet test VhostDeviceCan.slnx -c Release --filter "Category!=RealCan" \
+dotnet test VhostDeviceCan.slnx -c Release --filter "Category!=RealCan&Category!=RealGuest" \
   --logger "trx" --results-directory "$results/host" --logger "console;verbosity=normal" "$@"
 host_status=$?
 
@@ -47,6 +50,24 @@ if [ ${#realcan_dlls[@]} -gt 0 ]; then
   echo "RealCan run inside UML: exit $uml_status after $((SECONDS - started)) s"
 fi
 
+# QEMU, the guest kernel (a cold build is the long part) and the initramfs come from Debian
+# packages and are cached in ~/.cache/vhost-device-can; with a warm cache this takes seconds.
+echo
+echo "Real-guest tests: preparing QEMU, kernel and initramfs (tests/guest)"
+started=$SECONDS
+guest_status=0
+if tests/guest/get-qemu.sh && tests/guest/build-kernel.sh && tests/guest/build-initramfs.sh; then
+  echo "guest artifacts ready after $((SECONDS - started)) s"
+  dotnet test tests/Guest.Tests/VhostDeviceCan.Guest.Tests.csproj -c Release --no-build \
+    --filter "Category=RealGuest" --logger "trx" --results-directory "$results/guest" \
+    --logger "console;verbosity=normal"
+  guest_status=$?
+else
+  echo "preparing the guest failed"
+  guest_status=1
+fi
+echo "RealGuest run: exit $guest_status after $((SECONDS - started)) s"
+
 passed=0; failed=0; skipped=0
 count() { # adds the .trx files in directory $1 to the totals; sets last_run_failed
   local trx counters total executed p f run_failed=0
@@ -67,6 +88,8 @@ count "$results/host"
 if [ "$host_status" -ne 0 ] && [ "$last_run_failed" -eq 0 ]; then failed=$((failed + 1)); fi
 count "$results/uml"
 if [ "$uml_status" -ne 0 ] && [ "$last_run_failed" -eq 0 ]; then failed=$((failed + 1)); fi
+count "$results/guest"
+if [ "$guest_status" -ne 0 ] && [ "$last_run_failed" -eq 0 ]; then failed=$((failed + 1)); fi
 
 echo
 if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi

@@ -78,6 +78,17 @@ public interface ICanTransport : IDisposable
     }
 
     /// <summary>
+    /// The device's controller is being started again while <see cref="BusState"/> is
+    /// <see cref="CanBusState.BusOff"/> (the guest's CAN restart sends START). A transport that
+    /// models the controller itself goes back on the bus; the default does nothing, because a
+    /// host interface recovers on its own terms (SocketCAN: <c>restart-ms</c> or
+    /// <c>ip link set ... type can restart</c> on the host).
+    /// </summary>
+    void Restart()
+    {
+    }
+
+    /// <summary>
     /// Takes up to <c>frames.Length</c> frames from other bus members, in arrival order, without
     /// blocking; returns how many were written to the start of <paramref name="frames"/>.
     /// Never returns the transport's own transmissions as frames (the guest driver echoes its

@@ -22,6 +22,8 @@ public sealed class VirtualCanBusMember : ICanTransport
     private readonly FrameRing _inbox;
     private readonly EventFd _wake = new();
     private int _signaled;
+    private int _busOffRequested;
+    private bool _busOff;
     private long _dropped;
     private volatile bool _disposed;
 
@@ -54,8 +56,9 @@ public sealed class VirtualCanBusMember : ICanTransport
     /// <summary>-1: a virtual bus transmission never blocks.</summary>
     public int WritePollFd => -1;
 
-    /// <summary>Active while joined; Down once disposed.</summary>
-    public CanBusState BusState => _disposed ? CanBusState.Down : CanBusState.Active;
+    /// <summary>Active while joined; BusOff from the first <see cref="Receive"/> after
+    /// <see cref="InjectBusOff"/> until <see cref="Restart"/>; Down once disposed.</summary>
+    public CanBusState BusState => _disposed ? CanBusState.Down : _busOff ? CanBusState.BusOff : CanBusState.Active;
 
     /// <summary>Frames lost for this member because its inbox was full. Any thread.</summary>
     public long Dropped => Volatile.Read(ref _dropped);
@@ -65,9 +68,29 @@ public sealed class VirtualCanBusMember : ICanTransport
     /// <summary>Frames waiting in the inbox; approximate while others transmit. Any thread.</summary>
     public int PendingCount => _inbox.Count;
 
+    /// <summary>
+    /// Fault injection, any thread: this member's controller goes bus-off, as a real one does
+    /// after too many transmit errors. The owning device sees <see cref="CanBusState.BusOff"/>
+    /// after its next <see cref="Receive"/> (the eventfd is woken for it) and stays off the bus,
+    /// hearing and sending nothing, until the device calls <see cref="Restart"/>. There is no
+    /// physical bus to fail, so this is the only way a virtual bus goes bus-off; it lets a guest's
+    /// bus-off handling be exercised without hardware.
+    /// </summary>
+    public void InjectBusOff()
+    {
+        if (_disposed) return;
+        // Published before the wake-up, which Receive consumes before reading the request
+        // (the same fence pairing as frames, see remarks).
+        Volatile.Write(ref _busOffRequested, 1);
+        Wake();
+    }
+
+    /// <summary>Back on the bus after bus-off: the guest restarted its controller.</summary>
+    public void Restart() => _busOff = false;
+
     public TransmitStatus Transmit(in CanFrame frame)
     {
-        if (_disposed) return TransmitStatus.Down;
+        if (_disposed || _busOff) return TransmitStatus.Down;
         Bus.Publish(this, new ReadOnlySpan<CanFrame>(in frame));
         return TransmitStatus.Sent;
     }
@@ -75,7 +98,7 @@ public sealed class VirtualCanBusMember : ICanTransport
     /// <summary>All frames go out in one pass: one eventfd write per woken member for the whole batch.</summary>
     public int TransmitBatch(ReadOnlySpan<CanFrame> frames, out TransmitStatus status)
     {
-        if (_disposed)
+        if (_disposed || _busOff)
         {
             status = TransmitStatus.Down;
             return 0;
@@ -94,6 +117,15 @@ public sealed class VirtualCanBusMember : ICanTransport
         // and a level-triggered epoll would otherwise report the eventfd forever.
         _wake.Consume();
         Interlocked.Exchange(ref _signaled, 0);
+        if (Interlocked.Exchange(ref _busOffRequested, 0) != 0) _busOff = true;
+        if (_busOff)
+        {
+            // A bus-off controller hears nothing: what arrived meanwhile is gone.
+            while (_inbox.DequeueInto(frames) > 0)
+            {
+            }
+            return 0;
+        }
         int count = _inbox.DequeueInto(frames);
         // The caller's span was full, not the inbox empty: keep PollFd readable for the rest.
         if (count == frames.Length && _inbox.HasPublished) Wake();

@@ -11,6 +11,9 @@ namespace VhostDeviceCan.Daemon;
 /// SIGINT or SIGTERM, then settles in-flight work, removes the socket files and returns 0.</summary>
 public static class CanDaemon
 {
+    /// <summary>Linux x86-64/arm64 signal number; PosixSignal accepts raw numbers on Unix.</summary>
+    private const PosixSignal SIGUSR1 = (PosixSignal)10;
+
     public static int Run(DaemonOptions options)
     {
         using ILoggerFactory loggers = LoggerFactory.Create(builder => builder
@@ -22,7 +25,7 @@ public static class CanDaemon
         try
         {
             for (int i = 0; i < options.SocketCount; i++)
-                instances.Add(Instance.Start(options.SocketPath(i), options.Devices[i], loggers));
+                instances.Add(Instance.Start(options.SocketPath(i), options.Devices[i], new CanDeviceOptions { OfferFd = options.OfferFd }, loggers));
         }
         catch (Exception e) when (e is SyscallException or IOException or ArgumentException)
         {
@@ -41,6 +44,19 @@ public static class CanDaemon
         }
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        // SIGUSR1 puts every virtual-bus device's controller bus-off (fault injection; see
+        // VirtualCanBusMember.InjectBusOff). Without a handler the signal would kill the daemon.
+        using var busOff = PosixSignalRegistration.Create(SIGUSR1, context =>
+        {
+            context.Cancel = true;
+            foreach (var instance in instances)
+            {
+                if (instance.InjectBusOff())
+                    log.LogWarning("SIGUSR1: {Path}: controller on {Device} forced bus-off", instance.Path, instance.Spec);
+                else
+                    log.LogInformation("SIGUSR1: {Path}: {Device} is a host interface; its bus state is the interface's own", instance.Path, instance.Spec);
+            }
+        });
 
         foreach (var instance in instances)
             log.LogInformation("listening on {Path} for a guest on {Device}", instance.Path, instance.Spec);
@@ -73,7 +89,7 @@ public static class CanDaemon
         public string Path { get; }
         public DeviceSpec Spec { get; }
 
-        public static Instance Start(string path, DeviceSpec spec, ILoggerFactory loggers)
+        public static Instance Start(string path, DeviceSpec spec, CanDeviceOptions deviceOptions, ILoggerFactory loggers)
         {
             ICanTransport transport = TransportFactory.Open(spec);
             UnixSocket? listener = null;
@@ -81,7 +97,7 @@ public static class CanDaemon
             {
                 RemoveStaleSocket(path);
                 listener = UnixSocket.Listen(path);
-                var device = new CanDevice(transport);
+                var device = new CanDevice(transport, deviceOptions);
                 var loop = new DeviceEventLoop(device, listener, loggers.CreateLogger($"{System.IO.Path.GetFileName(path)}"), System.IO.Path.GetFileName(path));
                 var instance = new Instance(path, spec, listener, transport, device, loop);
                 instance._thread.Start();
@@ -96,6 +112,14 @@ public static class CanDaemon
         }
 
         private void Run() => _loop.Run();
+
+        /// <summary>Forces the controller bus-off if the device is on a virtual bus; any thread.</summary>
+        public bool InjectBusOff()
+        {
+            if (_transport is not VirtualCanBusMember member) return false;
+            member.InjectBusOff();
+            return true;
+        }
 
         public void StopAndJoin()
         {

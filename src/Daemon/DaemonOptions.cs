@@ -10,6 +10,10 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
 
     public int SocketCount => Devices.Count;
 
+    /// <summary>Offer VIRTIO_CAN_F_CAN_FD where the bus carries FD (--no-fd turns it off: the
+    /// guests then see a classic CAN controller, MTU 16).</summary>
+    public bool OfferFd { get; init; } = true;
+
     /// <summary>Socket i is the prefix with i appended, always (the reference's README).</summary>
     public string SocketPath(int index) => SocketPathPrefix + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 

@@ -20,9 +20,14 @@ var logLevel = new Option<string?>("--log-level", "-l")
     Description = "off, error, warn, info, debug or trace (default: RUST_LOG if set, else info)",
 };
 
+var noFd = new Option<bool>("--no-fd")
+{
+    Description = "Never offer CAN FD: guests see a classic CAN controller even on an FD-capable bus",
+};
+
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
-    socketPath, socketCount, canDevices, logLevel,
+    socketPath, socketCount, canDevices, logLevel, noFd,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -43,6 +48,6 @@ root.SetAction(result =>
         Console.Error.WriteLine($"vhost-device-can: error: {error}");
         return 2;
     }
-    return CanDaemon.Run(options);
+    return CanDaemon.Run(options with { OfferFd = !result.GetValue(noFd) });
 });
 return parsed.Invoke();

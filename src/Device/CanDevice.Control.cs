@@ -72,6 +72,9 @@ public sealed partial class CanDevice
         // START while started: the mode already holds; NOT_OK would make the driver's open fail (§7).
         if (!_started)
         {
+            // The guest's CAN restart after bus-off: a transport that models its controller
+            // (the virtual bus) goes back on the bus only when asked.
+            if (_transport.BusState == CanBusState.BusOff) _transport.Restart();
             _started = true;
             // §7: clear BUSOFF before the request is marked used; nothing stale from before the stop.
             _status &= unchecked((ushort)~VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF);

@@ -32,6 +32,42 @@ public class VirtualCanBusTests
     }
 
     [Fact]
+    public void Injected_bus_off_wakes_the_member_silences_it_and_lasts_until_restart()
+    {
+        var bus = NewBus();
+        using var a = bus.Join();
+        using var b = bus.Join();
+        Assert.Equal(CanBusState.Active, b.BusState);
+
+        b.InjectBusOff();
+        // The owner learns of it through its poll fd, like of a frame, and on its next Receive.
+        Assert.True(IsReadable(b.PollFd));
+        a.Transmit(CanFrame.Classic(0x100, false, [1]));
+        Assert.Equal(0, b.Receive(new CanFrame[16], out _));
+        Assert.Equal(CanBusState.BusOff, b.BusState);
+        Assert.False(IsReadable(b.PollFd));
+
+        // Off the bus: nothing goes out, nothing comes in, and nothing is kept for later.
+        Assert.Equal(TransmitStatus.Down, b.Transmit(CanFrame.Classic(0x200, false, [2])));
+        Assert.Equal(0, b.TransmitBatch([CanFrame.Classic(0x201, false, [])], out TransmitStatus status));
+        Assert.Equal(TransmitStatus.Down, status);
+        Assert.Equal(0, a.Receive(new CanFrame[16], out _));
+        a.Transmit(CanFrame.Classic(0x101, false, [1]));
+        Assert.Equal(0, b.Receive(new CanFrame[16], out _));
+        Assert.Equal(CanBusState.BusOff, b.BusState);
+        Assert.Equal(CanBusState.Active, a.BusState);
+
+        b.Restart();
+        Assert.Equal(CanBusState.Active, b.BusState);
+        a.Transmit(CanFrame.Classic(0x102, false, [3]));
+        var frames = new CanFrame[16];
+        Assert.Equal(1, b.Receive(frames, out _));
+        Assert.Equal("102#03", frames[0].ToString());
+        Assert.Equal(TransmitStatus.Sent, b.Transmit(CanFrame.Classic(0x202, false, [])));
+        Assert.Equal(1, a.Receive(frames, out _));
+    }
+
+    [Fact]
     public void Fd_frames_cross_intact()
     {
         var bus = NewBus();
