@@ -1,6 +1,7 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Diagnostics.CodeAnalysis;
+using VhostDeviceCan.Interop;
 
 namespace VhostDeviceCan.Can;
 
@@ -22,21 +23,20 @@ public partial struct CanFrame : IEquatable<CanFrame>
     /// <summary><c>CANFD_MTU</c>.</summary>
     public const int Size = 72;
     /// <summary><c>CAN_MTU</c>: the classic part shared with <c>struct can_frame</c>.</summary>
-    public const int ClassicSize = 16;
+    public const int ClassicSize = Libc.CAN_MTU;
 
-    public const uint CAN_EFF_FLAG = 0x80000000;
-    public const uint CAN_RTR_FLAG = 0x40000000;
-    public const uint CAN_ERR_FLAG = 0x20000000;
-    public const uint CAN_SFF_MASK = 0x000007FF;
-    public const uint CAN_EFF_MASK = 0x1FFFFFFF;
-    public const uint CAN_ERR_MASK = 0x1FFFFFFF;
-
-    public const byte CANFD_BRS = 0x01;
-    public const byte CANFD_ESI = 0x02;
-    public const byte CANFD_FDF = 0x04;
-
-    public const int CAN_MAX_DLEN = 8;
-    public const int CANFD_MAX_DLEN = 64;
+    // linux/can.h values, defined once in the interop layer.
+    public const uint CAN_EFF_FLAG = Libc.CAN_EFF_FLAG;
+    public const uint CAN_RTR_FLAG = Libc.CAN_RTR_FLAG;
+    public const uint CAN_ERR_FLAG = Libc.CAN_ERR_FLAG;
+    public const uint CAN_SFF_MASK = Libc.CAN_SFF_MASK;
+    public const uint CAN_EFF_MASK = Libc.CAN_EFF_MASK;
+    public const uint CAN_ERR_MASK = Libc.CAN_ERR_MASK;
+    public const byte CANFD_BRS = Libc.CANFD_BRS;
+    public const byte CANFD_ESI = Libc.CANFD_ESI;
+    public const byte CANFD_FDF = Libc.CANFD_FDF;
+    public const int CAN_MAX_DLEN = Libc.CAN_MAX_DLEN;
+    public const int CANFD_MAX_DLEN = Libc.CANFD_MAX_DLEN;
 
     /// <summary><c>can_id</c> @0: identifier plus the EFF / RTR / ERR flag bits.</summary>
     public uint CanId;
