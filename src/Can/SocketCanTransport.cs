@@ -14,15 +14,28 @@ namespace VhostDeviceCan.Can;
 /// The device polls two small epoll instances rather than the socket itself, so that the socket
 /// can be reopened when the interface is deleted and created again (it gets a new index) without
 /// the device's event loop noticing.
+/// <para>
+/// Back-pressure comes in two kinds. EAGAIN means the socket's send buffer is full, and the
+/// socket's EPOLLOUT says when it has room. ENOBUFS means the interface's queue (qdisc) is full,
+/// which the socket knows nothing about: it stays writable, so waiting for EPOLLOUT would wake the
+/// device at once, again and again, for as long as the queue stays full. After ENOBUFS the
+/// write poll fd therefore follows a short timer instead of the socket.
+/// </para>
 /// </remarks>
 public sealed class SocketCanTransport : ICanTransport
 {
     private const uint ErrorClasses = Libc.CAN_ERR_BUSOFF | Libc.CAN_ERR_RESTARTED | Libc.CAN_ERR_CRTL;
 
+    /// <summary>Retry delay after ENOBUFS: about ten classic frames at 1 Mbit/s, the queue length of
+    /// a CAN interface, so a full queue has usually drained a little by then.</summary>
+    private static readonly TimeSpan QueueFullRetry = TimeSpan.FromMilliseconds(2);
+
     private readonly Epoll _readable = new();
     private readonly Epoll _writable = new();
     private readonly CanReceiveBuffer _buffer = new(64);
     private readonly EventFd _leftoverPending = new();
+    private readonly TimerFd _queueFullRetry = new();
+    private bool _waitingForQueue;
     private CanSocket _socket;
     private CanBusState _state;
     private int _next;
@@ -35,6 +48,7 @@ public sealed class SocketCanTransport : ICanTransport
         SupportsFd = socket.FdFrames;
         Attach(socket);
         _readable.Add(_leftoverPending.Fd, 1, Libc.EPOLLIN);
+        _writable.Add(_queueFullRetry.Fd, 1, Libc.EPOLLIN);
         _state = CanSocket.TryGetLinkState(Name, out _, out bool up) && up ? CanBusState.Active : CanBusState.Down;
     }
 
@@ -63,11 +77,15 @@ public sealed class SocketCanTransport : ICanTransport
     {
         if (frame.IsFd && !SupportsFd) return TransmitStatus.Rejected;
         int errno = _socket.Send(frame.WireBytes);
+        if (errno != Errno.ENOBUFS && _waitingForQueue) WatchSocketForRoom();
         switch (errno)
         {
             case 0:
                 return TransmitStatus.Sent;
-            case Errno.EAGAIN or Errno.ENOBUFS:
+            case Errno.EAGAIN:
+                return TransmitStatus.WouldBlock;
+            case Errno.ENOBUFS:
+                WaitForQueue();
                 return TransmitStatus.WouldBlock;
             case Errno.ENETDOWN or Errno.ENODEV or Errno.ENXIO:
                 _state = CanBusState.Down;
@@ -129,6 +147,25 @@ public sealed class SocketCanTransport : ICanTransport
         return count;
     }
 
+    /// <summary>The interface queue is full: let the write poll fd fire after a delay rather than
+    /// on the socket's EPOLLOUT, which is already set and would fire at once.</summary>
+    private void WaitForQueue()
+    {
+        _queueFullRetry.Consume();
+        _queueFullRetry.Arm(QueueFullRetry);
+        if (_waitingForQueue) return;
+        _waitingForQueue = true;
+        _writable.Remove(_socket.Fd);
+    }
+
+    private void WatchSocketForRoom()
+    {
+        _waitingForQueue = false;
+        _queueFullRetry.Disarm();
+        _queueFullRetry.Consume();
+        _writable.Add(_socket.Fd, 0, Libc.EPOLLOUT);
+    }
+
     private void RefreshLink()
     {
         if (!CanSocket.TryGetLinkState(Name, out int index, out bool up) || !up) return;
@@ -145,7 +182,10 @@ public sealed class SocketCanTransport : ICanTransport
                 return;
             }
             _readable.Remove(_socket.Fd);
-            _writable.Remove(_socket.Fd);
+            if (!_waitingForQueue) _writable.Remove(_socket.Fd);
+            _waitingForQueue = false;
+            _queueFullRetry.Disarm();
+            _queueFullRetry.Consume();
             _socket.Dispose();
             _socket = replacement;
             Attach(replacement);
@@ -179,6 +219,7 @@ public sealed class SocketCanTransport : ICanTransport
         _socket.Dispose();
         _buffer.Dispose();
         _leftoverPending.Dispose();
+        _queueFullRetry.Dispose();
         _readable.Dispose();
         _writable.Dispose();
     }
