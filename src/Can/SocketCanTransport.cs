@@ -75,7 +75,9 @@ public sealed class SocketCanTransport : ICanTransport
 
     public TransmitStatus Transmit(in CanFrame frame)
     {
-        if (frame.IsFd && !SupportsFd) return TransmitStatus.Rejected;
+        // The socket's view, not SupportsFd: an interface deleted and created again may have come
+        // back classic-only, and writing 72 bytes to that socket would throw.
+        if (frame.IsFd && !_socket.FdFrames) return TransmitStatus.Rejected;
         int errno = _socket.Send(frame.WireBytes);
         if (errno != Errno.ENOBUFS && _waitingForQueue) WatchSocketForRoom();
         switch (errno)

@@ -250,6 +250,27 @@ public sealed class SocketCanTransportTests : IDisposable
     }
 
     [Fact]
+    public void An_interface_recreated_without_fd_gets_fd_frames_rejected_not_a_crash()
+    {
+        using var transport = Open("vcan1");
+        Assert.True(transport.SupportsFd);
+
+        Vcan.Run("ip", "link", "del", "vcan1");
+        ReceiveUntil(transport, (_, _) => transport.BusState == CanBusState.Down);
+        Vcan.Run("ip", "link", "add", "vcan1", "type", "vcan");
+        Vcan.Run("ip", "link", "set", "vcan1", "mtu", "16");
+        Vcan.SetLink("vcan1", "up");
+        Assert.Equal(CanBusState.Active, transport.BusState);
+
+        // The device negotiated FD with the guest when vcan1 carried it; the new vcan1 does not.
+        Assert.Equal(TransmitStatus.Rejected, transport.Transmit(CanFrame.Fd(0x40, false, [1, 2, 3])));
+        using var peer = Vcan.Open("vcan1");
+        using var buffer = new CanReceiveBuffer(4);
+        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x41, false, [4])));
+        Assert.Equal(Vcan.Classic(0x41, 4), Vcan.ReceiveOne(peer, buffer).Frame);
+    }
+
+    [Fact]
     public void A_full_queue_gives_would_block_and_the_write_fd_waits_for_room()
     {
         using var transport = Open("vcan1");
