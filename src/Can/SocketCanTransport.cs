@@ -28,6 +28,14 @@ public sealed class SocketCanTransport : ICanTransport
 
     /// <summary>Retry delay after ENOBUFS: about ten classic frames at 1 Mbit/s, the queue length of
     /// a CAN interface, so a full queue has usually drained a little by then.</summary>
+    /// <summary>
+    /// Receive buffer asked for. The kernel default (rmem_default, about 200 KiB) holds only some
+    /// 250 frames: a burst from the bus while the event loop is busy overflows it, and the kernel
+    /// drops frames (and, worse, the confirmations LATE_TX_ACK waits for) without telling anyone.
+    /// 4 MiB holds several thousand, about half a second of a saturated 1 Mbit/s bus.
+    /// </summary>
+    private const int ReceiveBufferBytes = 4 << 20;
+
     private static readonly TimeSpan QueueFullRetry = TimeSpan.FromMilliseconds(2);
 
     private readonly Epoll _readable = new();
@@ -207,6 +215,7 @@ public sealed class SocketCanTransport : ICanTransport
         {
             socket.ReceiveOwnMessages = true;
             socket.ErrorMask = ErrorClasses;
+            socket.RequestReceiveBuffer(ReceiveBufferBytes);
             return socket;
         }
         catch

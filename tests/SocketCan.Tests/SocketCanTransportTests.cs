@@ -173,6 +173,24 @@ public sealed class SocketCanTransportTests : IDisposable
     }
 
     [Fact]
+    public void A_burst_arriving_while_nobody_reads_is_kept_whole()
+    {
+        using var transport = Open();
+        using var peer = Vcan.Open();
+        const int Burst = 3000;
+
+        // The event loop may be busy elsewhere while the bus delivers; CAN cannot slow the
+        // sender down, so the socket's receive buffer is all that holds the burst. The kernel's
+        // default one keeps about 250 frames and silently drops the rest.
+        for (int i = 0; i < Burst; i++)
+            Vcan.SendOk(peer, Vcan.Classic(0x600, (byte)i, (byte)(i >> 8)));
+
+        var (frames, _) = ReceiveUntil(transport, (f, _) => f.Count >= Burst || !Wait(transport.PollFd, 200));
+        Assert.Equal(Burst, frames.Count);
+        Assert.Equal(Enumerable.Range(0, Burst), frames.Select(f => f.Data[0] | f.Data[1] << 8));
+    }
+
+    [Fact]
     public void Bus_off_and_restart_error_frames_drive_the_bus_state_and_are_not_returned()
     {
         using var transport = Open();
