@@ -90,4 +90,12 @@ public interface ICanTransport : IDisposable
     /// it keeps draining (dropping frames it has no guest buffer for) while transmissions are pending.
     /// </summary>
     int Receive(Span<CanFrame> frames, out int confirmedTransmissions);
+
+    /// <summary>
+    /// The device has given up waiting for the confirmations of everything sent so far (STOP,
+    /// bus-off, reset) and already answered those requests. Frames still queued may yet go out;
+    /// their confirmations must not be counted for transmissions that come later. Transports that
+    /// confirm at transmit have nothing to forget.
+    /// </summary>
+    void AbandonConfirmations() { }
 }

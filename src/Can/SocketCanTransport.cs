@@ -49,6 +49,15 @@ public sealed class SocketCanTransport : ICanTransport
     private int _next;
     private int _received;
 
+    // Frames sent and not yet echoed, oldest first, each as (can_id | len << 32, first 8 data
+    // bytes): the kernel echoes in send order, so an echo is matched against the oldest. The
+    // first _abandoned of them were given up on by the device; their echoes are swallowed.
+    private const int SentCapacity = 4096;
+    private readonly (ulong Head, ulong Data)[] _sent = new (ulong, ulong)[SentCapacity];
+    private int _sentFront;
+    private int _sentCount;
+    private int _abandoned;
+
     private SocketCanTransport(CanSocket socket)
     {
         _socket = socket;
@@ -91,6 +100,7 @@ public sealed class SocketCanTransport : ICanTransport
         switch (errno)
         {
             case 0:
+                RememberSent(frame.WireBytes);
                 return TransmitStatus.Sent;
             case Errno.EAGAIN:
                 return TransmitStatus.WouldBlock;
@@ -99,6 +109,7 @@ public sealed class SocketCanTransport : ICanTransport
                 return TransmitStatus.WouldBlock;
             case Errno.ENETDOWN or Errno.ENODEV or Errno.ENXIO:
                 _state = CanBusState.Down;
+                ForgetSent();
                 return TransmitStatus.Down;
             default:
                 return TransmitStatus.Rejected;
@@ -118,7 +129,9 @@ public sealed class SocketCanTransport : ICanTransport
                 if (errno is Errno.ENETDOWN or Errno.ENODEV or Errno.ENXIO)
                 {
                     // The kernel reports the link going down (or away) once, as a socket error.
+                    // Taking an interface down empties its queue: nothing sent will be echoed.
                     _state = CanBusState.Down;
+                    ForgetSent();
                     continue;
                 }
                 if (errno != 0 || received == 0) break;
@@ -131,7 +144,7 @@ public sealed class SocketCanTransport : ICanTransport
                 int i = _next;
                 if (_buffer.IsConfirmation(i))
                 {
-                    confirmedTransmissions++;
+                    if (IsCurrentConfirmation(_buffer.Frame(i))) confirmedTransmissions++;
                     continue;
                 }
                 uint id = _buffer.CanId(i);
@@ -155,6 +168,54 @@ public sealed class SocketCanTransport : ICanTransport
         if (_next < _received) _leftoverPending.Signal();
         else _leftoverPending.Consume();
         return count;
+    }
+
+    /// <summary>
+    /// Everything sent so far is written off: echoes of those frames, should they still go out,
+    /// are not reported. A new socket cannot do this: it would hear the old one's frames as
+    /// another node's and hand the guest its own frames back.
+    /// </summary>
+    public void AbandonConfirmations() => _abandoned = _sentCount;
+
+    private static (ulong Head, ulong Data) Key(ReadOnlySpan<byte> wire) =>
+        // Byte 5 (FD flags) is left out: the kernel adds CANFD_FDF to what it sends.
+        (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(wire) | (ulong)wire[4] << 32,
+         System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(wire[8..]));
+
+    private void RememberSent(ReadOnlySpan<byte> wire)
+    {
+        if (_sentCount == SentCapacity)
+        {
+            // More outstanding than tracked (never with the device's bounded queue): lose the oldest.
+            _sentFront = (_sentFront + 1) % SentCapacity;
+            _sentCount--;
+            if (_abandoned > 0) _abandoned--;
+        }
+        _sent[(_sentFront + _sentCount++) % SentCapacity] = Key(wire);
+    }
+
+    private void ForgetSent() => _sentFront = _sentCount = _abandoned = 0;
+
+    /// <summary>
+    /// Matches an echo with the oldest frames sent. Frames before the matching one were never
+    /// transmitted (dropped from the queue) and will not be echoed. True when the echo confirms a
+    /// frame the device still waits for, false when it belongs to an abandoned one.
+    /// </summary>
+    private bool IsCurrentConfirmation(ReadOnlySpan<byte> wire)
+    {
+        var key = Key(wire);
+        for (int i = 0; i < _sentCount; i++)
+        {
+            if (_sent[(_sentFront + i) % SentCapacity] != key) continue;
+            int skipped = i + 1;
+            bool abandoned = i < _abandoned;
+            _sentFront = (_sentFront + skipped) % SentCapacity;
+            _sentCount -= skipped;
+            _abandoned = Math.Max(0, _abandoned - skipped);
+            return !abandoned;
+        }
+        // Not a frame we know of (tracking was lost): count it, as before any tracking.
+        return true;
     }
 
     /// <summary>The interface queue is full: let the write poll fd fire after a delay rather than
@@ -198,6 +259,7 @@ public sealed class SocketCanTransport : ICanTransport
             _queueFullRetry.Consume();
             _socket.Dispose();
             _socket = replacement;
+            ForgetSent();
             Attach(replacement);
         }
         _state = CanBusState.Active;

@@ -94,6 +94,8 @@ public sealed partial class CanDevice
         ReceiveFromTransport();
         _started = false;
         _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+        // Those frames may still go out later; their confirmations must not complete new requests.
+        _transport.AbandonConfirmations();
         CompleteResolvedTx();
         StopWatchingWritable();
         _rxBacklog.Clear();

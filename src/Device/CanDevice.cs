@@ -126,6 +126,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         // vhost-user.md §6: the front-end resumes from the index we report, so every popped
         // request must be used now; those not confirmed on the bus did not make it.
         _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+        _transport.AbandonConfirmations();
         CompleteResolvedTx();
         StopWatchingWritable();
     }
@@ -162,6 +163,8 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _status = 0;
         _negotiated = 0;
         _txPending.Clear();
+        // The next driver must not inherit confirmations of this one's frames.
+        _transport.AbandonConfirmations();
         _rxBacklog.Clear();
         _resignalTimer.Disarm();
         StopWatchingWritable();
@@ -193,6 +196,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _started = false;
         _rxBacklog.Clear();
         _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+        _transport.AbandonConfirmations();
         CompleteResolvedTx();
         StopWatchingWritable();
         if (_context?.NotifyConfigChanged() == true)

@@ -365,6 +365,43 @@ public sealed class DaemonEndToEndTests : IClassFixture<DaemonFixture>, IDisposa
     }
 
     [Fact]
+    public void After_stop_a_late_frame_of_the_old_run_neither_completes_a_new_request_nor_reaches_the_guest()
+    {
+        var guest = Guest(index: 1);
+        using var peer = Vcan.Open("vcan1");
+        using var buffer = new CanReceiveBuffer(8);
+        Plug();
+        Assert.True(guest.TrySend(CanFrame.Classic(0x62, false, [1])));
+        guest.Flush();
+        Assert.False(guest.WaitForTx(TimeSpan.FromMilliseconds(300)), "completed before transmission");
+
+        // STOP answers every request; the one still queued counts as not sent.
+        Assert.True(guest.Stop(Timeout));
+        Assert.True(guest.WaitForTx(Timeout));
+        Span<byte> result = stackalloc byte[1];
+        Assert.Equal(1, guest.CollectTxCompletions(result));
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK, result[0]);
+
+        Assert.True(guest.Start(Timeout));
+        // A mark in the plug qdisc: "release" lets the old frame out but holds the new one.
+        Vcan.Run("tc", "qdisc", "change", "dev", "vcan1", "root", "plug", "block");
+        Assert.True(guest.TrySend(CanFrame.Classic(0x63, false, [2])));
+        guest.Flush();
+        Assert.False(guest.WaitForTx(TimeSpan.FromMilliseconds(300)), "completed before transmission");
+        Vcan.Run("tc", "qdisc", "change", "dev", "vcan1", "root", "plug", "release");
+        Assert.Equal([(0x62u, false)], Vcan.Collect(peer, buffer, 1));
+        Assert.False(guest.WaitForTx(TimeSpan.FromMilliseconds(500)), "the old frame's confirmation completed the new request, which is still queued");
+
+        Release();
+        Assert.True(guest.WaitForTx(Timeout), "no completion after transmission");
+        Assert.Equal(1, guest.CollectTxCompletions(result));
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, result[0]);
+        Assert.Equal([(0x63u, false)], Vcan.Collect(peer, buffer, 1));
+        // The guest's own frames, old or new, never come back to it.
+        Assert.False(guest.WaitForRx(TimeSpan.FromMilliseconds(200)), "the guest received its own frame");
+    }
+
+    [Fact]
     public void Without_late_tx_ack_a_request_completes_when_written()
     {
         var guest = Guest(index: 1, canFeatures: AllFeatures & ~VirtioCan.Bit(VirtioCan.VIRTIO_CAN_F_LATE_TX_ACK));

@@ -289,6 +289,57 @@ public sealed class SocketCanTransportTests : IDisposable
     }
 
     [Fact]
+    public void Abandoned_confirmations_are_not_counted_for_later_frames()
+    {
+        using var transport = Open("vcan1");
+        using var peer = Vcan.Open("vcan1");
+        using var buffer = new CanReceiveBuffer(4);
+        // A plug qdisc holds frames; "block" puts a mark after those queued so far, and
+        // "release" lets out only what is before the first mark.
+        Vcan.Run("tc", "qdisc", "replace", "dev", "vcan1", "root", "plug", "limit", "1600");
+
+        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x70, false, [0])));
+        // The device answered that request (STOP, bus-off): whenever the frame still goes out,
+        // its echo must not confirm the next one.
+        transport.AbandonConfirmations();
+        Vcan.Run("tc", "qdisc", "change", "dev", "vcan1", "root", "plug", "block");
+        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x71, false, [1])));
+        Vcan.Run("tc", "qdisc", "change", "dev", "vcan1", "root", "plug", "release");
+
+        Assert.Equal(0x70u, Vcan.CanIdOf(Vcan.ReceiveOne(peer, buffer).Frame));
+        Wait(transport.PollFd, 300);
+        // Neither a frame (it is this transport's own) nor a confirmation (0x71 is still queued).
+        Assert.Equal(0, transport.Receive(_frames, out int early));
+        Assert.True(early == 0, "the abandoned frame's echo was counted as a confirmation of 0x71, which is still queued");
+
+        Vcan.Run("tc", "qdisc", "change", "dev", "vcan1", "root", "plug", "release_indefinite");
+        Assert.Equal(0x71u, Vcan.CanIdOf(Vcan.ReceiveOne(peer, buffer).Frame));
+        var (frames, confirmations) = ReceiveUntil(transport, (_, c) => c >= 1);
+        Assert.Empty(frames);
+        Assert.Equal(1, confirmations);
+    }
+
+    [Fact]
+    public void A_frame_dropped_from_the_queue_does_not_shift_later_confirmations()
+    {
+        using var transport = Open("vcan1");
+        using var peer = Vcan.Open("vcan1");
+        using var buffer = new CanReceiveBuffer(4);
+        Vcan.Run("tc", "qdisc", "replace", "dev", "vcan1", "root", "plug", "limit", "1600");
+        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x72, false, [2])));
+        transport.AbandonConfirmations();
+        // Deleting the qdisc drops the abandoned frame: it is never echoed.
+        Vcan.Run("tc", "qdisc", "del", "dev", "vcan1", "root");
+
+        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x73, false, [3])));
+
+        Assert.Equal(0x73u, Vcan.CanIdOf(Vcan.ReceiveOne(peer, buffer).Frame));
+        var (frames, confirmations) = ReceiveUntil(transport, (_, c) => c >= 1);
+        Assert.Empty(frames);
+        Assert.Equal(1, confirmations);
+    }
+
+    [Fact]
     public void A_full_queue_gives_would_block_and_the_write_fd_waits_for_room()
     {
         using var transport = Open("vcan1");
