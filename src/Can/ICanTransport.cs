@@ -108,4 +108,12 @@ public interface ICanTransport : IDisposable
     /// for its counters and logs; may be read from any thread.
     /// </summary>
     long Dropped => 0;
+
+    /// <summary>
+    /// The device has given up waiting for the confirmations of everything sent so far (STOP,
+    /// bus-off, reset) and already answered those requests. Frames still queued may yet go out;
+    /// their confirmations must not be counted for transmissions that come later. Transports that
+    /// confirm at transmit have nothing to forget.
+    /// </summary>
+    void AbandonConfirmations() { }
 }

@@ -14,19 +14,49 @@ namespace VhostDeviceCan.Can;
 /// The device polls two small epoll instances rather than the socket itself, so that the socket
 /// can be reopened when the interface is deleted and created again (it gets a new index) without
 /// the device's event loop noticing.
+/// <para>
+/// Back-pressure comes in two kinds. EAGAIN means the socket's send buffer is full, and the
+/// socket's EPOLLOUT says when it has room. ENOBUFS means the interface's queue (qdisc) is full,
+/// which the socket knows nothing about: it stays writable, so waiting for EPOLLOUT would wake the
+/// device at once, again and again, for as long as the queue stays full. After ENOBUFS the
+/// write poll fd therefore follows a short timer instead of the socket.
+/// </para>
 /// </remarks>
 public sealed class SocketCanTransport : ICanTransport
 {
     private const uint ErrorClasses = Libc.CAN_ERR_BUSOFF | Libc.CAN_ERR_RESTARTED | Libc.CAN_ERR_CRTL;
 
+    /// <summary>Retry delay after ENOBUFS: about ten classic frames at 1 Mbit/s, the queue length of
+    /// a CAN interface, so a full queue has usually drained a little by then.</summary>
+    /// <summary>
+    /// Receive buffer asked for. The kernel default (rmem_default, about 200 KiB) holds only some
+    /// 250 frames: a burst from the bus while the event loop is busy overflows it, and the kernel
+    /// drops frames (and, worse, the confirmations LATE_TX_ACK waits for) without telling anyone.
+    /// 4 MiB holds several thousand, about half a second of a saturated 1 Mbit/s bus.
+    /// </summary>
+    private const int ReceiveBufferBytes = 4 << 20;
+
+    private static readonly TimeSpan QueueFullRetry = TimeSpan.FromMilliseconds(2);
+
     private readonly Epoll _readable = new();
     private readonly Epoll _writable = new();
     private readonly CanReceiveBuffer _buffer = new(64);
     private readonly EventFd _leftoverPending = new();
+    private readonly TimerFd _queueFullRetry = new();
+    private bool _waitingForQueue;
     private CanSocket _socket;
     private CanBusState _state;
     private int _next;
     private int _received;
+
+    // Frames sent and not yet echoed, oldest first, each as (can_id | len << 32, first 8 data
+    // bytes): the kernel echoes in send order, so an echo is matched against the oldest. The
+    // first _abandoned of them were given up on by the device; their echoes are swallowed.
+    private const int SentCapacity = 4096;
+    private readonly (ulong Head, ulong Data)[] _sent = new (ulong, ulong)[SentCapacity];
+    private int _sentFront;
+    private int _sentCount;
+    private int _abandoned;
 
     private SocketCanTransport(CanSocket socket)
     {
@@ -35,6 +65,7 @@ public sealed class SocketCanTransport : ICanTransport
         SupportsFd = socket.FdFrames;
         Attach(socket);
         _readable.Add(_leftoverPending.Fd, 1, Libc.EPOLLIN);
+        _writable.Add(_queueFullRetry.Fd, 1, Libc.EPOLLIN);
         _state = CanSocket.TryGetLinkState(Name, out _, out bool up) && up ? CanBusState.Active : CanBusState.Down;
     }
 
@@ -61,16 +92,24 @@ public sealed class SocketCanTransport : ICanTransport
 
     public TransmitStatus Transmit(in CanFrame frame)
     {
-        if (frame.IsFd && !SupportsFd) return TransmitStatus.Rejected;
+        // The socket's view, not SupportsFd: an interface deleted and created again may have come
+        // back classic-only, and writing 72 bytes to that socket would throw.
+        if (frame.IsFd && !_socket.FdFrames) return TransmitStatus.Rejected;
         int errno = _socket.Send(frame.WireBytes);
+        if (errno != Errno.ENOBUFS && _waitingForQueue) WatchSocketForRoom();
         switch (errno)
         {
             case 0:
+                RememberSent(frame.WireBytes);
                 return TransmitStatus.Sent;
-            case Errno.EAGAIN or Errno.ENOBUFS:
+            case Errno.EAGAIN:
+                return TransmitStatus.WouldBlock;
+            case Errno.ENOBUFS:
+                WaitForQueue();
                 return TransmitStatus.WouldBlock;
             case Errno.ENETDOWN or Errno.ENODEV or Errno.ENXIO:
                 _state = CanBusState.Down;
+                ForgetSent();
                 return TransmitStatus.Down;
             default:
                 return TransmitStatus.Rejected;
@@ -90,7 +129,9 @@ public sealed class SocketCanTransport : ICanTransport
                 if (errno is Errno.ENETDOWN or Errno.ENODEV or Errno.ENXIO)
                 {
                     // The kernel reports the link going down (or away) once, as a socket error.
+                    // Taking an interface down empties its queue: nothing sent will be echoed.
                     _state = CanBusState.Down;
+                    ForgetSent();
                     continue;
                 }
                 if (errno != 0 || received == 0) break;
@@ -103,7 +144,7 @@ public sealed class SocketCanTransport : ICanTransport
                 int i = _next;
                 if (_buffer.IsConfirmation(i))
                 {
-                    confirmedTransmissions++;
+                    if (IsCurrentConfirmation(_buffer.Frame(i))) confirmedTransmissions++;
                     continue;
                 }
                 uint id = _buffer.CanId(i);
@@ -129,6 +170,73 @@ public sealed class SocketCanTransport : ICanTransport
         return count;
     }
 
+    /// <summary>
+    /// Everything sent so far is written off: echoes of those frames, should they still go out,
+    /// are not reported. A new socket cannot do this: it would hear the old one's frames as
+    /// another node's and hand the guest its own frames back.
+    /// </summary>
+    public void AbandonConfirmations() => _abandoned = _sentCount;
+
+    private static (ulong Head, ulong Data) Key(ReadOnlySpan<byte> wire) =>
+        // Byte 5 (FD flags) is left out: the kernel adds CANFD_FDF to what it sends.
+        (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(wire) | (ulong)wire[4] << 32,
+         System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(wire[8..]));
+
+    private void RememberSent(ReadOnlySpan<byte> wire)
+    {
+        if (_sentCount == SentCapacity)
+        {
+            // More outstanding than tracked (never with the device's bounded queue): lose the oldest.
+            _sentFront = (_sentFront + 1) % SentCapacity;
+            _sentCount--;
+            if (_abandoned > 0) _abandoned--;
+        }
+        _sent[(_sentFront + _sentCount++) % SentCapacity] = Key(wire);
+    }
+
+    private void ForgetSent() => _sentFront = _sentCount = _abandoned = 0;
+
+    /// <summary>
+    /// Matches an echo with the oldest frames sent. Frames before the matching one were never
+    /// transmitted (dropped from the queue) and will not be echoed. True when the echo confirms a
+    /// frame the device still waits for, false when it belongs to an abandoned one.
+    /// </summary>
+    private bool IsCurrentConfirmation(ReadOnlySpan<byte> wire)
+    {
+        var key = Key(wire);
+        for (int i = 0; i < _sentCount; i++)
+        {
+            if (_sent[(_sentFront + i) % SentCapacity] != key) continue;
+            int skipped = i + 1;
+            bool abandoned = i < _abandoned;
+            _sentFront = (_sentFront + skipped) % SentCapacity;
+            _sentCount -= skipped;
+            _abandoned = Math.Max(0, _abandoned - skipped);
+            return !abandoned;
+        }
+        // Not a frame we know of (tracking was lost): count it, as before any tracking.
+        return true;
+    }
+
+    /// <summary>The interface queue is full: let the write poll fd fire after a delay rather than
+    /// on the socket's EPOLLOUT, which is already set and would fire at once.</summary>
+    private void WaitForQueue()
+    {
+        _queueFullRetry.Consume();
+        _queueFullRetry.Arm(QueueFullRetry);
+        if (_waitingForQueue) return;
+        _waitingForQueue = true;
+        _writable.Remove(_socket.Fd);
+    }
+
+    private void WatchSocketForRoom()
+    {
+        _waitingForQueue = false;
+        _queueFullRetry.Disarm();
+        _queueFullRetry.Consume();
+        _writable.Add(_socket.Fd, 0, Libc.EPOLLOUT);
+    }
+
     private void RefreshLink()
     {
         if (!CanSocket.TryGetLinkState(Name, out int index, out bool up) || !up) return;
@@ -145,9 +253,13 @@ public sealed class SocketCanTransport : ICanTransport
                 return;
             }
             _readable.Remove(_socket.Fd);
-            _writable.Remove(_socket.Fd);
+            if (!_waitingForQueue) _writable.Remove(_socket.Fd);
+            _waitingForQueue = false;
+            _queueFullRetry.Disarm();
+            _queueFullRetry.Consume();
             _socket.Dispose();
             _socket = replacement;
+            ForgetSent();
             Attach(replacement);
         }
         _state = CanBusState.Active;
@@ -165,6 +277,7 @@ public sealed class SocketCanTransport : ICanTransport
         {
             socket.ReceiveOwnMessages = true;
             socket.ErrorMask = ErrorClasses;
+            socket.RequestReceiveBuffer(ReceiveBufferBytes);
             return socket;
         }
         catch
@@ -179,6 +292,7 @@ public sealed class SocketCanTransport : ICanTransport
         _socket.Dispose();
         _buffer.Dispose();
         _leftoverPending.Dispose();
+        _queueFullRetry.Dispose();
         _readable.Dispose();
         _writable.Dispose();
     }

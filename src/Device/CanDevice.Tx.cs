@@ -17,14 +17,6 @@ public sealed partial class CanDevice
     private readonly byte[] _txScratch = new byte[VirtioCan.MaxTxRequestLength];
     private bool _watchingWritable;
 
-    /// <summary>
-    /// Confirmations the transport still owes for frames no request waits for any more: sent
-    /// without LATE_TX_ACK, or failed by STOP or a reset before their confirmation came. The
-    /// transport confirms in send order, so these come before any for a frame sent later and
-    /// must not complete it (that frame would read as "on the bus" before it got there).
-    /// </summary>
-    private int _unmatchedConfirmations;
-
     /// <summary>Drains the Txq (virtio-can.md §8): each request is validated, sent, and completed in
     /// order once its result is known.</summary>
     private void ProcessTx()
@@ -135,26 +127,25 @@ public sealed partial class CanDevice
         }
         else
         {
+            // Without LATE_TX_ACK the write is the completion; the confirmation that follows
+            // finds no request awaiting one and is ignored.
             _txPending.Resolve(ref entry, VirtioCan.VIRTIO_CAN_RESULT_OK);
-            _unmatchedConfirmations++;
         }
     }
 
-    /// <summary>Fails every request whose result is not known yet (STOP, bus-off, queue stop).</summary>
+    /// <summary>Fails every request whose result is not known yet (STOP, bus-off, queue stop).
+    /// Frames already handed over may still go out; the transport must not count their
+    /// confirmations for later frames, which would then read as "on the bus" too early.</summary>
     private void FailPendingTx()
     {
-        _unmatchedConfirmations += _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+        _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+        _transport.AbandonConfirmations();
     }
 
-    /// <summary>Confirmations from the transport: first those owed for abandoned frames, then, in
-    /// order, those of requests awaiting theirs. Returns true when a request was resolved.</summary>
-    private bool ApplyConfirmations(int confirmations)
-    {
-        int stale = Math.Min(confirmations, _unmatchedConfirmations);
-        _unmatchedConfirmations -= stale;
-        confirmations -= stale;
-        return confirmations > 0 && _txPending.Confirm(confirmations, VirtioCan.VIRTIO_CAN_RESULT_OK) > 0;
-    }
+    /// <summary>Confirmations complete the requests awaiting theirs, oldest first (transports
+    /// confirm in send order and never report abandoned frames). True when one was resolved.</summary>
+    private bool ApplyConfirmations(int confirmations) =>
+        _txPending.Confirm(confirmations, VirtioCan.VIRTIO_CAN_RESULT_OK) > 0;
 
     /// <summary>The transport can take frames again: send what was held, then continue with the ring.</summary>
     private void RetryHeldTx()

@@ -167,8 +167,9 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _started = false;
         _status = 0;
         _negotiated = 0;
-        _unmatchedConfirmations += _txPending.AwaitingCount;
         _txPending.Clear();
+        // The next driver must not inherit confirmations of this one's frames.
+        _transport.AbandonConfirmations();
         _rxBacklog.Clear();
         _resignalTimer.Disarm();
         StopWatchingWritable();
@@ -199,10 +200,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _status |= VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF;
         _started = false;
         _rxBacklog.Clear();
-        _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
-        // A bus-off controller drops the frames it had queued (Linux frees their echo skbs), so
-        // no confirmation follows for any frame sent so far.
-        _unmatchedConfirmations = 0;
+        FailPendingTx();
         CompleteResolvedTx();
         StopWatchingWritable();
         // As for STOP: requests queued behind held frames are answered too, and Txq kicks resume.

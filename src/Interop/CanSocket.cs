@@ -112,6 +112,25 @@ public sealed unsafe class CanSocket : IDisposable
         set => SetOption(Libc.CAN_RAW_ERR_FILTER, (int)value, "CAN_RAW_ERR_FILTER");
     }
 
+    /// <summary>
+    /// Asks for a receive buffer of <paramref name="bytes"/> (the kernel doubles it for its own
+    /// bookkeeping): SO_RCVBUFFORCE, which may exceed net.core.rmem_max, when the process has
+    /// CAP_NET_ADMIN, else SO_RCVBUF, which the kernel caps at rmem_max. CAN has no flow control,
+    /// so frames that arrive while the buffer is full are dropped for this socket only. Returns the
+    /// size the kernel granted (SO_RCVBUF as read back).
+    /// </summary>
+    public int RequestReceiveBuffer(int bytes)
+    {
+        const int SO_RCVBUFFORCE = 33;
+        if (Libc.setsockopt(Fd, Libc.SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(int)) < 0 &&
+            Libc.setsockopt(Fd, Libc.SOL_SOCKET, Libc.SO_RCVBUF, &bytes, sizeof(int)) < 0)
+            throw SyscallException.FromLast($"setsockopt(SO_RCVBUF) on {InterfaceName}");
+        int granted = 0;
+        uint length = sizeof(int);
+        Libc.getsockopt(Fd, Libc.SOL_SOCKET, Libc.SO_RCVBUF, &granted, &length);
+        return granted;
+    }
+
     /// <summary>CAN_RAW_FILTER: only frames matching one of <paramref name="filters"/> are received; none blocks all data frames.</summary>
     public void SetFilters(ReadOnlySpan<Libc.CanFilter> filters)
     {

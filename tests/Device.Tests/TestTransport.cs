@@ -21,6 +21,11 @@ public sealed class TestTransport : ICanTransport
     private readonly ConcurrentQueue<CanFrame> _sent = new();
     private readonly object _gate = new();
     private int _confirmationsReleased;
+    // Device thread only: frames sent, echoes released so far, and the abandonment mark.
+    private long _sentCount;
+    private long _echoed;
+    private long _abandonedBefore;
+    private long _droppedBefore;
     private int _transmitCalls;
     private volatile bool _blocked;
     private volatile CanBusState _busState = CanBusState.Active;
@@ -113,9 +118,15 @@ public sealed class TestTransport : ICanTransport
     /// does with an error frame or a link change.</summary>
     public void SetBusState(CanBusState state)
     {
+        // A controller going bus-off (or an interface going down) drops its queue: frames sent
+        // so far will never be echoed, unlike frames a STOP merely stopped waiting for.
+        if (state != CanBusState.Active) Volatile.Write(ref _droppedBefore, Interlocked.Read(ref _sentCount));
         _busState = state;
         _readable.Signal();
     }
+
+    /// <summary>Frames sent before the last abandonment never count as confirmed.</summary>
+    public void AbandonConfirmations() => _abandonedBefore = Interlocked.Read(ref _sentCount);
 
     public TransmitStatus Transmit(in CanFrame frame)
     {
@@ -126,6 +137,7 @@ public sealed class TestTransport : ICanTransport
         else
         {
             _sent.Enqueue(frame);
+            Interlocked.Increment(ref _sentCount);
             status = TransmitStatus.Sent;
         }
         TransmitSignal.Release();
@@ -136,7 +148,13 @@ public sealed class TestTransport : ICanTransport
     {
         // Consume before draining: a frame injected after this point signals again.
         _readable.Consume();
-        confirmedTransmissions = Interlocked.Exchange(ref _confirmationsReleased, 0);
+        // Each released confirmation is the echo of the next sent frame, in send order; echoes of
+        // frames sent before the device abandoned them are swallowed, as SocketCAN's are.
+        int released = Interlocked.Exchange(ref _confirmationsReleased, 0);
+        _echoed = Math.Max(_echoed, Volatile.Read(ref _droppedBefore));
+        confirmedTransmissions = 0;
+        for (int i = 0; i < released; i++)
+            if (_echoed++ >= _abandonedBefore) confirmedTransmissions++;
         int count = 0;
         while (count < frames.Length && _incoming.TryDequeue(out CanFrame frame)) frames[count++] = frame;
         if (!_incoming.IsEmpty) _readable.Signal();
