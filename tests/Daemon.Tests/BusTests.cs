@@ -111,7 +111,7 @@ public sealed class BusTests
 
         // The daemon logs the device's counters when the guest goes away.
         stalled.Dispose();
-        Match line = daemon.Process.WaitForOutput(@"can\.sock2.*controller (reset|stopped): tx (\d+) .*rx (\d+) \(dropped: backlog full (\d+)");
+        Match line = daemon.Process.WaitForLog(@"can\.sock2.*controller (reset|stopped): tx (\d+) .*rx (\d+) \(dropped: backlog full (\d+)");
         Assert.Equal("0", line.Groups[2].Value);
         Assert.Equal("0", line.Groups[3].Value);
         long dropped = long.Parse(line.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture);
@@ -127,7 +127,7 @@ public sealed class BusTests
         var b = Started(daemon.Socket(1));
         Traffic.Run(100, [a, b], [a, b]);
         b.Dispose();
-        daemon.Process.WaitForOutput(@"can\.sock1.*front-end disconnected");
+        daemon.Process.WaitForLog(@"can\.sock1.*front-end disconnected");
 
         using var again = Started(daemon.Socket(1));
         Traffic.Run(100, [a, again], [a, again]);

@@ -62,6 +62,9 @@ public sealed class ChildProcess : IDisposable
     /// <summary>Waits for a stdout line matching <paramref name="pattern"/>; returns its match.</summary>
     public Match WaitForOutput(string pattern, TimeSpan? timeout = null) => WaitFor(_stdout, pattern, timeout ?? Timeout);
 
+    /// <summary>Waits for a log line (the daemon logs to stderr) matching <paramref name="pattern"/>.</summary>
+    public Match WaitForLog(string pattern, TimeSpan? timeout = null) => WaitFor(_stderr, pattern, timeout ?? Timeout);
+
     public Match WaitFor(IReadOnlyCollection<string> lines, string pattern, TimeSpan timeout)
     {
         var regex = new Regex(pattern);
@@ -144,7 +147,7 @@ public sealed class DaemonProcess : IDisposable
         var daemon = new DaemonProcess(directory, prefix, count, process);
         try
         {
-            for (int i = 0; i < count; i++) process.WaitForOutput($"listening on {Regex.Escape(daemon.Socket(i))} ");
+            for (int i = 0; i < count; i++) process.WaitForLog($"listening on {Regex.Escape(daemon.Socket(i))} ");
         }
         catch
         {
