@@ -42,6 +42,7 @@ public sealed class SocketCanTransport : ICanTransport
     private readonly Epoll _writable = new();
     private readonly CanReceiveBuffer _buffer = new(64);
     private readonly EventFd _leftoverPending = new();
+    private bool _leftoverSignalled;
     private readonly TimerFd _queueFullRetry = new();
     private bool _waitingForQueue;
     private CanSocket _socket;
@@ -165,8 +166,14 @@ public sealed class SocketCanTransport : ICanTransport
             if (_next == _received && _received < _buffer.Capacity) break;
         }
         // Leftovers keep the poll fd readable only if the socket is; make sure the caller comes back.
-        if (_next < _received) _leftoverPending.Signal();
-        else _leftoverPending.Consume();
+        // Touch the eventfd only when its state changes: no extra syscall per batch otherwise.
+        bool leftovers = _next < _received;
+        if (leftovers != _leftoverSignalled)
+        {
+            if (leftovers) _leftoverPending.Signal();
+            else _leftoverPending.Consume();
+            _leftoverSignalled = leftovers;
+        }
         return count;
     }
 
