@@ -7,6 +7,7 @@ state() { ip -d link show can0 | sed -n 's/^ *can .*state \([A-Z-]*\).*/\1/p'; }
 is_state() { [ "$(state)" = "$1" ]; }
 # "bus-off" counter in ip -s -d's CAN statistics: re-started bus-errors arbit-lost error-warn error-pass bus-off
 busoff_count() { ip -s -d link show can0 | awk '/re-started/ { getline; print $6; exit }'; }
+busoff_count_is() { [ "$(busoff_count)" = "$1" ]; }
 
 can0_up
 ip -s -d link show can0
@@ -25,7 +26,8 @@ for round in 1 2; do
         ip link set can0 type can restart || fail "ip link set can0 type can restart failed"
     else
         # restart-ms restarts at once, so BUS-OFF may already be over: watch the counter.
-        wait_until 60 [ "$(busoff_count)" = 2 ] || fail "round 2: bus-off count is $(busoff_count), not 2"
+        # A function, so that each try reads the counter again.
+        wait_until 60 busoff_count_is 2 || fail "round 2: bus-off count is $(busoff_count), not 2"
         mark "bus-off $round"
     fi
     wait_until 20 is_state ERROR-ACTIVE || fail "round $round: state $(state) after restart"
