@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Interop;
 using VhostDeviceCan.VhostUser;
@@ -9,7 +10,8 @@ namespace VhostDeviceCan.Backend;
 /// Serves one device on one listening socket: one thread blocked in epoll_wait on the listener
 /// (while no front-end is connected), the connection, every kick eventfd, the device's own fds and
 /// an exit eventfd. One front-end at a time; when it leaves the device is reset and the next one
-/// is accepted. No polling, no timers, no thread per queue.
+/// is accepted. No timers and no thread per queue; it polls only when asked to
+/// (<see cref="BusyPoll"/>), and only for a moment after each event.
 /// </summary>
 public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
 {
@@ -31,6 +33,8 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     private readonly byte[] _payload = new byte[MessageHeader.MaxPayload];
     private readonly ReceivedFds _fds = new();
     private volatile bool _stopRequested;
+    private long _sleepingWaits;
+    private long _pollingWaits;
 
     private VhostUserConnection? _connection;
     private BackendChannel? _backendChannel;
@@ -57,6 +61,20 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
 
     public string Name { get; }
     public ILogger Logger { get; }
+
+    /// <summary>
+    /// How long the loop keeps asking epoll without sleeping after an event. Waking a sleeping
+    /// thread costs the scheduler tens of microseconds on some hosts, paid once per hop of a
+    /// frame; a loop still polling sees the next kick or bus frame at once. The price is CPU
+    /// while traffic flows; an idle device sleeps as before. Zero (the default) never polls.
+    /// </summary>
+    public TimeSpan BusyPoll { get; init; }
+
+    /// <summary>Times the loop slept in epoll_wait until an event (for tests and diagnostics).</summary>
+    public long SleepingWaits => Volatile.Read(ref _sleepingWaits);
+
+    /// <summary>Times the loop polled epoll without sleeping (<see cref="BusyPoll"/>).</summary>
+    public long PollingWaits => Volatile.Read(ref _pollingWaits);
     public GuestMemory Memory => _memory;
     public ulong AckedFeatures => _ackedFeatures;
     public bool IsConnected => _connection is not null;
@@ -113,9 +131,16 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     {
         _device.Attach(this);
         Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[32];
+        long pollTicks = BusyPoll > TimeSpan.Zero ? (long)(BusyPoll.TotalSeconds * Stopwatch.Frequency) : 0;
+        long pollUntil = 0;
         while (!_stopRequested)
         {
-            int count = _epoll.Wait(events);
+            bool polling = pollTicks != 0 && Stopwatch.GetTimestamp() < pollUntil;
+            int count = _epoll.Wait(events, polling ? 0 : -1);
+            // Written by this thread only; other threads just read them.
+            if (polling) Volatile.Write(ref _pollingWaits, _pollingWaits + 1);
+            else Volatile.Write(ref _sleepingWaits, _sleepingWaits + 1);
+            if (count > 0 && pollTicks != 0) pollUntil = Stopwatch.GetTimestamp() + pollTicks;
             for (int i = 0; i < count && !_stopRequested; i++)
             {
                 ulong token = events[i].Data;

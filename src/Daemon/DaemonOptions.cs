@@ -8,7 +8,14 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// <summary>The reference limits nothing; 64 guests per daemon is far beyond any real bus.</summary>
     public const int MaxSocketCount = 64;
 
+    /// <summary>Longest --busy-poll: past a few milliseconds polling only burns CPU.</summary>
+    public const int MaxBusyPollMicroseconds = 100_000;
+
     public int SocketCount => Devices.Count;
+
+    /// <summary>How long each device's loop keeps polling after an event (--busy-poll); zero
+    /// sleeps at once (DeviceEventLoop.BusyPoll).</summary>
+    public TimeSpan BusyPoll { get; init; }
 
     /// <summary>Offer VIRTIO_CAN_F_CAN_FD where the bus carries FD (--no-fd turns it off: the
     /// guests then see a classic CAN controller, MTU 16).</summary>
@@ -19,9 +26,14 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
 
     /// <summary>Validates raw option values; returns null and a one-line error when they make no sense.</summary>
     public static DaemonOptions? Create(string? socketPath, int socketCount, string? canDevices, string? logLevel,
-        string? rustLog, out string? error)
+        string? rustLog, out string? error, int busyPollMicroseconds = 0)
     {
         error = null;
+        if (busyPollMicroseconds is < 0 or > MaxBusyPollMicroseconds)
+        {
+            error = $"--busy-poll must be between 0 and {MaxBusyPollMicroseconds} microseconds, got {busyPollMicroseconds}";
+            return null;
+        }
         if (string.IsNullOrEmpty(socketPath))
         {
             error = "--socket-path is required";
@@ -79,7 +91,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         LogLevel? level = ParseLogLevel(logLevel, out error);
         if (error is not null) return null;
         level ??= ParseRustLog(rustLog) ?? LogLevel.Information;
-        return new DaemonOptions(socketPath, devices, level.Value);
+        return new DaemonOptions(socketPath, devices, level.Value) { BusyPoll = TimeSpan.FromMicroseconds(busyPollMicroseconds) };
     }
 
     public static LogLevel? ParseLogLevel(string? value, out string? error)

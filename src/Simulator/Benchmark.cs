@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
+using VhostDeviceCan.Interop;
 
 namespace VhostDeviceCan.Simulator;
 
@@ -35,6 +36,7 @@ internal static class Benchmark
         Throughput(a, b, frames, batched: true, daemonPid);
         Throughput(a, b, Math.Max(frames / 20, 1000), batched: false, daemonPid);
         Latency(a, b, samples);
+        WakeUpFloor(samples);
         if (daemonPid > 0) Report("daemon RSS", $"{ProcessStats.Read(daemonPid).RssKiB / 1024.0:0.0} MiB");
         return 0;
     }
@@ -146,6 +148,49 @@ internal static class Benchmark
         echo.Join();
         Array.Sort(rtt);
         Report("round trip", $"p50 {Percentile(rtt, 0.50):0.0} µs, p99 {Percentile(rtt, 0.99):0.0} µs, p99.9 {Percentile(rtt, 0.999):0.0} µs over {samples:#,0} samples, {lost} lost");
+    }
+
+    /// <summary>
+    /// What this host charges for waking a thread: two threads bounce a count through eventfds,
+    /// each asleep in epoll_wait, so one round trip is two wake-ups and nothing else. A frame's
+    /// round trip between two simulated guests crosses six (three each way: the sender's device
+    /// loop, the receiver's device loop, the receiver), so this sets the floor the round trip
+    /// above is measured against.
+    /// </summary>
+    private static void WakeUpFloor(int samples)
+    {
+        using var ping = new EventFd();
+        using var pong = new EventFd();
+        var rtt = new double[samples];
+        var echo = new Thread(() =>
+        {
+            using var epoll = new Epoll();
+            epoll.Add(ping.Fd, 0);
+            Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[1];
+            for (int i = 0; i < samples; i++)
+            {
+                while (epoll.Wait(events) == 0) { }
+                ping.Consume();
+                pong.Signal();
+            }
+        }) { Name = "wake-up echo" };
+        echo.Start();
+        using (var epoll = new Epoll())
+        {
+            epoll.Add(pong.Fd, 0);
+            Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[1];
+            for (int i = 0; i < samples; i++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                ping.Signal();
+                while (epoll.Wait(events) == 0) { }
+                pong.Consume();
+                rtt[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            }
+        }
+        echo.Join();
+        Array.Sort(rtt);
+        Report("wake-up floor", $"p50 {Percentile(rtt, 0.50):0.0} µs, p99 {Percentile(rtt, 0.99):0.0} µs, p99.9 {Percentile(rtt, 0.999):0.0} µs per 2 thread wake-ups (eventfd + epoll, no daemon)");
     }
 
     private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];

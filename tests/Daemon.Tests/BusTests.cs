@@ -31,6 +31,21 @@ public sealed class BusTests
     }
 
     [Fact]
+    public void With_busy_polling_two_guests_exchange_frames_the_same()
+    {
+        using var daemon = DaemonProcess.Start(2, ["--busy-poll", "200"]);
+        daemon.Process.WaitForLog("busy polling for 200 µs after each event");
+        using var a = Started(daemon.Socket(0));
+        using var b = Started(daemon.Socket(1));
+
+        Traffic.Run(10_000, [a, b], [a, b]);
+
+        Assert.Equal(10_000, a.RxFrames);
+        Assert.Equal(10_000, b.RxFrames);
+        Assert.True(ReceivesNothing(a) && ReceivesNothing(b), "extra frames after the streams");
+    }
+
+    [Fact]
     public void Three_guests_on_one_named_bus_all_see_each_other()
     {
         using var daemon = DaemonProcess.Start(3, ["-d", "vbus:x vbus:x vbus:x"]);

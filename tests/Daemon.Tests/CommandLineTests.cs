@@ -28,6 +28,9 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--log-level", "loud"], "loud" },
         { ["-s", Prefix, "-l", ""], "--log-level" },
         { ["-s"], "'-s'" },
+        { ["-s", Prefix, "--busy-poll", "-5"], "--busy-poll" },
+        { ["-s", Prefix, "--busy-poll", "100001"], "--busy-poll" },
+        { ["-s", Prefix, "--busy-poll", "fast"], "fast" },
     };
 
     [Theory]
