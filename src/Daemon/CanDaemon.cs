@@ -25,7 +25,12 @@ public static class CanDaemon
         try
         {
             for (int i = 0; i < options.SocketCount; i++)
-                instances.Add(Instance.Start(options.SocketPath(i), options.Devices[i], new CanDeviceOptions { OfferFd = options.OfferFd }, options.BusyPoll, loggers));
+                instances.Add(Instance.Start(options.SocketPath(i), options.Devices[i], new CanDeviceOptions
+                {
+                    OfferFd = options.OfferFd,
+                    TxFilter = options.TxFilter(i),
+                    RxFilter = options.RxFilter(i),
+                }, options.BusyPoll, loggers));
         }
         catch (Exception e) when (e is SyscallException or IOException or ArgumentException)
         {
@@ -58,8 +63,12 @@ public static class CanDaemon
             }
         });
 
-        foreach (var instance in instances)
-            log.LogInformation("listening on {Path} for a guest on {Device}", instance.Path, instance.Spec);
+        for (int i = 0; i < instances.Count; i++)
+        {
+            log.LogInformation("listening on {Path} for a guest on {Device}", instances[i].Path, instances[i].Spec);
+            if (options.TxFilter(i) is { } tx) log.LogInformation("{Path}: the guest may send only IDs {Filter}", instances[i].Path, tx);
+            if (options.RxFilter(i) is { } rx) log.LogInformation("{Path}: the guest receives only IDs {Filter}", instances[i].Path, rx);
+        }
         if (options.BusyPoll > TimeSpan.Zero)
             log.LogInformation("busy polling for {Microseconds} µs after each event: lower latency, more CPU while traffic flows",
                 options.BusyPoll.TotalMicroseconds);

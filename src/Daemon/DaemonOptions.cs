@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using VhostDeviceCan.Can;
 
 namespace VhostDeviceCan.Daemon;
 
@@ -17,6 +18,15 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// sleeps at once (DeviceEventLoop.BusyPoll).</summary>
     public TimeSpan BusyPoll { get; init; }
 
+    /// <summary>Per socket: the identifiers that guest may send (--tx-filter); null allows all.</summary>
+    public IReadOnlyList<CanIdFilter?> TxFilters { get; init; } = [];
+
+    /// <summary>Per socket: the identifiers that guest receives (--rx-filter); null passes all.</summary>
+    public IReadOnlyList<CanIdFilter?> RxFilters { get; init; } = [];
+
+    public CanIdFilter? TxFilter(int index) => index < TxFilters.Count ? TxFilters[index] : null;
+    public CanIdFilter? RxFilter(int index) => index < RxFilters.Count ? RxFilters[index] : null;
+
     /// <summary>Offer VIRTIO_CAN_F_CAN_FD where the bus carries FD (--no-fd turns it off: the
     /// guests then see a classic CAN controller, MTU 16).</summary>
     public bool OfferFd { get; init; } = true;
@@ -26,7 +36,8 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
 
     /// <summary>Validates raw option values; returns null and a one-line error when they make no sense.</summary>
     public static DaemonOptions? Create(string? socketPath, int socketCount, string? canDevices, string? logLevel,
-        string? rustLog, out string? error, int busyPollMicroseconds = 0)
+        string? rustLog, out string? error, int busyPollMicroseconds = 0,
+        IReadOnlyList<string>? txFilters = null, IReadOnlyList<string>? rxFilters = null)
     {
         error = null;
         if (busyPollMicroseconds is < 0 or > MaxBusyPollMicroseconds)
@@ -88,10 +99,53 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             }
         }
 
+        CanIdFilter?[]? tx = ParseFilters("--tx-filter", txFilters, socketCount, out error);
+        if (tx is null) return null;
+        CanIdFilter?[]? rx = ParseFilters("--rx-filter", rxFilters, socketCount, out error);
+        if (rx is null) return null;
+
         LogLevel? level = ParseLogLevel(logLevel, out error);
         if (error is not null) return null;
         level ??= ParseRustLog(rustLog) ?? LogLevel.Information;
-        return new DaemonOptions(socketPath, devices, level.Value) { BusyPoll = TimeSpan.FromMicroseconds(busyPollMicroseconds) };
+        return new DaemonOptions(socketPath, devices, level.Value) 
+        {
+            BusyPoll = TimeSpan.FromMicroseconds(busyPollMicroseconds),
+            TxFilters = tx,
+            RxFilters = rx,
+        };
+    }
+
+    /// <summary>"INDEX=RULES" values, at most one per socket, into one filter (or null) per socket.</summary>
+    private static CanIdFilter?[]? ParseFilters(string option, IReadOnlyList<string>? values, int socketCount, out string? error)
+    {
+        error = null;
+        var filters = new CanIdFilter?[socketCount];
+        foreach (string value in values ?? [])
+        {
+            int equals = value.IndexOf('=');
+            if (equals <= 0 || !int.TryParse(value.AsSpan(0, equals), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index))
+            {
+                error = $"{option} '{value}' is not SOCKET=RULES (e.g. {option} 0=100-1FF,7DF)";
+                return null;
+            }
+            if (index >= socketCount)
+            {
+                error = $"{option} '{value}' names socket {index}, but sockets are numbered 0 to {socketCount - 1}";
+                return null;
+            }
+            if (filters[index] is not null)
+            {
+                error = $"{option} is given twice for socket {index}; list all its rules in one, comma-separated";
+                return null;
+            }
+            filters[index] = CanIdFilter.Parse(value[(equals + 1)..], out string? reason);
+            if (filters[index] is null)
+            {
+                error = $"{option} '{value}': {reason}";
+                return null;
+            }
+        }
+        return filters;
     }
 
     public static LogLevel? ParseLogLevel(string? value, out string? error)

@@ -32,9 +32,21 @@ var busyPoll = new Option<int>("--busy-poll")
     HelpName = "MICROSECONDS",
 };
 
+var txFilter = new Option<string[]>("--tx-filter")
+{
+    Description = "CAN identifiers guest SOCKET may send, others are refused: SOCKET=RULE,RULE... where a rule is "
+        + "ID, ID:MASK, ID~MASK (candump's notation) or LOW-HIGH; 3 hex digits for standard IDs, 8 for extended. Repeat per socket",
+    HelpName = "SOCKET=RULES",
+};
+var rxFilter = new Option<string[]>("--rx-filter")
+{
+    Description = "CAN identifiers guest SOCKET receives, others never reach it (same rules as --tx-filter). Repeat per socket",
+    HelpName = "SOCKET=RULES",
+};
+
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
-    socketPath, socketCount, canDevices, logLevel, noFd, busyPoll,
+    socketPath, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -50,7 +62,7 @@ root.SetAction(result =>
 {
     DaemonOptions? options = DaemonOptions.Create(result.GetValue(socketPath), result.GetValue(socketCount),
         result.GetValue(canDevices), result.GetValue(logLevel), Environment.GetEnvironmentVariable("RUST_LOG"), out string? error,
-        result.GetValue(busyPoll));
+        result.GetValue(busyPoll), result.GetValue(txFilter), result.GetValue(rxFilter));
     if (options is null)
     {
         Console.Error.WriteLine($"vhost-device-can: error: {error}");

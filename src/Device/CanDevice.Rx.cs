@@ -44,6 +44,11 @@ public sealed partial class CanDevice
             Counters.RxDroppedWhileStopped++;
             return;
         }
+        if (_options.RxFilter is { } filter && !frame.IsError && !filter.Allows(in frame))
+        {
+            Counters.RxFiltered++;
+            return;
+        }
         if (_rxBacklog.IsFull)
         {
             Counters.RxDroppedBacklogFull++;

@@ -16,6 +16,7 @@ public sealed partial class CanDevice
     private readonly int[] _txBatchPositions = new int[TxBatchSize];
     private readonly byte[] _txScratch = new byte[VirtioCan.MaxTxRequestLength];
     private bool _watchingWritable;
+    private bool _txFilterReported;
 
     /// <summary>Drains the Txq (virtio-can.md §8): each request is validated, sent, and completed in
     /// order once its result is known.</summary>
@@ -80,6 +81,23 @@ public sealed partial class CanDevice
         if (!_started)
         {
             Counters.TxNotOkStopped++;
+            _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk);
+            return false;
+        }
+        if (_options.TxFilter is { } filter && !filter.Allows(in frame))
+        {
+            Counters.TxFiltered++;
+            if (!_txFilterReported)
+            {
+                // Once per session at warning: a misconfigured filter shows up at once, a guest
+                // probing foreign identifiers cannot flood the log.
+                _txFilterReported = true;
+                _logger.LogWarning("guest sent {Frame}, outside its TX filter {Filter}: answered NOT_OK (further refusals are counted and logged at debug level)", frame, filter);
+            }
+            else if (_logger.IsEnabled(LogLevel.Debug))
+            {
+                _logger.LogDebug("Txq request {Head} refused: {Frame} is outside the TX filter", chain.Head, frame);
+            }
             _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk);
             return false;
         }

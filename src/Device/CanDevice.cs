@@ -173,6 +173,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _rxBacklog.Clear();
         _resignalTimer.Disarm();
         StopWatchingWritable();
+        _txFilterReported = false;
     }
 
     /// <summary>Reacts to the transport's bus state after each transmit or receive: entering

@@ -13,12 +13,16 @@ public sealed class CanDeviceCounters
     public long TxNotOkStopped;
     public long TxNotOkBusDown;
     public long TxMalformedChains;
+    /// <summary>Refused because the identifier is outside the guest's TX filter.</summary>
+    public long TxFiltered;
     public long RxFrames;
     public long RxDroppedBacklogFull;
     /// <summary>Dropped by the transport before the device saw them (see ICanTransport.Dropped).</summary>
     public long RxDroppedOnBus;
     public long RxDroppedWhileStopped;
     public long RxDroppedBufferTooSmall;
+    /// <summary>Frames on the bus outside the guest's RX filter (not delivered, by design).</summary>
+    public long RxFiltered;
     public long ControlRequests;
     public long ControlRejected;
     public long BusOffEvents;
@@ -32,7 +36,7 @@ public sealed class CanDeviceCounters
     internal void CountDropped(RxVerdict verdict) => _rxDropped[(int)verdict]++;
 
     public override string ToString() =>
-        $"tx {TxFrames} (rejected {TxRejectedTotal}, while stopped {TxNotOkStopped}, bus down {TxNotOkBusDown}), "
+        $"tx {TxFrames} (rejected {TxRejectedTotal}, while stopped {TxNotOkStopped}, bus down {TxNotOkBusDown}, filtered {TxFiltered}), "
         + $"rx {RxFrames} (dropped: backlog full {RxDroppedBacklogFull}, on the bus {RxDroppedOnBus}, stopped {RxDroppedWhileStopped}, "
-        + $"unsupported {RxDroppedUnsupportedTotal}, small buffer {RxDroppedBufferTooSmall}), bus-off {BusOffEvents}";
+        + $"unsupported {RxDroppedUnsupportedTotal}, small buffer {RxDroppedBufferTooSmall}), rx filtered {RxFiltered}, bus-off {BusOffEvents}";
 }

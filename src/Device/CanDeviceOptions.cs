@@ -1,3 +1,5 @@
+using VhostDeviceCan.Can;
+
 namespace VhostDeviceCan.Device;
 
 /// <summary>Per-device choices; the defaults offer everything the transport can do.</summary>
@@ -10,6 +12,12 @@ public sealed record CanDeviceOptions
     public int RxBacklogFrames { get; init; } = 1024;
 
     public bool OfferFd { get; init; } = true;
+
+    /// <summary>Identifiers this guest may send; any other TX request is answered NOT_OK. Null: any.</summary>
+    public CanIdFilter? TxFilter { get; init; }
+
+    /// <summary>Identifiers this guest receives; other frames on its bus never reach it. Null: all.</summary>
+    public CanIdFilter? RxFilter { get; init; }
     public bool OfferRtr { get; init; } = true;
     public bool OfferLateTxAck { get; init; } = true;
 

@@ -46,6 +46,34 @@ public sealed class BusTests
     }
 
     [Fact]
+    public void ID_filters_keep_each_guest_to_its_own_identifiers()
+    {
+        using var daemon = DaemonProcess.Start(2, ["--tx-filter", "0=100-1FF", "--rx-filter", "1=150:7F0,00000150"]);
+        daemon.Process.WaitForLog(@"can\.sock0: the guest may send only IDs 100-1FF");
+        daemon.Process.WaitForLog(@"can\.sock1: the guest receives only IDs 150:7F0,00000150");
+        using var a = Started(daemon.Socket(0));
+        using var b = Started(daemon.Socket(1));
+
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a.SendAndWait(CanFrame.Classic(0x100, false, [1])));
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a.SendAndWait(CanFrame.Classic(0x155, false, [2])));
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK, a.SendAndWait(CanFrame.Classic(0x300, false, [3])));
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK, a.SendAndWait(CanFrame.Classic(0x155, true, [4])));
+        // b sends anything; a hears all of it.
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, b.SendAndWait(CanFrame.Classic(0x7FF, false, [5])));
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, b.SendAndWait(CanFrame.Classic(0x150, true, [6])));
+
+        var heardByB = new CanFrame[4];
+        Assert.Equal(1, b.Receive(heardByB, TimeSpan.FromSeconds(5)));
+        Assert.Equal((0x155u, (byte)2), (heardByB[0].Id, heardByB[0].Data[0]));
+        Assert.True(ReceivesNothing(b), "b heard a frame outside its RX filter");
+        var heardByA = new CanFrame[4];
+        int n = a.Receive(heardByA, TimeSpan.FromSeconds(5));
+        if (n < 2) n += a.Receive(heardByA.AsSpan(n), TimeSpan.FromSeconds(5));
+        Assert.Equal([5, 6], heardByA[..n].Select(f => (int)f.Data[0]));
+        daemon.Process.WaitForLog(@"can\.sock0: guest sent 300#03, outside its TX filter 100-1FF");
+    }
+
+    [Fact]
     public void Three_guests_on_one_named_bus_all_see_each_other()
     {
         using var daemon = DaemonProcess.Start(3, ["-d", "vbus:x vbus:x vbus:x"]);

@@ -31,6 +31,12 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--busy-poll", "-5"], "--busy-poll" },
         { ["-s", Prefix, "--busy-poll", "100001"], "--busy-poll" },
         { ["-s", Prefix, "--busy-poll", "fast"], "fast" },
+        { ["-s", Prefix, "--tx-filter", "0"], "is not SOCKET=RULES" },
+        { ["-s", Prefix, "--tx-filter", "x=123"], "is not SOCKET=RULES" },
+        { ["-s", Prefix, "--tx-filter", "1=123"], "sockets are numbered 0 to 0" },
+        { ["-s", Prefix, "--tx-filter", "0=800"], "above 7FF" },
+        { ["-s", Prefix, "--rx-filter", "0=100:FFFF"], "'100:FFFF'" },
+        { ["-s", Prefix, "-c", "2", "--rx-filter", "1=1", "--rx-filter", "1=2"], "twice for socket 1" },
     };
 
     [Theory]
