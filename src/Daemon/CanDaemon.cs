@@ -30,6 +30,7 @@ public static class CanDaemon
                     OfferFd = options.OfferFd,
                     TxFilter = options.TxFilter(i),
                     RxFilter = options.RxFilter(i),
+                    TxRate = options.TxRateOf(i),
                 }, options.BusyPoll, loggers));
         }
         catch (Exception e) when (e is SyscallException or IOException or ArgumentException)
@@ -67,6 +68,7 @@ public static class CanDaemon
         {
             log.LogInformation("listening on {Path} for a guest on {Device}", instances[i].Path, instances[i].Spec);
             if (options.TxFilter(i) is { } tx) log.LogInformation("{Path}: the guest may send only IDs {Filter}", instances[i].Path, tx);
+            if (options.TxRateOf(i) is { } rate) log.LogInformation("{Path}: the guest transmits at most {Rate}", instances[i].Path, rate);
             if (options.RxFilter(i) is { } rx) log.LogInformation("{Path}: the guest receives only IDs {Filter}", instances[i].Path, rx);
         }
         if (options.BusyPoll > TimeSpan.Zero)

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Device;
 
 namespace VhostDeviceCan.Daemon;
 
@@ -24,6 +25,13 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// <summary>Per socket: the identifiers that guest receives (--rx-filter); null passes all.</summary>
     public IReadOnlyList<CanIdFilter?> RxFilters { get; init; } = [];
 
+    /// <summary>Per socket: that guest's transmit budget (--tx-rate); null is unlimited.</summary>
+    public IReadOnlyList<TxRate?> TxRates { get; init; } = [];
+
+    /// <summary>Longest --tx-rate rate or burst; a CAN FD bus carries far fewer frames per second.</summary>
+    public const int MaxTxRate = 10_000_000;
+
+    public TxRate? TxRateOf(int index) => index < TxRates.Count ? TxRates[index] : null;
     public CanIdFilter? TxFilter(int index) => index < TxFilters.Count ? TxFilters[index] : null;
     public CanIdFilter? RxFilter(int index) => index < RxFilters.Count ? RxFilters[index] : null;
 
@@ -37,7 +45,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// <summary>Validates raw option values; returns null and a one-line error when they make no sense.</summary>
     public static DaemonOptions? Create(string? socketPath, int socketCount, string? canDevices, string? logLevel,
         string? rustLog, out string? error, int busyPollMicroseconds = 0,
-        IReadOnlyList<string>? txFilters = null, IReadOnlyList<string>? rxFilters = null)
+        IReadOnlyList<string>? txFilters = null, IReadOnlyList<string>? rxFilters = null, IReadOnlyList<string>? txRates = null)
     {
         error = null;
         if (busyPollMicroseconds is < 0 or > MaxBusyPollMicroseconds)
@@ -99,10 +107,12 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             }
         }
 
-        CanIdFilter?[]? tx = ParseFilters("--tx-filter", txFilters, socketCount, out error);
+        CanIdFilter?[]? tx = ParsePerSocket("--tx-filter", "RULES", "0=100-1FF,7DF", txFilters, socketCount, ParseFilter, out error);
         if (tx is null) return null;
-        CanIdFilter?[]? rx = ParseFilters("--rx-filter", rxFilters, socketCount, out error);
+        CanIdFilter?[]? rx = ParsePerSocket("--rx-filter", "RULES", "0=100-1FF,7DF", rxFilters, socketCount, ParseFilter, out error);
         if (rx is null) return null;
+        TxRate?[]? rates = ParsePerSocket("--tx-rate", "RATE[/BURST]", "0=1000/50", txRates, socketCount, ParseTxRate, out error);
+        if (rates is null) return null;
 
         LogLevel? level = ParseLogLevel(logLevel, out error);
         if (error is not null) return null;
@@ -112,20 +122,22 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             BusyPoll = TimeSpan.FromMicroseconds(busyPollMicroseconds),
             TxFilters = tx,
             RxFilters = rx,
+            TxRates = rates,
         };
     }
 
-    /// <summary>"INDEX=RULES" values, at most one per socket, into one filter (or null) per socket.</summary>
-    private static CanIdFilter?[]? ParseFilters(string option, IReadOnlyList<string>? values, int socketCount, out string? error)
+    /// <summary>"SOCKET=VALUE" option values, at most one per socket, into one setting (or null) per socket.</summary>
+    private static T?[]? ParsePerSocket<T>(string option, string valueName, string example, IReadOnlyList<string>? values, int socketCount,
+        Func<string, (T? Value, string? Reason)> parse, out string? error) where T : class
     {
         error = null;
-        var filters = new CanIdFilter?[socketCount];
+        var settings = new T?[socketCount];
         foreach (string value in values ?? [])
         {
             int equals = value.IndexOf('=');
             if (equals <= 0 || !int.TryParse(value.AsSpan(0, equals), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index))
             {
-                error = $"{option} '{value}' is not SOCKET=RULES (e.g. {option} 0=100-1FF,7DF)";
+                error = $"{option} '{value}' is not SOCKET={valueName} (e.g. {option} {example})";
                 return null;
             }
             if (index >= socketCount)
@@ -133,19 +145,36 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
                 error = $"{option} '{value}' names socket {index}, but sockets are numbered 0 to {socketCount - 1}";
                 return null;
             }
-            if (filters[index] is not null)
+            if (settings[index] is not null)
             {
-                error = $"{option} is given twice for socket {index}; list all its rules in one, comma-separated";
+                error = $"{option} is given twice for socket {index}";
                 return null;
             }
-            filters[index] = CanIdFilter.Parse(value[(equals + 1)..], out string? reason);
-            if (filters[index] is null)
+            (settings[index], string? reason) = parse(value[(equals + 1)..]);
+            if (settings[index] is null)
             {
                 error = $"{option} '{value}': {reason}";
                 return null;
             }
         }
-        return filters;
+        return settings;
+    }
+
+    private static (CanIdFilter?, string?) ParseFilter(string text) => (CanIdFilter.Parse(text, out string? reason), reason);
+
+    /// <summary>"RATE" or "RATE/BURST", frames per second and frames.</summary>
+    private static (TxRate?, string?) ParseTxRate(string text)
+    {
+        const System.Globalization.NumberStyles Digits = System.Globalization.NumberStyles.None;
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        int slash = text.IndexOf('/');
+        string rateText = slash < 0 ? text : text[..slash];
+        if (!int.TryParse(rateText, Digits, invariant, out int rate) || rate is < 1 or > MaxTxRate)
+            return (null, $"the rate must be a whole number of frames per second from 1 to {MaxTxRate}");
+        int burst = TxRate.DefaultBurst(rate);
+        if (slash >= 0 && (!int.TryParse(text.AsSpan(slash + 1), Digits, invariant, out burst) || burst is < 1 or > MaxTxRate))
+            return (null, $"the burst must be a whole number of frames from 1 to {MaxTxRate}");
+        return (new TxRate(rate, burst), null);
     }
 
     public static LogLevel? ParseLogLevel(string? value, out string? error)

@@ -44,9 +44,16 @@ var rxFilter = new Option<string[]>("--rx-filter")
     HelpName = "SOCKET=RULES",
 };
 
+var txRate = new Option<string[]>("--tx-rate")
+{
+    Description = "Transmit budget of guest SOCKET: at most RATE frames per second, in bursts of up to BURST "
+        + "(default a tenth of a second's worth); requests beyond it wait, the guest sees a busy queue. Repeat per socket",
+    HelpName = "SOCKET=RATE[/BURST]",
+};
+
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
-    socketPath, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter,
+    socketPath, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -62,7 +69,8 @@ root.SetAction(result =>
 {
     DaemonOptions? options = DaemonOptions.Create(result.GetValue(socketPath), result.GetValue(socketCount),
         result.GetValue(canDevices), result.GetValue(logLevel), Environment.GetEnvironmentVariable("RUST_LOG"), out string? error,
-        result.GetValue(busyPoll), result.GetValue(txFilter), result.GetValue(rxFilter));
+        result.GetValue(busyPoll), result.GetValue(txFilter), result.GetValue(rxFilter),
+        result.GetValue(txRate));
     if (options is null)
     {
         Console.Error.WriteLine($"vhost-device-can: error: {error}");

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
@@ -17,6 +18,8 @@ public sealed partial class CanDevice
     private readonly byte[] _txScratch = new byte[VirtioCan.MaxTxRequestLength];
     private bool _watchingWritable;
     private bool _txFilterReported;
+    private readonly TxRateLimiter? _txLimiter;
+    private bool _txThrottled;
 
     /// <summary>Drains the Txq (virtio-can.md §8): each request is validated, sent, and completed in
     /// order once its result is known.</summary>
@@ -26,17 +29,29 @@ public sealed partial class CanDevice
         Vring ring = _context.Queue(VirtioCan.TxQueue);
         if (!ring.IsLive) return;
         SplitQueue queue = ring.Queue;
+        _txThrottled = false;
         do
         {
             queue.DisableNotification();
             // While the transport holds frames back, leave further requests in the ring: order matters.
-            while (_txPending.HeldCount == 0 && !_txPending.IsFull)
+            while (_txPending.HeldCount == 0 && !_txPending.IsFull && !_txThrottled)
             {
                 int batched = 0;
                 while (batched < TxBatchSize && !_txPending.IsFull)
                 {
+                    // Over its budget the guest's requests wait in the ring, where its driver
+                    // sees a full queue and backs off; only a running controller is paced, so
+                    // STOP still answers everything in the ring at once.
+                    bool paced = _txLimiter is not null && _started;
+                    long now = paced ? Stopwatch.GetTimestamp() : 0;
+                    if (paced && !_txLimiter!.CanSend(now))
+                    {
+                        ThrottleTx(now);
+                        break;
+                    }
                     PopResult result = queue.TryPop(out DescriptorChain chain);
                     if (result == PopResult.Empty) break;
+                    if (paced) _txLimiter!.Sent(now);
                     if (result == PopResult.Broken)
                     {
                         SendBatch(batched);
@@ -51,7 +66,15 @@ public sealed partial class CanDevice
                 CheckBusState();
             }
             CompleteResolvedTx();
-        } while (_txPending.HeldCount == 0 && queue.EnableNotification());
+        } while (_txPending.HeldCount == 0 && !_txThrottled && queue.EnableNotification());
+    }
+
+    /// <summary>Leaves the Txq notification off and comes back when the budget allows the next frame.</summary>
+    private void ThrottleTx(long now)
+    {
+        _txThrottled = true;
+        Counters.TxThrottled++;
+        _rateTimer.Arm(TimeSpan.FromSeconds((double)_txLimiter!.TicksUntilNext(now) / Stopwatch.Frequency));
     }
 
     /// <summary>Reads one request and records it; returns true when it is a valid frame to send.</summary>

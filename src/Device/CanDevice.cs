@@ -18,10 +18,12 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
     private const ulong TransportReadToken = DeviceEventLoop.FirstDeviceToken;
     private const ulong TransportWriteToken = DeviceEventLoop.FirstDeviceToken + 1;
     private const ulong ResignalTimerToken = DeviceEventLoop.FirstDeviceToken + 2;
+    private const ulong RateTimerToken = DeviceEventLoop.FirstDeviceToken + 3;
 
     private readonly ICanTransport _transport;
     private readonly CanDeviceOptions _options;
     private readonly TimerFd _resignalTimer = new();
+    private readonly TimerFd _rateTimer = new();
     private IDeviceContext? _context;
     private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private ulong _negotiated;
@@ -36,6 +38,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _txPending = new TxCompletionQueue(_options.MaxQueueSize);
         _rxBacklog = new RxBacklog(_options.RxBacklogFrames, VirtioCan.HeaderLength + VirtioCan.MaxFdPayload);
         _lastBusState = transport.BusState;
+        if (_options.TxRate is { } rate) _txLimiter = new TxRateLimiter(rate);
     }
 
     public CanDeviceCounters Counters { get; } = new();
@@ -71,6 +74,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _logger = context.Logger;
         context.RegisterFd(_transport.PollFd, TransportReadToken, Libc.EPOLLIN);
         context.RegisterFd(_resignalTimer.Fd, ResignalTimerToken, Libc.EPOLLIN);
+        context.RegisterFd(_rateTimer.Fd, RateTimerToken, Libc.EPOLLIN);
         string confirmation = _transport.Confirmation switch
         {
             TxConfirmation.Deferred => "LATE_TX_ACK completes when the bus confirms a frame",
@@ -147,6 +151,10 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
             case TransportWriteToken:
                 RetryHeldTx();
                 break;
+            case RateTimerToken:
+                _rateTimer.Consume();
+                ProcessTx();
+                break;
             case ResignalTimerToken:
                 _resignalTimer.Consume();
                 if (_started && _context is { IsActive: true } context)
@@ -174,6 +182,8 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _resignalTimer.Disarm();
         StopWatchingWritable();
         _txFilterReported = false;
+        _txLimiter?.Reset();
+        _rateTimer.Disarm();
     }
 
     /// <summary>Reacts to the transport's bus state after each transmit or receive: entering
@@ -210,5 +220,9 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
             _logger.LogInformation("bus-off reported to the guest (config change)");
     }
 
-    public void Dispose() => _resignalTimer.Dispose();
+    public void Dispose()
+    {
+        _resignalTimer.Dispose();
+        _rateTimer.Dispose();
+    }
 }

@@ -15,6 +15,8 @@ public sealed class CanDeviceCounters
     public long TxMalformedChains;
     /// <summary>Refused because the identifier is outside the guest's TX filter.</summary>
     public long TxFiltered;
+    /// <summary>Times a TX request had to wait in the ring for the guest's rate budget.</summary>
+    public long TxThrottled;
     public long RxFrames;
     public long RxDroppedBacklogFull;
     /// <summary>Dropped by the transport before the device saw them (see ICanTransport.Dropped).</summary>
@@ -36,7 +38,7 @@ public sealed class CanDeviceCounters
     internal void CountDropped(RxVerdict verdict) => _rxDropped[(int)verdict]++;
 
     public override string ToString() =>
-        $"tx {TxFrames} (rejected {TxRejectedTotal}, while stopped {TxNotOkStopped}, bus down {TxNotOkBusDown}, filtered {TxFiltered}), "
+        $"tx {TxFrames} (rejected {TxRejectedTotal}, while stopped {TxNotOkStopped}, bus down {TxNotOkBusDown}, filtered {TxFiltered}, throttled {TxThrottled} times), "
         + $"rx {RxFrames} (dropped: backlog full {RxDroppedBacklogFull}, on the bus {RxDroppedOnBus}, stopped {RxDroppedWhileStopped}, "
         + $"unsupported {RxDroppedUnsupportedTotal}, small buffer {RxDroppedBufferTooSmall}), rx filtered {RxFiltered}, bus-off {BusOffEvents}";
 }

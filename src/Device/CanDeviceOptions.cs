@@ -16,6 +16,9 @@ public sealed record CanDeviceOptions
     /// <summary>Identifiers this guest may send; any other TX request is answered NOT_OK. Null: any.</summary>
     public CanIdFilter? TxFilter { get; init; }
 
+    /// <summary>This guest's transmit budget; requests beyond it wait in the ring. Null: unlimited.</summary>
+    public TxRate? TxRate { get; init; }
+
     /// <summary>Identifiers this guest receives; other frames on its bus never reach it. Null: all.</summary>
     public CanIdFilter? RxFilter { get; init; }
     public bool OfferRtr { get; init; } = true;

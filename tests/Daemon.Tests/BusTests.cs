@@ -74,6 +74,36 @@ public sealed class BusTests
     }
 
     [Fact]
+    public void A_rate_limited_guest_is_paced_and_loses_nothing()
+    {
+        const int frames = 60;
+        using var daemon = DaemonProcess.Start(2, ["--tx-rate", "0=200/10"]);
+        daemon.Process.WaitForLog(@"can\.sock0: the guest transmits at most 200 frames/s, bursts of 10");
+        using var a = Started(daemon.Socket(0));
+        using var b = Started(daemon.Socket(1));
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < frames; i++) Assert.True(a.TrySend(CanFrame.Classic((uint)i, false, [(byte)i])));
+        a.Flush();
+        var heard = new List<uint>();
+        var buffer = new CanFrame[64];
+        DateTime deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (heard.Count < frames && DateTime.UtcNow < deadline)
+        {
+            int n = b.Receive(buffer, TimeSpan.FromSeconds(1));
+            heard.AddRange(buffer[..n].Select(f => f.Id));
+            a.CollectTxCompletions();
+        }
+        TimeSpan took = clock.Elapsed;
+        a.CollectTxCompletions();
+
+        Assert.Equal(Enumerable.Range(0, frames).Select(i => (uint)i), heard);
+        Assert.Equal(0, a.TxNotOk);
+        // 50 frames past the burst at 200 frames/s: never sooner than 250 ms.
+        Assert.True(took >= TimeSpan.FromMilliseconds(230), $"{frames} frames arrived in {took.TotalMilliseconds:0} ms");
+    }
+
+    [Fact]
     public void Three_guests_on_one_named_bus_all_see_each_other()
     {
         using var daemon = DaemonProcess.Start(3, ["-d", "vbus:x vbus:x vbus:x"]);

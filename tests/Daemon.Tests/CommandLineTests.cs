@@ -37,6 +37,12 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--tx-filter", "0=800"], "above 7FF" },
         { ["-s", Prefix, "--rx-filter", "0=100:FFFF"], "'100:FFFF'" },
         { ["-s", Prefix, "-c", "2", "--rx-filter", "1=1", "--rx-filter", "1=2"], "twice for socket 1" },
+        { ["-s", Prefix, "--tx-rate", "1000"], "is not SOCKET=RATE[/BURST]" },
+        { ["-s", Prefix, "--tx-rate", "0=0"], "from 1 to" },
+        { ["-s", Prefix, "--tx-rate", "0=fast"], "'0=fast'" },
+        { ["-s", Prefix, "--tx-rate", "0=100/0"], "burst" },
+        { ["-s", Prefix, "--tx-rate", "0=100/"], "burst" },
+        { ["-s", Prefix, "--tx-rate", "0=99999999"], "rate" },
     };
 
     [Theory]
