@@ -25,7 +25,8 @@ public static class CanDaemon
         try
         {
             for (int i = 0; i < options.SocketCount; i++)
-                instances.Add(Instance.Start(options.SocketPath(i), options.Devices[i], new CanDeviceOptions
+                instances.Add(Instance.Start(options.SocketName(i), options.SocketFds.Count > 0 ? options.SocketFds[i] : -1,
+                    options.Devices[i], new CanDeviceOptions
                 {
                     OfferFd = options.OfferFd,
                     TxFilter = options.TxFilter(i),
@@ -89,9 +90,10 @@ public static class CanDaemon
         private readonly CanDevice _device;
         private readonly ICanTransport _transport;
 
-        private Instance(string path, DeviceSpec spec, UnixSocket listener, ICanTransport transport, CanDevice device, DeviceEventLoop loop)
+        private Instance(string path, bool inherited, DeviceSpec spec, UnixSocket listener, ICanTransport transport, CanDevice device, DeviceEventLoop loop)
         {
             Path = path;
+            _inherited = inherited;
             Spec = spec;
             _listener = listener;
             _transport = transport;
@@ -100,23 +102,34 @@ public static class CanDaemon
             _thread = new Thread(Run) { Name = $"can{path[^1]}", IsBackground = true };
         }
 
+        /// <summary>The socket's path, or "fd N" when it was inherited.</summary>
         public string Path { get; }
         public DeviceSpec Spec { get; }
+        private readonly bool _inherited;
 
-        public static Instance Start(string path, DeviceSpec spec, CanDeviceOptions deviceOptions, TimeSpan busyPoll, ILoggerFactory loggers)
+        /// <summary>Listens on <paramref name="path"/>, or serves <paramref name="inheritedFd"/> when it is not -1.</summary>
+        public static Instance Start(string path, int inheritedFd, DeviceSpec spec, CanDeviceOptions deviceOptions, TimeSpan busyPoll, ILoggerFactory loggers)
         {
             ICanTransport transport = TransportFactory.Open(spec);
             UnixSocket? listener = null;
             try
             {
-                RemoveStaleSocket(path);
-                listener = UnixSocket.Listen(path);
+                if (inheritedFd >= 0)
+                {
+                    listener = UnixSocket.FromListeningFd(inheritedFd);
+                }
+                else
+                {
+                    RemoveStaleSocket(path);
+                    listener = UnixSocket.Listen(path);
+                }
+                string name = inheritedFd >= 0 ? $"fd{inheritedFd}" : System.IO.Path.GetFileName(path);
                 var device = new CanDevice(transport, deviceOptions);
-                var loop = new DeviceEventLoop(device, listener, loggers.CreateLogger($"{System.IO.Path.GetFileName(path)}"), System.IO.Path.GetFileName(path))
+                var loop = new DeviceEventLoop(device, listener, loggers.CreateLogger(name), name)
                 {
                     BusyPoll = busyPoll,
                 };
-                var instance = new Instance(path, spec, listener, transport, device, loop);
+                var instance = new Instance(path, inheritedFd >= 0, spec, listener, transport, device, loop);
                 instance._thread.Start();
                 return instance;
             }
@@ -146,7 +159,8 @@ public static class CanDaemon
             _device.Dispose();
             _transport.Dispose();
             _listener.Dispose();
-            File.Delete(Path);
+            // An inherited socket's file belongs to whoever created it (systemd removes its own).
+            if (!_inherited) File.Delete(Path);
         }
 
         /// <summary>A socket file left by a killed daemon makes bind fail with EADDRINUSE. Connecting

@@ -39,23 +39,39 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// guests then see a classic CAN controller, MTU 16).</summary>
     public bool OfferFd { get; init; } = true;
 
+    /// <summary>Inherited listening sockets (--socket-fd, socket activation), one per guest;
+    /// empty when the daemon creates its sockets from --socket-path.</summary>
+    public IReadOnlyList<int> SocketFds { get; init; } = [];
+
+    /// <summary>Socket i for logs: its path, or "fd N" for an inherited one.</summary>
+    public string SocketName(int index) =>
+        SocketFds.Count > 0 ? $"fd {SocketFds[index]}" : SocketPath(index);
+
     /// <summary>Socket i is the prefix with i appended, always (the reference's README).</summary>
     public string SocketPath(int index) => SocketPathPrefix + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Validates raw option values; returns null and a one-line error when they make no sense.</summary>
     public static DaemonOptions? Create(string? socketPath, int socketCount, string? canDevices, string? logLevel,
         string? rustLog, out string? error, int busyPollMicroseconds = 0,
-        IReadOnlyList<string>? txFilters = null, IReadOnlyList<string>? rxFilters = null, IReadOnlyList<string>? txRates = null)
+        IReadOnlyList<string>? txFilters = null, IReadOnlyList<string>? rxFilters = null, IReadOnlyList<string>? txRates = null,
+        IReadOnlyList<int>? socketFds = null, bool socketCountGiven = false)
     {
         error = null;
+        socketFds ??= [];
+        if (socketFds.Count > 0)
+        {
+            error = CheckSocketFds(socketPath, socketFds, socketCount, socketCountGiven);
+            if (error is not null) return null;
+            socketCount = socketFds.Count;
+        }
         if (busyPollMicroseconds is < 0 or > MaxBusyPollMicroseconds)
         {
             error = $"--busy-poll must be between 0 and {MaxBusyPollMicroseconds} microseconds, got {busyPollMicroseconds}";
             return null;
         }
-        if (string.IsNullOrEmpty(socketPath))
+        if (socketFds.Count == 0 && string.IsNullOrEmpty(socketPath))
         {
-            error = "--socket-path is required";
+            error = "--socket-path (or --socket-fd) is required";
             return null;
         }
         if (socketCount < 1 || socketCount > MaxSocketCount)
@@ -63,18 +79,21 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             error = $"--socket-count must be between 1 and {MaxSocketCount}, got {socketCount}";
             return null;
         }
-        // sockaddr_un holds 107 path bytes; the longest path has the most suffix digits.
-        string longest = socketPath + (socketCount - 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (System.Text.Encoding.UTF8.GetByteCount(longest) > 107)
+        if (socketFds.Count == 0)
         {
-            error = $"--socket-path is too long for a Unix socket: '{longest}' exceeds 107 bytes";
-            return null;
-        }
-        string? directory = Path.GetDirectoryName(Path.GetFullPath(socketPath));
-        if (directory is not null && !Directory.Exists(directory))
-        {
-            error = $"--socket-path: directory '{directory}' does not exist";
-            return null;
+            // sockaddr_un holds 107 path bytes; the longest path has the most suffix digits.
+            string longest = socketPath + (socketCount - 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (System.Text.Encoding.UTF8.GetByteCount(longest) > 107)
+            {
+                error = $"--socket-path is too long for a Unix socket: '{longest}' exceeds 107 bytes";
+                return null;
+            }
+            string? directory = Path.GetDirectoryName(Path.GetFullPath(socketPath!));
+            if (directory is not null && !Directory.Exists(directory))
+            {
+                error = $"--socket-path: directory '{directory}' does not exist";
+                return null;
+            }
         }
 
         var devices = new List<DeviceSpec>(socketCount);
@@ -117,13 +136,29 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         LogLevel? level = ParseLogLevel(logLevel, out error);
         if (error is not null) return null;
         level ??= ParseRustLog(rustLog) ?? LogLevel.Information;
-        return new DaemonOptions(socketPath, devices, level.Value) 
+        return new DaemonOptions(socketPath ?? "", devices, level.Value)
         {
+            SocketFds = socketFds,
             BusyPoll = TimeSpan.FromMicroseconds(busyPollMicroseconds),
             TxFilters = tx,
             RxFilters = rx,
             TxRates = rates,
         };
+    }
+
+    private static string? CheckSocketFds(string? socketPath, IReadOnlyList<int> fds, int socketCount, bool socketCountGiven)
+    {
+        if (!string.IsNullOrEmpty(socketPath)) return "give --socket-path or --socket-fd, not both";
+        if (fds.Count > MaxSocketCount) return $"--socket-fd is given {fds.Count} times; at most {MaxSocketCount} guests";
+        if (socketCountGiven && socketCount != fds.Count)
+            return $"--socket-count is {socketCount} but --socket-fd gives {fds.Count} socket(s); one guest per fd";
+        foreach (int fd in fds)
+        {
+            if (fd < 3) return $"--socket-fd {fd}: fds 0, 1 and 2 are standard input, output and error, not a listening socket";
+            if (fds.Count(f => f == fd) > 1) return $"--socket-fd {fd} is given twice";
+            if (VhostDeviceCan.Interop.UnixSocket.CheckListeningFd(fd) is { } problem) return $"--socket-fd: {problem}";
+        }
+        return null;
     }
 
     /// <summary>"SOCKET=VALUE" option values, at most one per socket, into one setting (or null) per socket.</summary>

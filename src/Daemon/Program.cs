@@ -51,9 +51,16 @@ var txRate = new Option<string[]>("--tx-rate")
     HelpName = "SOCKET=RATE[/BURST]",
 };
 
+var socketFd = new Option<int[]>("--socket-fd")
+{
+    Description = "Serve an inherited, already listening Unix socket instead of creating one (socket activation); "
+        + "repeat once per guest, instead of --socket-path",
+    HelpName = "FD",
+};
+
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
-    socketPath, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate,
+    socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -70,7 +77,7 @@ root.SetAction(result =>
     DaemonOptions? options = DaemonOptions.Create(result.GetValue(socketPath), result.GetValue(socketCount),
         result.GetValue(canDevices), result.GetValue(logLevel), Environment.GetEnvironmentVariable("RUST_LOG"), out string? error,
         result.GetValue(busyPoll), result.GetValue(txFilter), result.GetValue(rxFilter),
-        result.GetValue(txRate));
+        result.GetValue(txRate), result.GetValue(socketFd), result.GetResult(socketCount) is { Implicit: false });
     if (options is null)
     {
         Console.Error.WriteLine($"vhost-device-can: error: {error}");

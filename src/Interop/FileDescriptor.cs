@@ -27,6 +27,14 @@ public sealed class FileDescriptor : SafeHandle
 
     public bool IsCloseOnExec => (Libc.fcntl(Value, Libc.F_GETFD, 0) & Libc.FD_CLOEXEC) != 0;
 
+    /// <summary>Marks an inherited fd close-on-exec, like every fd this process opens itself.</summary>
+    public void SetCloseOnExec()
+    {
+        int flags = Libc.fcntl(Value, Libc.F_GETFD, 0);
+        if (flags < 0) throw SyscallException.FromLast("fcntl(F_GETFD)");
+        if (Libc.fcntl(Value, Libc.F_SETFD, flags | Libc.FD_CLOEXEC) < 0) throw SyscallException.FromLast("fcntl(F_SETFD)");
+    }
+
     /// <summary>
     /// The size of the file behind this fd when it is a regular file (memfd, tmpfs, hugetlbfs);
     /// false for anything else or when fstat fails.

@@ -17,6 +17,9 @@ public static unsafe partial class Libc
     public const int SO_PEERCRED = 17;
     public const int SO_RCVTIMEO = 20;
     public const int SO_SNDTIMEO = 21;
+    public const int SO_TYPE = 3;
+    public const int SO_ACCEPTCONN = 30;
+    public const int SO_DOMAIN = 39;
     public const int SCM_RIGHTS = 1;
     public const int MSG_PEEK = 0x2;
     public const int MSG_DONTROUTE = 0x4;

@@ -32,8 +32,40 @@ public sealed unsafe class UnixSocket : IDisposable
         }
     }
 
-    /// <summary>Adopts an already listening socket (socket activation, --socket-fd).</summary>
-    public static UnixSocket FromListeningFd(int fd) => new(new FileDescriptor(fd));
+    /// <summary>
+    /// Adopts an inherited, already listening Unix stream socket (socket activation, --socket-fd).
+    /// Anything else is refused with an ArgumentException saying what the fd is not; the fd is
+    /// left open then, since it was never ours.
+    /// </summary>
+    public static UnixSocket FromListeningFd(int fd)
+    {
+        if (CheckListeningFd(fd) is { } problem) throw new ArgumentException(problem);
+        var socket = new UnixSocket(new FileDescriptor(fd));
+        socket.Descriptor.SetCloseOnExec();
+        return socket;
+    }
+
+    /// <summary>Null when <paramref name="fd"/> is a listening Unix stream socket, else what it is not.</summary>
+    public static string? CheckListeningFd(int fd)
+    {
+        if (fd < 0) return $"fd {fd} is not a file descriptor";
+        if (!TryGetSocketOption(fd, Libc.SO_DOMAIN, out int domain))
+            return $"fd {fd} is not a socket ({Errno.Describe(Errno.Last)})";
+        if (domain != Libc.AF_UNIX || !TryGetSocketOption(fd, Libc.SO_TYPE, out int type) || type != Libc.SOCK_STREAM)
+            return $"fd {fd} is not a Unix stream socket";
+        if (!TryGetSocketOption(fd, Libc.SO_ACCEPTCONN, out int listening) || listening == 0)
+            return $"fd {fd} is a Unix socket that is not listening (bind and listen before passing it)";
+        return null;
+    }
+
+    private static bool TryGetSocketOption(int fd, int name, out int value)
+    {
+        int result = 0;
+        uint length = sizeof(int);
+        bool ok = Libc.getsockopt(fd, Libc.SOL_SOCKET, name, &result, &length) == 0;
+        value = result;
+        return ok;
+    }
 
     public static UnixSocket Connect(string path)
     {

@@ -1,3 +1,5 @@
+using System.Globalization;
+using VhostDeviceCan.Interop;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
 
@@ -25,6 +27,40 @@ public sealed class LifecycleTests
         Assert.DoesNotContain(daemon.Process.Stderr, l => l.Contains(" WARN ", StringComparison.Ordinal)
             || l.Contains(" ERROR ", StringComparison.Ordinal) || l.Contains(" FATAL ", StringComparison.Ordinal));
         Assert.Contains(daemon.Process.Stderr, l => l.Contains(": shutting down", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Inherited_listening_sockets_are_served_and_their_files_left_to_their_owner()
+    {
+        string directory = DaemonProcess.NewDirectory();
+        string[] paths = [Path.Combine(directory, "a.sock"), Path.Combine(directory, "b.sock")];
+        ChildProcess daemon;
+        // As systemd does: bind and listen, then hand the fds over without close-on-exec.
+        using (var first = UnixSocket.Listen(paths[0]))
+        using (var second = UnixSocket.Listen(paths[1]))
+        {
+            foreach (var socket in new[] { first, second })
+                Assert.Equal(0, Libc.fcntl(socket.Fd, Libc.F_SETFD, 0));
+            daemon = new ChildProcess("vhost-device-can",
+                ["--socket-fd", first.Fd.ToString(CultureInfo.InvariantCulture), "--socket-fd", second.Fd.ToString(CultureInfo.InvariantCulture)]);
+            daemon.WaitForLog($"listening on fd {first.Fd} for a guest on vbus:default");
+            daemon.WaitForLog($"listening on fd {second.Fd} for a guest on vbus:default");
+        }
+        using (daemon)
+        {
+            // Only the daemon holds the listening sockets now.
+            using var a = VirtioCanGuest.Connect(paths[0]);
+            using var b = VirtioCanGuest.Connect(paths[1]);
+            Assert.True(a.Start() && b.Start(), "START refused");
+            Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a.SendAndWait(CanFrame.Classic(0x5F0, false, [7])));
+            var heard = new CanFrame[2];
+            Assert.Equal(1, b.Receive(heard, TimeSpan.FromSeconds(5)));
+            Assert.Equal(0x5F0u, heard[0].Id);
+
+            daemon.Signal("TERM");
+            Assert.Equal(0, daemon.WaitForExit());
+        }
+        Assert.True(File.Exists(paths[0]) && File.Exists(paths[1]), "the daemon removed socket files it did not create");
     }
 
     [Fact]

@@ -131,3 +131,53 @@ public class UnixSocketPeerTests
         }
     }
 }
+
+public class InheritedListenerTests
+{
+    [Fact]
+    public void Only_a_listening_Unix_stream_socket_is_adopted()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"vdc-inherit-{Guid.NewGuid():N}.sock");
+        try
+        {
+            using var listener = UnixSocket.Listen(path);
+            Assert.Null(UnixSocket.CheckListeningFd(listener.Fd));
+
+            var (left, right) = UnixSocket.Pair();
+            using (left)
+            using (right)
+                Assert.Contains("not listening", UnixSocket.CheckListeningFd(left.Fd));
+            using var eventFd = new EventFd();
+            Assert.Contains("non-socket", UnixSocket.CheckListeningFd(eventFd.Fd));
+            Assert.Contains("Bad file descriptor", UnixSocket.CheckListeningFd(1000));
+            Assert.Contains("not a file descriptor", UnixSocket.CheckListeningFd(-1));
+            var refused = Assert.Throws<ArgumentException>(() => UnixSocket.FromListeningFd(eventFd.Fd));
+            Assert.Contains($"fd {eventFd.Fd}", refused.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void An_adopted_listener_becomes_close_on_exec_and_accepts()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"vdc-inherit-{Guid.NewGuid():N}.sock");
+        try
+        {
+            using var original = UnixSocket.Listen(path);
+            int inherited = Libc.dup(original.Fd);
+            Assert.True(inherited >= 0);
+            using var adopted = UnixSocket.FromListeningFd(inherited);
+            Assert.True(adopted.Descriptor.IsCloseOnExec);
+            using var client = UnixSocket.Connect(path);
+            using var accepted = adopted.Accept();
+            Assert.NotNull(accepted);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
