@@ -67,6 +67,7 @@ public sealed partial class CanDevice
             return;
         }
         _rxBacklog.Commit(length);
+        if (_traceFrames) _logger.LogTrace("RX {Frame}", frame);
     }
 
     /// <summary>Frames the transport dropped for this guest (the virtual bus's inbox overflowed

@@ -124,6 +124,7 @@ public sealed partial class CanDevice
             _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk);
             return false;
         }
+        if (_traceFrames) _logger.LogTrace("TX {Frame}", frame);
         ref var entry = ref _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Held, notOk);
         entry.Frame = frame;
         return true;

@@ -30,6 +30,8 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
     private bool _started;
     private ushort _status;
     private CanBusState _lastBusState;
+    // Read once: trace level is fixed for the daemon's life, and the hot path then costs one branch.
+    private bool _traceFrames;
 
     public CanDevice(ICanTransport transport, CanDeviceOptions? options = null)
     {
@@ -72,6 +74,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
     {
         _context = context;
         _logger = context.Logger;
+        _traceFrames = _logger.IsEnabled(LogLevel.Trace);
         context.RegisterFd(_transport.PollFd, TransportReadToken, Libc.EPOLLIN);
         context.RegisterFd(_resignalTimer.Fd, ResignalTimerToken, Libc.EPOLLIN);
         context.RegisterFd(_rateTimer.Fd, RateTimerToken, Libc.EPOLLIN);

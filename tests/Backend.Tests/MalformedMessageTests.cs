@@ -131,7 +131,8 @@ public sealed class MalformedMessageTests(EchoHostFixture fixture) : IClassFixtu
             // The runtime waits at most 2 s inside one message; then the connection must go.
             AssertClosed(frontend.Client);
             long elapsed = Environment.TickCount64 - start;
-            Assert.InRange(elapsed, 1500, 4500);
+            // Never before the 2 s timeout; the upper bound leaves a loaded machine room.
+            Assert.InRange(elapsed, 1500, 4900);
         }
         // The loop is not stuck: the next front-end is served at once.
         Sessions.ProveWorking(_host.SocketPath, SmallOptions(), () => _host.Output);

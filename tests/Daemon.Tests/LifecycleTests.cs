@@ -92,6 +92,20 @@ public sealed class LifecycleTests
         Assert.True(guest.Start());
     }
 
+    [Fact]
+    public void Trace_level_logs_every_frame_each_way()
+    {
+        using var daemon = DaemonProcess.Start(2, ["-l", "trace"]);
+        using var a = VirtioCanGuest.Connect(daemon.Socket(0));
+        using var b = VirtioCanGuest.Connect(daemon.Socket(1));
+        Assert.True(a.Start() && b.Start());
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a.SendAndWait(CanFrame.Classic(0x123, false, [0xDE, 0xAD])));
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a.SendAndWait(CanFrame.Fd(0x1ABCDEF0, true, new byte[12])));
+        daemon.Process.WaitForLog(@"TRACE can\.sock0: TX 123#DEAD$");
+        daemon.Process.WaitForLog(@"TRACE can\.sock1: RX 123#DEAD$");
+        daemon.Process.WaitForLog(@"TRACE can\.sock1: RX 1ABCDEF0##0000000000000000000000000$");
+    }
+
     [Theory]
     [InlineData("debug", true)]
     [InlineData("vhost_device_can=debug", true)]
