@@ -13,6 +13,7 @@ public static class CanDaemon
 {
     /// <summary>Linux x86-64/arm64 signal number; PosixSignal accepts raw numbers on Unix.</summary>
     private const PosixSignal SIGUSR1 = (PosixSignal)10;
+    private const PosixSignal SIGUSR2 = (PosixSignal)12;
 
     public static int Run(DaemonOptions options)
     {
@@ -63,6 +64,14 @@ public static class CanDaemon
                 else
                     log.LogInformation("SIGUSR1: {Path}: {Device} is a host interface; its bus state is the interface's own", instance.Path, instance.Spec);
             }
+        });
+
+        // SIGUSR2 logs every device's state and counters: what an operator asks a running daemon.
+        using var report = PosixSignalRegistration.Create(SIGUSR2, context =>
+        {
+            context.Cancel = true;
+            foreach (var instance in instances)
+                log.LogInformation("SIGUSR2: {Path} on {Device}: {State}", instance.Path, instance.Spec, instance.Describe());
         });
 
         for (int i = 0; i < instances.Count; i++)
@@ -150,6 +159,10 @@ public static class CanDaemon
             member.InjectBusOff();
             return true;
         }
+
+        /// <summary>Connection, controller state and counters; from any thread (values may be a moment old).</summary>
+        public string Describe() =>
+            $"{(_loop.IsConnected ? "guest connected" : "no guest")}, controller {(_device.IsStarted ? "started" : "stopped")}; {_device.Counters}";
 
         public void StopAndJoin()
         {

@@ -93,6 +93,27 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public void SIGUSR2_logs_every_device_state_and_counters()
+    {
+        using var daemon = DaemonProcess.Start(3);
+        using var a = VirtioCanGuest.Connect(daemon.Socket(0));
+        using var b = VirtioCanGuest.Connect(daemon.Socket(1));
+        Assert.True(a.Start() && b.Start());
+        for (int i = 0; i < 3; i++)
+            Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a.SendAndWait(CanFrame.Classic(0x10, false, [(byte)i])));
+        var heard = new CanFrame[3];
+        int n = 0;
+        while (n < 3 && b.Receive(heard.AsSpan(n), TimeSpan.FromSeconds(5)) is var got and > 0) n += got;
+        Assert.Equal(3, n);
+
+        daemon.Process.Signal("USR2");
+        daemon.Process.WaitForLog(@"SIGUSR2: \S+can\.sock0 on vbus:default: guest connected, controller started; tx 3 \(");
+        daemon.Process.WaitForLog(@"SIGUSR2: \S+can\.sock1 on vbus:default: guest connected, controller started; tx 0 .*, rx 3 \(");
+        daemon.Process.WaitForLog(@"SIGUSR2: \S+can\.sock2 on vbus:default: no guest, controller stopped; tx 0 ");
+        Assert.False(daemon.Process.HasExited, "SIGUSR2 ended the daemon");
+    }
+
+    [Fact]
     public void Trace_level_logs_every_frame_each_way()
     {
         using var daemon = DaemonProcess.Start(2, ["-l", "trace"]);
