@@ -199,6 +199,38 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ID_filters_and_rate_limit_hold_for_the_real_driver()
+    {
+        const int burst = 100;
+        using var daemon = DaemonProcess.Start(2, "--tx-filter 0=100-1FF --rx-filter 0=200-2FF --tx-rate 0=200/20");
+        using var sim = StartSim(daemon, 1);
+        using var guest = QemuGuest.Start("isolation", daemon.SocketPath(0));
+
+        // TX: 123 passes, 321 is refused; the simulator hears only 123.
+        Assert.Equal(["123#01"], ReceiveCanonical(sim, 1, Boot, guest));
+        Assert.True(guest.WaitForMark("filtered tx done", Short) is not null, Report("guest did not finish its filtered sends", guest, daemon));
+        Assert.Empty(ReceiveCanonical(sim, int.MaxValue, TimeSpan.FromSeconds(1), null));
+
+        // RX: 350 is outside the guest's filter, 250 inside.
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, sim.SendAndWait(Frames.Parse("350#03")));
+        Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, sim.SendAndWait(Frames.Parse("250#04")));
+
+        // A burst past the budget of 200 frames/s with bursts of 20 arrives whole, paced.
+        Assert.True(guest.WaitForMark("burst start", Short) is not null, Report("guest never started its burst", guest, daemon));
+        var clock = Stopwatch.StartNew();
+        List<string> paced = ReceiveCanonical(sim, burst, TimeSpan.FromSeconds(60), guest);
+        TimeSpan took = clock.Elapsed;
+        ExpectPass(guest, daemon);
+
+        Assert.Equal(["can0 250#04"], guest.Received());
+        Assert.Equal(Enumerable.Range(0, burst).Select(i => $"1A0#{i & 0xFF:X2}"), paced);
+        // 80 frames past the burst at 200 frames/s cannot take less than 400 ms.
+        Assert.True(took >= TimeSpan.FromMilliseconds(350), $"{burst} frames arrived in {took.TotalMilliseconds:0} ms");
+        Assert.Contains(daemon.Log.Snapshot(), l => l.Contains("can.sock0: guest sent 321#02, outside its TX filter 100-1FF"));
+        output.WriteLine($"burst of {burst} frames at --tx-rate 200/20: {took.TotalSeconds:F2} s");
+    }
+
+    [Fact]
     public void Link_down_and_up_during_traffic_stops_and_resumes_it()
     {
         const int rounds = 3;
