@@ -141,21 +141,29 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
             if (polling) Volatile.Write(ref _pollingWaits, _pollingWaits + 1);
             else Volatile.Write(ref _sleepingWaits, _sleepingWaits + 1);
             if (count > 0 && pollTicks != 0) pollUntil = Stopwatch.GetTimestamp() + pollTicks;
+            bool listenerReadable = false;
             for (int i = 0; i < count && !_stopRequested; i++)
             {
                 ulong token = events[i].Data;
                 uint mask = events[i].Events;
                 if (token < _exitToken) OnKick((int)token);
                 else if (token == _connectionToken) OnConnectionReadable(mask);
-                else if (token == _listenerToken) OnListenerReadable();
+                else if (token == _listenerToken) listenerReadable = true;
                 else if (token >= FirstDeviceToken) RunDeviceEvent(token, mask);
             }
+            // Last, so that a front-end that left just before the next one came is gone by then.
+            if (listenerReadable && !_stopRequested) OnListenerReadable();
         }
         if (_connection is not null) Disconnect("the daemon is shutting down");
     }
 
     private void OnListenerReadable()
     {
+        if (_connection is not null && !FinishLeavingFrontend())
+        {
+            RefuseBusy();
+            return;
+        }
         UnixSocket? socket;
         try
         {
@@ -170,8 +178,6 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         socket.SetTimeouts(MessageReceiveTimeout);
         _connection = new VhostUserConnection(socket) { MessageTimeout = MessageReceiveTimeout };
         SessionCount++;
-        // One front-end at a time: later ones wait in the backlog until this one leaves.
-        _epoll.Remove(_listener.Fd);
         _epoll.Add(socket.Fd, _connectionToken, Libc.EPOLLIN | Libc.EPOLLRDHUP);
         Logger.LogInformation("{Name}: front-end connected: {Peer} (session {Session})", Name, socket.DescribePeer(), SessionCount);
     }
@@ -254,7 +260,38 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         _ackedFeatures = 0;
         _ackedProtocolFeatures = ProtocolFeatures.None;
         _status = 0;
-        if (!_stopRequested) _epoll.Add(_listener.Fd, _listenerToken);
+    }
+
+    /// <summary>
+    /// Handles what the connected front-end still has queued; true when that ends in its hang-up.
+    /// A front-end that closes and reconnects at once (QEMU's reconnect) has its hang-up queued
+    /// behind its last requests, before its next connection: it must not be taken for a second one.
+    /// </summary>
+    private bool FinishLeavingFrontend()
+    {
+        using var probe = new Epoll();
+        probe.Add(_connection!.Socket.Fd, 0, Libc.EPOLLIN | Libc.EPOLLRDHUP);
+        Span<Libc.EpollEvent> ready = stackalloc Libc.EpollEvent[1];
+        while (_connection is not null && probe.Wait(ready, 0) > 0) OnConnectionReadable(ready[0].Events);
+        return _connection is null;
+    }
+
+    /// <summary>
+    /// One front-end at a time: a second one is accepted and closed at once, so that it learns the
+    /// socket is busy (its first request sees the connection closed) instead of waiting unanswered.
+    /// </summary>
+    private void RefuseBusy()
+    {
+        try
+        {
+            using UnixSocket? refused = _listener.Accept();
+            if (refused is not null)
+                Logger.LogWarning("{Name}: refused a second front-end ({Peer}): one is already attached", Name, refused.DescribePeer());
+        }
+        catch (SyscallException e)
+        {
+            Logger.LogError("{Name}: accept failed: {Reason}", Name, e.Message);
+        }
     }
 
     private void StopAllRings()
