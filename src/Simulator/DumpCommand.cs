@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using System.Runtime.InteropServices;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
@@ -23,8 +24,9 @@ internal static class DumpCommand
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using var hangUp = HangUpWatch(guest);
-        // Buffered: one write per batch of frames, not per line.
-        using var output = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = false };
+        // Buffered: one write per batch of frames, not per line. A FileStream on fd 1 rather than
+        // the console stream, which swallows EPIPE: dump must learn that its reader has gone.
+        using var output = new StreamWriter(new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 1)) { AutoFlush = false };
         Span<CanFrame> frames = new CanFrame[64];
         Span<Libc.EpollEvent> hungUp = stackalloc Libc.EpollEvent[1];
         DateTime lastFrame = DateTime.UtcNow;
