@@ -9,7 +9,7 @@ public sealed partial class BackendSession
     /// <summary>Largest number of memory regions kept at once (GET_MAX_MEM_SLOTS).</summary>
     public const int MaxMemorySlots = 32;
 
-    /// <summary>The protocol features this back-end offers (vhost-user.md §4, the CAN set plus the
+    /// <summary>The protocol features this back-end offers (docs/spec/vhost-user.md §4, the CAN set plus the
     /// optional ones it implements).</summary>
     public static ProtocolFeatures OfferedProtocolFeatures =>
         ProtocolFeatures.MQ | ProtocolFeatures.REPLY_ACK | ProtocolFeatures.BACKEND_REQ | ProtocolFeatures.CONFIG
@@ -18,7 +18,7 @@ public sealed partial class BackendSession
     /// <summary>
     /// Handles one request. A refused request is answered with a failed REPLY_ACK when the front-end
     /// asked for one; otherwise the connection is closed, since the front-end would go on believing
-    /// the request succeeded (vhost-user.md §7, §12).
+    /// the request succeeded (docs/spec/vhost-user.md §7, docs/spec/vhost-user.md §12).
     /// </summary>
     private void Dispatch(in MessageHeader header, ReadOnlySpan<byte> payload)
     {
@@ -112,7 +112,7 @@ public sealed partial class BackendSession
                 // Known requests whose protocol features this back-end never offers.
                 throw Refuse(VhostUserError.InvalidState, "its protocol feature was not offered");
             default:
-                // vhost-user.md §2: never guess a reply to an unknown request; the stream's meaning is lost.
+                // docs/spec/vhost-user.md §2: never guess a reply to an unknown request; the stream's meaning is lost.
                 throw new VhostUserException(VhostUserError.UnknownRequest, $"unknown request code {(uint)request}", dropConnection: true);
         }
     }

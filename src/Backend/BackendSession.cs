@@ -66,7 +66,7 @@ public sealed partial class BackendSession : IDisposable
     /// <summary>Tells the front-end that config space changed, without waiting for its reply.</summary>
     internal bool NotifyConfigChanged()
     {
-        // vhost-user.md §9: never wait for the reply on this thread, QEMU answers it only after
+        // docs/spec/vhost-user.md §9: never wait for the reply on this thread, QEMU answers it only after
         // asking us for the new config on the main socket.
         if (_backendChannel is null || !IsActive) return false;
         try
@@ -149,7 +149,7 @@ public sealed partial class BackendSession : IDisposable
     /// every fd and mapping of the connection.</summary>
     public void Dispose()
     {
-        // vhost-user.md §10 D: the front-end resumes from the used index, so settle what is in flight.
+        // docs/spec/vhost-user.md §10.4: the front-end resumes from the used index, so settle what is in flight.
         StopAllRings();
         _device.Reset();
         foreach (var ring in _vrings) ring.Dispose();
