@@ -63,6 +63,8 @@ public sealed partial class BackendSession : IDisposable
     /// <summary>The peer's credentials, for the log.</summary>
     internal string DescribePeer() => _connection.Socket.DescribePeer();
 
+    internal int SocketFd => _connection.Socket.Fd;
+
     /// <summary>Tells the front-end that config space changed, without waiting for its reply.</summary>
     internal bool NotifyConfigChanged()
     {

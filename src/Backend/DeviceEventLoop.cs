@@ -98,20 +98,28 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
             if (polling) Volatile.Write(ref _pollingWaits, _pollingWaits + 1);
             else Volatile.Write(ref _sleepingWaits, _sleepingWaits + 1);
             if (count > 0 && pollTicks != 0) pollUntil = Stopwatch.GetTimestamp() + pollTicks;
+            bool listenerReadable = false;
             for (int i = 0; i < count && !_stopRequested; i++)
             {
                 ulong token = events[i].Data;
                 if (token < _exitToken) _session?.OnKick((int)token);
                 else if (token == _connectionToken) OnConnectionReadable();
-                else if (token == _listenerToken) OnListenerReadable();
+                else if (token == _listenerToken) listenerReadable = true;
                 else if (token >= FirstDeviceToken) RunDeviceEvent(token, events[i].Events);
             }
+            // Last, so that a front-end that left just before the next one came is gone by then.
+            if (listenerReadable && !_stopRequested) OnListenerReadable();
         }
         if (_session is not null) DropSession("the daemon is shutting down");
     }
 
     private void OnListenerReadable()
     {
+        if (_session is not null && !FinishLeavingFrontend())
+        {
+            RefuseBusy();
+            return;
+        }
         UnixSocket? socket;
         try
         {
@@ -124,8 +132,6 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         }
         if (socket is null) return;
         SessionCount++;
-        // One front-end at a time: later ones wait in the backlog until this one leaves.
-        _epoll.Remove(_listener.Fd);
         _session = new BackendSession(socket, _device, _epoll, _connectionToken, Logger, Name);
         Logger.LogInformation("{Name}: front-end connected: {Peer} (session {Session})", Name, _session.DescribePeer(), SessionCount);
         WatchSilencedFds();
@@ -142,7 +148,38 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         // The device may still use the session's rings and memory while it settles and resets.
         _session!.Dispose();
         _session = null;
-        if (!_stopRequested) _epoll.Add(_listener.Fd, _listenerToken);
+    }
+
+    /// <summary>
+    /// Handles what the connected front-end still has queued; true when that ends in its hang-up.
+    /// A front-end that closes and reconnects at once (QEMU's reconnect) has its hang-up queued
+    /// behind its last requests, before its next connection: it must not be taken for a second one.
+    /// </summary>
+    private bool FinishLeavingFrontend()
+    {
+        using var probe = new Epoll();
+        probe.Add(_session!.SocketFd, 0, Libc.EPOLLIN | Libc.EPOLLRDHUP);
+        Span<Libc.EpollEvent> ready = stackalloc Libc.EpollEvent[1];
+        while (_session is not null && probe.Wait(ready, 0) > 0) OnConnectionReadable();
+        return _session is null;
+    }
+
+    /// <summary>
+    /// One front-end at a time: a second one is accepted and closed at once, so that it learns the
+    /// socket is busy (its first request sees the connection closed) instead of waiting unanswered.
+    /// </summary>
+    private void RefuseBusy()
+    {
+        try
+        {
+            using UnixSocket? refused = _listener.Accept();
+            if (refused is not null)
+                Logger.LogWarning("{Name}: refused a second front-end ({Peer}): one is already attached", Name, refused.DescribePeer());
+        }
+        catch (SyscallException e)
+        {
+            Logger.LogError("{Name}: accept failed: {Reason}", Name, e.Message);
+        }
     }
 
     public void Dispose()

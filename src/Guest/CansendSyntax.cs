@@ -8,7 +8,9 @@ namespace VhostDeviceCan.Guest;
 /// Frames written the way can-utils' cansend takes them:
 /// <c>123#DEADBEEF</c> (standard ID, 3 hex digits), <c>1F334455#11.22</c> (extended ID, 8 digits),
 /// <c>123#R</c> or <c>123#R4</c> (remote request with DLC), <c>123##1DEADBEEF</c> (CAN FD; the
-/// digit after ## holds the FD flags, 1 = BRS, 2 = ESI). Data bytes may be separated by dots.
+/// hex digit after ## holds the FD flags, 1 = BRS, 2 = ESI, 0-F all taken as cansend takes them).
+/// Data bytes may be separated by dots. Like cansend, a CAN FD payload whose length is no FD
+/// length (9-11, 13-15, ...) is padded with zero bytes up to the next one.
 /// </summary>
 public static class CansendSyntax
 {
@@ -31,12 +33,11 @@ public static class CansendSyntax
         string rest = text[(hash + 1)..];
         if (rest.StartsWith('#'))
         {
-            if (rest.Length < 2 || !byte.TryParse(rest.AsSpan(1, 1), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte fdFlags) || fdFlags > 3)
-                return Fail("CAN FD frames need a flags digit after '##' (0-3: 1 = BRS, 2 = ESI)", out error);
+            if (rest.Length < 2 || !byte.TryParse(rest.AsSpan(1, 1), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte fdFlags))
+                return Fail("CAN FD frames need a hex flags digit after '##' (1 = BRS, 2 = ESI)", out error);
             Span<byte> data = stackalloc byte[CanFrame.CANFD_MAX_DLEN];
             if (!TryParseData(rest[2..], data, out int length, out error)) return false;
-            if (CanFrame.RoundUpFdLength(length) != length)
-                return Fail($"{length} data bytes is not a CAN FD length (0-8, 12, 16, 20, 24, 32, 48, 64)", out error);
+            // Fd rounds the length up to the next FD length and pads with zeros, as cansend does.
             frame = CanFrame.Fd(id, extended, data[..length], fdFlags);
             return true;
         }

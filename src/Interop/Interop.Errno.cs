@@ -6,6 +6,7 @@ namespace VhostDeviceCan.Interop;
 public static class Errno
 {
     public const int EPERM = 1;
+    public const int EACCES = 13;
     public const int ENOENT = 2;
     public const int EINTR = 4;
     public const int EBADF = 9;
@@ -22,6 +23,7 @@ public static class Errno
     public const int ECONNRESET = 104;
     public const int ENOTCONN = 107;
     public const int ECONNREFUSED = 111;
+    public const int ENOTSOCK = 88;
     public const int EAFNOSUPPORT = 97;
     public const int EPROTONOSUPPORT = 93;
 
@@ -33,6 +35,7 @@ public static class Errno
     public static string Name(int errno) => errno switch
     {
         EPERM => "EPERM",
+        EACCES => "EACCES",
         ENOENT => "ENOENT",
         EINTR => "EINTR",
         ENXIO => "ENXIO",
@@ -51,6 +54,7 @@ public static class Errno
         ENOBUFS => "ENOBUFS",
         ENOTCONN => "ENOTCONN",
         ECONNREFUSED => "ECONNREFUSED",
+        ENOTSOCK => "ENOTSOCK",
         _ => $"errno {errno}",
     };
 }

@@ -6,6 +6,7 @@ public static unsafe partial class Libc
 {
     public const uint S_IFMT = 0xF000;
     public const uint S_IFREG = 0x8000;
+    public const uint S_IFSOCK = 0xC000;
 
     /// <summary>
     /// struct stat, as a raw buffer: its layout differs between architectures, and only st_mode and
@@ -42,4 +43,7 @@ public static unsafe partial class Libc
 
     [LibraryImport(LibraryName, SetLastError = true)]
     public static partial int fstat(int fd, StatBuffer* buffer);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static partial int stat(string path, StatBuffer* buffer);
 }

@@ -73,11 +73,19 @@ public sealed unsafe class UnixSocket : IDisposable
         var address = Address(path);
         if (Libc.connect(socket.Fd, &address, (uint)sizeof(Libc.SockAddrUn)) < 0)
         {
-            var error = SyscallException.FromLast($"connect({path})");
+            int errno = Errno.Last;
+            // Linux answers ECONNREFUSED for a path that is not a socket at all; say which it is.
+            if (errno == Errno.ECONNREFUSED && !IsSocketPath(path)) errno = Errno.ENOTSOCK;
             socket.Dispose();
-            throw error;
+            throw new SyscallException($"connect({path})", errno);
         }
         return socket;
+    }
+
+    private static bool IsSocketPath(string path)
+    {
+        Libc.StatBuffer stat = default;
+        return Libc.stat(path, &stat) < 0 || (stat.Mode & Libc.S_IFMT) == Libc.S_IFSOCK;
     }
 
     public static (UnixSocket, UnixSocket) Pair()

@@ -17,42 +17,46 @@ internal static class Benchmark
     /// <summary>Below the receiving member's inbox (1024 frames), so nothing is dropped for room.</summary>
     private const long SendWindow = 768;
 
-    public static int Run(string socketA, string socketB, int frames, int samples, int daemonPid, int queueSize, double idleSeconds)
+    public static int Run(BenchmarkSettings settings)
     {
-        var options = new VirtioCanGuestOptions { QueueSize = (ushort)queueSize };
-        using var a = VirtioCanGuest.Connect(socketA, options);
-        using var b = VirtioCanGuest.Connect(socketB, options);
-        if (!a.Start() || !b.Start()) return Commands.Fail("the device refused START");
-        Report("guests", $"2 connected, queue size {queueSize}, features 0x{a.Negotiated:x}");
+        var options = new VirtioCanGuestOptions { QueueSize = (ushort)settings.QueueSize };
+        using var a = DaemonConnection.Connect(settings.SocketA, options);
+        using var b = DaemonConnection.Connect(settings.SocketB, options);
+        if (!a.Start() || !b.Start()) return Commands.Refuse("the device refused START");
+        Report("guests", $"2 connected, queue size {settings.QueueSize}, features 0x{a.Negotiated:x}");
 
-        if (daemonPid > 0 && idleSeconds > 0)
+        int daemonPid = settings.DaemonPid;
+        if (daemonPid > 0 && settings.IdleSeconds > 0)
         {
             ProcessStats before = ProcessStats.Read(daemonPid);
-            Thread.Sleep(TimeSpan.FromSeconds(idleSeconds));
+            Thread.Sleep(TimeSpan.FromSeconds(settings.IdleSeconds));
             ProcessStats after = ProcessStats.Read(daemonPid);
-            Report("idle CPU", $"{Percent(after.CpuSeconds - before.CpuSeconds, idleSeconds)} over {idleSeconds:0} s with 2 guests connected");
+            Report("idle CPU", $"{Percent(after.CpuSeconds - before.CpuSeconds, settings.IdleSeconds)} over {settings.IdleSeconds:0} s with 2 guests connected");
         }
 
-        Throughput(a, b, frames, batched: true, daemonPid);
-        Throughput(a, b, Math.Max(frames / 20, 1000), batched: false, daemonPid);
-        Latency(a, b, samples);
-        WakeUpFloor(samples);
+        Throughput(a, b, settings, settings.Frames, batched: true);
+        Throughput(a, b, settings, Math.Max(settings.Frames / 20, 1000), batched: false);
+        Latency(a, b, settings);
+        WakeUpFloor(settings.Samples);
         if (daemonPid > 0) Report("daemon RSS", $"{ProcessStats.Read(daemonPid).RssKiB / 1024.0:0.0} MiB");
-        return 0;
+        return ExitStatus.Ok;
     }
 
-    private static void Throughput(VirtioCanGuest a, VirtioCanGuest b, int frames, bool batched, int daemonPid)
+    private static CommandFailure NothingArrives(BenchmarkSettings settings, string run) => new(ExitStatus.Refused,
+        $"{run}: no frame reached {settings.SocketB} for {settings.Timeout.TotalSeconds:0.#} s (are both sockets on one bus?)");
+
+    private static void Throughput(VirtioCanGuest a, VirtioCanGuest b, BenchmarkSettings settings, int frames, bool batched)
     {
         long received = 0;
         bool ordered = true;
+        using var abandon = new CancellationTokenSource();
         var receiver = new Thread(() =>
         {
             var buffer = new CanFrame[256];
             uint expected = 0;
-            var deadline = Stopwatch.StartNew();
-            while (Interlocked.Read(ref received) < frames && deadline.Elapsed < TimeSpan.FromSeconds(60))
+            while (Interlocked.Read(ref received) < frames && !abandon.IsCancellationRequested)
             {
-                int n = b.Receive(buffer, TimeSpan.FromMilliseconds(500));
+                int n = b.Receive(buffer, TimeSpan.FromMilliseconds(100));
                 for (int i = 0; i < n; i++)
                 {
                     uint sequence = BitConverter.ToUInt32(buffer[i].Data);
@@ -60,14 +64,49 @@ internal static class Benchmark
                     expected = sequence + 1;
                 }
                 Interlocked.Add(ref received, n);
-                if (n > 0) deadline.Restart();
             }
         }) { Name = "receiver" };
 
+        int daemonPid = settings.DaemonPid;
         ProcessStats before = daemonPid > 0 ? ProcessStats.Read(daemonPid) : default;
         long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
         receiver.Start();
+        string mode = batched ? "batched" : "one at a time";
+        var progress = new ProgressWatch(settings.Timeout, () => Interlocked.Read(ref received));
+        try
+        {
+            Send(a, frames, batched, ref received, progress);
+            a.Flush();
+            while (a.TxInFlight > 0 && a.WaitForTx(TimeSpan.FromSeconds(5))) a.CollectTxCompletions();
+            while (Interlocked.Read(ref received) < frames)
+            {
+                if (progress.Stalled()) break;
+                Thread.Sleep(10);
+            }
+            if (Interlocked.Read(ref received) == 0) throw NothingArrives(settings, $"throughput ({mode})");
+        }
+        finally
+        {
+            abandon.Cancel();
+            receiver.Join();
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+
+        Report($"throughput ({mode})", $"{received / seconds:#,0} frames/s; {received:#,0} of {frames:#,0} received, {frames - received} lost, {(ordered ? "in order" : "OUT OF ORDER")}");
+        if (daemonPid > 0)
+        {
+            ProcessStats after = ProcessStats.Read(daemonPid);
+            double cpu = after.CpuSeconds - before.CpuSeconds;
+            Report($"daemon CPU ({mode})", $"{cpu / Math.Max(received, 1) * 1e6:0.00} s per million frames ({Percent(cpu, seconds)} of one core)");
+            if (daemonPid == Environment.ProcessId)
+                Report($"allocations ({mode})", $"{(double)allocated / Math.Max(received, 1):0.000} bytes per frame, whole process, steady state");
+        }
+    }
+
+    private static void Send(VirtioCanGuest a, int frames, bool batched, ref long received, ProgressWatch progress)
+    {
         Span<byte> payload = stackalloc byte[8];
         for (uint sent = 0; sent < frames;)
         {
@@ -76,6 +115,7 @@ internal static class Benchmark
             // within a window of the receiver to measure lossless throughput.
             if (sent - Interlocked.Read(ref received) > SendWindow)
             {
+                if (progress.Stalled()) return;
                 a.Flush();
                 a.CollectTxCompletions();
                 Thread.SpinWait(64);
@@ -92,21 +132,23 @@ internal static class Benchmark
             a.Flush();
             if (a.CollectTxCompletions() == 0) a.WaitForTx(TimeSpan.FromSeconds(1));
         }
-        a.Flush();
-        while (a.TxInFlight > 0 && a.WaitForTx(TimeSpan.FromSeconds(5))) a.CollectTxCompletions();
-        receiver.Join();
-        double seconds = clock.Elapsed.TotalSeconds;
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+    }
 
-        string mode = batched ? "batched" : "one at a time";
-        Report($"throughput ({mode})", $"{received / seconds:#,0} frames/s; {received:#,0} of {frames:#,0} received, {frames - received} lost, {(ordered ? "in order" : "OUT OF ORDER")}");
-        if (daemonPid > 0)
+    /// <summary>True once a counter has not moved for a whole timeout.</summary>
+    private sealed class ProgressWatch(TimeSpan timeout, Func<long> counter)
+    {
+        private long _last = -1;
+        private readonly Stopwatch _since = Stopwatch.StartNew();
+
+        public bool Stalled()
         {
-            ProcessStats after = ProcessStats.Read(daemonPid);
-            double cpu = after.CpuSeconds - before.CpuSeconds;
-            Report($"daemon CPU ({mode})", $"{cpu / Math.Max(received, 1) * 1e6:0.00} s per million frames ({Percent(cpu, seconds)} of one core)");
-            if (daemonPid == Environment.ProcessId)
-                Report($"allocations ({mode})", $"{(double)allocated / Math.Max(received, 1):0.000} bytes per frame, whole process, steady state");
+            long now = counter();
+            if (now != _last)
+            {
+                _last = now;
+                _since.Restart();
+            }
+            return _since.Elapsed >= timeout;
         }
     }
 
@@ -116,8 +158,10 @@ internal static class Benchmark
     }
 
     /// <summary>Round trips: A sends, B echoes what it receives, A times the answer.</summary>
-    private static void Latency(VirtioCanGuest a, VirtioCanGuest b, int samples)
+    private static void Latency(VirtioCanGuest a, VirtioCanGuest b, BenchmarkSettings settings)
     {
+        int samples = settings.Samples;
+        TimeSpan wait = settings.Timeout < TimeSpan.FromSeconds(1) ? settings.Timeout : TimeSpan.FromSeconds(1);
         using var stop = new CancellationTokenSource();
         var echo = new Thread(() =>
         {
@@ -139,13 +183,15 @@ internal static class Benchmark
             long start = Stopwatch.GetTimestamp();
             a.TrySend(CanFrame.Classic(0x7FF, false, BitConverter.GetBytes(i)));
             a.Flush();
-            int n = a.Receive(frames, TimeSpan.FromSeconds(1));
+            int n = a.Receive(frames, wait);
             rtt[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
             if (n == 0) lost++;
             a.CollectTxCompletions();
+            if (lost * wait >= settings.Timeout) break;
         }
         stop.Cancel();
         echo.Join();
+        if (lost * wait >= settings.Timeout) throw NothingArrives(settings, "round trip");
         Array.Sort(rtt);
         Report("round trip", $"p50 {Percentile(rtt, 0.50):0.0} µs, p99 {Percentile(rtt, 0.99):0.0} µs, p99.9 {Percentile(rtt, 0.999):0.0} µs over {samples:#,0} samples, {lost} lost");
     }
@@ -200,3 +246,7 @@ internal static class Benchmark
 
     private static void Report(string what, string value) => Console.WriteLine($"{what,-28} {value}");
 }
+
+/// <summary>What <c>bench</c> was asked to measure.</summary>
+internal sealed record BenchmarkSettings(string SocketA, string SocketB, int Frames, int Samples, int DaemonPid,
+    int QueueSize, double IdleSeconds, TimeSpan Timeout);

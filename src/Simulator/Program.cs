@@ -1,40 +1,45 @@
 using System.CommandLine;
 using VhostDeviceCan.Simulator;
+using VhostDeviceCan.VhostUser;
 
 // vhost-can-sim: a guest (VMM + virtio-can driver) in one command, to move frames through a
-// running vhost-device-can without a VM.
+// running vhost-device-can without a VM. Exit statuses: see ExitStatus and README.md.
 var socket = new Argument<string>("socket") { Description = "The daemon's vhost-user socket (e.g. /tmp/can.sock0)" };
 var frames = new Argument<string[]>("frames") { Description = "Frames in cansend syntax: 123#DEADBEEF, 1F334455#11, 123#R, 123##1<data>", Arity = ArgumentArity.OneOrMore };
-var count = new Option<int>("--count", "-n") { Description = "Exit after this many frames" };
-var timeout = new Option<double>("--timeout", "-t") { Description = "Exit after this many seconds without a frame (0 = wait forever)" };
-var log = new Option<bool>("--log", "-L") { Description = "Print frames as ID#DATA (candump -L style) instead of columns" };
+var count = Options.Count("--count", ["-n"], "Exit after this many frames (0 = no limit)", min: 0);
+var timeout = Options.Seconds("--timeout", ["-T"], "Exit after this many seconds without a frame (0 = wait forever)");
+var timestamps = Options.Timestamps("--timestamp", ["-t"], "Timestamp each line as candump does: a (absolute), A (date), d (delta), z (from zero)");
+var log = new Option<bool>("--log", "-L") { Description = "Print candump's log format: (SECONDS.MICROS) SOCKET ID#DATA, for log2asc and canplayer" };
 var noStart = new Option<bool>("--stopped") { Description = "Leave the controller stopped (no START)" };
 var socketB = new Argument<string>("receiver") { Description = "A second socket on the same bus, for the receiving guest" };
-var benchFrames = new Option<int>("--frames") { Description = "Frames in the throughput runs", DefaultValueFactory = _ => 1_000_000 };
-var samples = new Option<int>("--samples") { Description = "Round trips in the latency run", DefaultValueFactory = _ => 20_000 };
-var daemonPid = new Option<int>("--daemon-pid") { Description = "The daemon's pid, to report its CPU time and RSS" };
-var queueSize = new Option<int>("--queue-size") { Description = "Ring size per queue", DefaultValueFactory = _ => 256 };
-var idleSeconds = new Option<double>("--idle-seconds") { Description = "Idle measurement length", DefaultValueFactory = _ => 10 };
+var benchFrames = Options.Count("--frames", [], "Frames in the throughput runs", min: 1, fallback: 1_000_000);
+var samples = Options.Count("--samples", [], "Round trips in the latency run", min: 1, fallback: 20_000);
+var daemonPid = Options.Count("--daemon-pid", [], "The daemon's pid, to report its CPU time and RSS", min: 1);
+var queueSize = Options.QueueSize("--queue-size", "Ring size per queue, a power of two from 2 to 1024", fallback: 256);
+var idleSeconds = Options.Seconds("--idle-seconds", [], "Idle measurement length", fallback: 10);
+var benchTimeout = Options.Seconds("--timeout", ["-T"], "Give up when no frame arrives for this many seconds", fallback: 5);
 var inProcess = new Option<bool>("--in-process") { Description = "Serve the two sockets from devices inside this process (to count allocations per frame)" };
 
 var send = new Command("send", "Send frames, like cansend; exits 1 if the device refused any") { socket, frames, noStart };
-send.SetAction(r => Commands.Send(r.GetValue(socket)!, r.GetValue(frames)!, !r.GetValue(noStart)));
-var dump = new Command("dump", "Print received frames, like candump") { socket, count, timeout, log };
-dump.SetAction(r => Commands.Dump(r.GetValue(socket)!, r.GetValue(count), r.GetValue(timeout), r.GetValue(log)));
+send.SetAction(r => Run(() => Commands.Send(r.GetValue(socket)!, r.GetValue(frames)!, !r.GetValue(noStart))));
+var dump = new Command("dump", "Print received frames, like candump") { socket, count, timeout, timestamps, log };
+dump.SetAction(r => Run(() => DumpCommand.Run(r.GetValue(socket)!, r.GetValue(count), r.GetValue(timeout), r.GetValue(log), r.GetValue(timestamps))));
 var info = new Command("info", "Show the device's features, configuration and status") { socket };
-info.SetAction(r => Commands.Info(r.GetValue(socket)!));
+info.SetAction(r => Run(() => Commands.Info(r.GetValue(socket)!)));
 var bench = new Command("bench", "Measure guest-to-guest throughput and latency through the daemon")
 {
-    socket, socketB, benchFrames, samples, daemonPid, queueSize, idleSeconds, inProcess,
+    socket, socketB, benchFrames, samples, daemonPid, queueSize, idleSeconds, benchTimeout, inProcess,
 };
-bench.SetAction(r =>
+bench.SetAction(r => Run(() =>
 {
-    string a = r.GetValue(socket)!, b = r.GetValue(socketB)!;
-    if (!r.GetValue(inProcess))
-        return Benchmark.Run(a, b, r.GetValue(benchFrames), r.GetValue(samples), r.GetValue(daemonPid), r.GetValue(queueSize), r.GetValue(idleSeconds));
-    using var daemon = new InProcessDaemon(a, b);
-    return Benchmark.Run(a, b, r.GetValue(benchFrames), r.GetValue(samples), Environment.ProcessId, r.GetValue(queueSize), idleSeconds: 0);
-});
+    var settings = new BenchmarkSettings(r.GetValue(socket)!, r.GetValue(socketB)!, r.GetValue(benchFrames), r.GetValue(samples),
+        r.GetValue(daemonPid), r.GetValue(queueSize), r.GetValue(idleSeconds), TimeSpan.FromSeconds(r.GetValue(benchTimeout)));
+    if (Path.GetFullPath(settings.SocketA) == Path.GetFullPath(settings.SocketB))
+        throw new CommandFailure(ExitStatus.Usage, "bench needs two different sockets on one bus (a socket serves one guest)");
+    if (!r.GetValue(inProcess)) return Benchmark.Run(settings);
+    using var daemon = new InProcessDaemon(settings.SocketA, settings.SocketB);
+    return Benchmark.Run(settings with { DaemonPid = Environment.ProcessId, IdleSeconds = 0 });
+}));
 
 var root = new RootCommand("vhost-can-sim: a simulated guest for vhost-device-can") { send, dump, info, bench };
 foreach (var option in root.Options)
@@ -43,6 +48,33 @@ ParseResult parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {
     Console.Error.WriteLine($"vhost-can-sim: error: {parsed.Errors[0].Message} (see --help)");
-    return 2;
+    return ExitStatus.Usage;
 }
 return parsed.Invoke();
+
+// One line on stderr and a distinct status for every failure; never a stack trace.
+static int Run(Func<int> command)
+{
+    try
+    {
+        return command();
+    }
+    catch (CommandFailure e)
+    {
+        return Report(e.Status, e.Message);
+    }
+    catch (Exception e) when (e is VhostUserException or IOException or TimeoutException)
+    {
+        return Report(ExitStatus.ConnectionLost, $"lost the daemon: {e.Message}");
+    }
+    catch (Exception e) when (e is not OutOfMemoryException)
+    {
+        return Report(ExitStatus.Internal, $"internal error: {e.Message}");
+    }
+}
+
+static int Report(int status, string message)
+{
+    Console.Error.WriteLine($"vhost-can-sim: error: {message}");
+    return status;
+}

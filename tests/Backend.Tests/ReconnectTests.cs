@@ -1,4 +1,5 @@
 using VhostDeviceCan.Frontend;
+using VhostDeviceCan.VhostUser;
 
 namespace VhostDeviceCan.Backend.Tests;
 
@@ -50,6 +51,22 @@ public sealed class ReconnectTests
                 + string.Join(", ", openAfter.Except(openBefore)));
         }
         Assert.True(backend.Loop.SessionCount >= Cycles + 5);
+    }
+
+    [Fact]
+    public void A_second_front_end_is_closed_at_once_while_the_first_keeps_its_session()
+    {
+        using var backend = new InProcessEcho();
+        using var first = VirtioFrontend.Connect(backend.SocketPath);
+        first.Start();
+        using var second = new VhostUserFrontend(Interop.UnixSocket.Connect(backend.SocketPath)) { ReplyTimeout = Sessions.Wait };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var refused = Assert.Throws<VhostUserException>(() => second.GetFeatures());
+        Assert.True(refused.Error is VhostUserError.Disconnected or VhostUserError.SocketError, refused.Message);
+        Assert.True(clock.Elapsed < Sessions.Wait / 2, $"refused after {clock.Elapsed}, not at once");
+        Assert.Contains("refused a second front-end", backend.Log.ToString());
+        EchoTraffic.Run(first, 0, 10);
+        Assert.Equal(1, backend.Loop.SessionCount);
     }
 
     /// <summary>This process's open fds as "N -> target".</summary>

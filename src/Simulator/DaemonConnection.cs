@@ -1,0 +1,58 @@
+using VhostDeviceCan.Guest;
+using VhostDeviceCan.Interop;
+using VhostDeviceCan.VhostUser;
+
+namespace VhostDeviceCan.Simulator;
+
+/// <summary>
+/// Connects a simulated guest to a daemon socket and names why that failed in the words a user
+/// needs: no such socket, not a socket, nobody listening, busy, not answering.
+/// </summary>
+internal static class DaemonConnection
+{
+    /// <summary>Long enough for a daemon started just before to create its socket, short enough
+    /// that a mistyped path is reported at once.</summary>
+    private static readonly TimeSpan ConnectRetry = TimeSpan.FromSeconds(1);
+
+    /// <exception cref="CommandFailure">With <see cref="ExitStatus.Unreachable"/>.</exception>
+    public static VirtioCanGuest Connect(string socket, VirtioCanGuestOptions? options = null)
+    {
+        options = (options ?? new VirtioCanGuestOptions()) with { ConnectTimeout = ConnectRetry };
+        try
+        {
+            return VirtioCanGuest.Connect(socket, options);
+        }
+        catch (SyscallException e) when (e.Syscall.StartsWith("connect(", StringComparison.Ordinal))
+        {
+            throw new CommandFailure(ExitStatus.Unreachable, $"{socket}: {ConnectFailure(e.ErrorNumber, e.Message)}");
+        }
+        catch (VhostUserException e) when (IsClosedByPeer(e))
+        {
+            // The daemon serves one front-end per socket and closes any other before answering.
+            throw new CommandFailure(ExitStatus.Unreachable,
+                $"{socket}: socket busy: another front-end is attached (the daemon closed the connection before answering)");
+        }
+        catch (VhostUserException e) when (e.Error == VhostUserError.Timeout)
+        {
+            throw new CommandFailure(ExitStatus.Unreachable, $"{socket}: no vhost-user answer ({e.Message})");
+        }
+        catch (VhostUserException e)
+        {
+            throw new CommandFailure(ExitStatus.Unreachable, $"{socket}: the handshake failed: {e.Message}");
+        }
+    }
+
+    private static string ConnectFailure(int errno, string fallback) => errno switch
+    {
+        Errno.ENOENT => "no such socket (is the daemon running?)",
+        Errno.ENOTSOCK => "not a socket",
+        Errno.ECONNREFUSED => "nothing listens on this socket (left behind by a daemon that has exited?)",
+        Errno.EACCES => "permission denied",
+        _ => fallback,
+    };
+
+    /// <summary>The connection closed under a request: EOF, or EPIPE / ECONNRESET on the socket.</summary>
+    public static bool IsClosedByPeer(VhostUserException e) =>
+        e.Error is VhostUserError.Disconnected or VhostUserError.TruncatedMessage
+        || (e.Error == VhostUserError.SocketError && e.InnerException is SyscallException { ErrorNumber: Errno.EPIPE or Errno.ECONNRESET });
+}
