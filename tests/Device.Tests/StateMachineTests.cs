@@ -187,8 +187,10 @@ public sealed class StateMachineTests
         Assert.True(device.WatchesWritable, "the device does not wait for the transport to become writable");
         Assert.Empty(device.TakeTxResults());
 
-        // More requests arrive while held: they queue behind, not ahead, and nothing is retried.
+        // More requests arrive while held: they queue behind, not ahead, and nothing is retried,
+        // even when the driver kicks without being asked to.
         device.Send([.. Enumerable.Range(10, 5).Select(Frame)]);
+        device.Kick(VirtioCan.TxQueue);
         Assert.Equal(1, device.Transport.TransmitCalls);
         Assert.Empty(device.TakeTxResults());
 

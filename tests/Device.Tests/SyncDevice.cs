@@ -113,6 +113,9 @@ public sealed class SyncDevice : IDisposable
         return results;
     }
 
+    /// <summary>A kick the device did not ask for (allowed: notification suppression is only a hint).</summary>
+    public void Kick(int queue) => Device.QueueKicked(queue);
+
     /// <summary>Posts <paramref name="count"/> Rxq buffers of the size the Linux driver uses.</summary>
     public void PostRxBuffers(int count)
     {
