@@ -97,6 +97,7 @@ public interface ICanTransport : IDisposable
     /// Outcomes of earlier transmissions learnt during this call (<see cref="TxConfirmation.Deferred"/>
     /// only) go to the start of <paramref name="outcomes"/>, <paramref name="outcomeCount"/> of them;
     /// what does not fit waits for the next call, and the <see cref="PollFd"/> stays readable meanwhile.
+    /// Both spans are non-empty; a caller that gets either one back full calls again.
     /// </summary>
     /// <remarks>
     /// The outcome contract, which lets the device stay right whatever the bus does:
