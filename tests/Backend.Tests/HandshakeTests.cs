@@ -3,7 +3,7 @@ using VhostDeviceCan.VhostUser;
 
 namespace VhostDeviceCan.Backend.Tests;
 
-/// <summary>QEMU's connect and start sequences (vhost-user.md §10 A, B), every reply checked.</summary>
+/// <summary>QEMU's connect and start sequences (docs/spec/vhost-user.md §10.1, docs/spec/vhost-user.md §10.2), every reply checked.</summary>
 public sealed class HandshakeTests
 {
     [Theory]
@@ -19,10 +19,10 @@ public sealed class HandshakeTests
         ulong expected = Sessions.Features() | VirtioFeatures.Bit(VirtioFeatures.VHOST_USER_F_PROTOCOL_FEATURES);
         Assert.Equal(expected, n.OfferedFeatures);
         Assert.Equal(expected, n.OfferedFeaturesAfterOwner);
-        Assert.Equal(DeviceEventLoop.OfferedProtocolFeatures, n.OfferedProtocolFeatures);
-        Assert.Equal(DeviceEventLoop.OfferedProtocolFeatures, n.AckedProtocolFeatures);
+        Assert.Equal(BackendSession.OfferedProtocolFeatures, n.OfferedProtocolFeatures);
+        Assert.Equal(BackendSession.OfferedProtocolFeatures, n.AckedProtocolFeatures);
         Assert.Equal(2UL, n.QueueNum);
-        Assert.Equal((ulong)DeviceEventLoop.MaxMemorySlots, n.MaxMemSlots);
+        Assert.Equal((ulong)BackendSession.MaxMemorySlots, n.MaxMemSlots);
         Assert.NotNull(frontend.BackendRequests);
         Assert.Equal(Sessions.Features(), frontend.AckedFeatures);
 
@@ -37,7 +37,7 @@ public sealed class HandshakeTests
 
         Assert.Equal(new uint[] { 500, 500 }, frontend.Stop());
         Assert.Equal(0, frontend.Client.GetStatus());
-        // A guest reboot repeats the start sequence on the same connection (§10 C then B).
+        // A guest reboot repeats the start sequence on the same connection (docs/spec/vhost-user.md §10.3 then docs/spec/vhost-user.md §10.2).
         frontend.Start();
         EchoTraffic.Run(frontend, 0, 100);
         Assert.Equal(100u, frontend.Stop()[0]);
