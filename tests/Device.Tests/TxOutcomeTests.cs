@@ -3,7 +3,7 @@ using VhostDeviceCan.Can;
 namespace VhostDeviceCan.Device.Tests;
 
 /// <summary>
-/// LATE_TX_ACK against a transport that reports outcomes however it likes (virtio-can.md §8.4):
+/// LATE_TX_ACK against a transport that reports outcomes however it likes (docs/spec/virtio-can.md §8.4):
 /// out of order, never, twice, for frames the device gave up on, or for tags it never issued.
 /// Each outcome completes its own request or nothing, and completions keep ring order.
 /// </summary>
