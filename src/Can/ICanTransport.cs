@@ -28,7 +28,7 @@ public interface ICanTransport : IDisposable
     TxConfirmation Confirmation { get; }
 
     /// <summary>
-    /// An fd that is readable whenever <see cref="Receive"/> may return frames or confirmations,
+    /// An fd that is readable whenever <see cref="Receive"/> may return frames or transmission outcomes,
     /// or <see cref="BusState"/> may have changed. It must stay readable until a
     /// <see cref="Receive"/> has taken everything pending (so a level-triggered epoll never
     /// misses a frame), and it must not stay readable forever once nothing is pending (so the
@@ -37,9 +37,9 @@ public interface ICanTransport : IDisposable
     int PollFd { get; }
 
     /// <summary>
-    /// The fd to watch for EPOLLOUT after <see cref="TransmitStatus.WouldBlock"/> (it may equal
-    /// <see cref="PollFd"/>), or -1 if <see cref="Transmit"/> never returns WouldBlock. The device
-    /// adds write interest only while it holds a blocked frame.
+    /// The fd to watch for EPOLLOUT after <see cref="TransmitStatus.WouldBlock"/>, or -1 if
+    /// <see cref="Transmit"/> never returns WouldBlock. It is never <see cref="PollFd"/>: the device
+    /// registers the two under different tokens. The device adds it only while it holds a blocked frame.
     /// </summary>
     int WritePollFd { get; }
 
@@ -54,23 +54,24 @@ public interface ICanTransport : IDisposable
     /// Sends one frame without blocking. <paramref name="frame"/> is a valid, already validated
     /// frame (<see cref="TxRequestDecoder"/>); FD frames have <see cref="CanFrame.IsFd"/> set.
     /// On <see cref="TransmitStatus.Sent"/> the frame is out of the caller's hands: with
-    /// <see cref="TxConfirmation.Deferred"/> exactly one confirmation for it will follow from
-    /// <see cref="Receive"/>, after the confirmations of earlier frames. On any other status
-    /// nothing was sent and no confirmation will follow. Never throws for bus conditions.
+    /// <see cref="TxConfirmation.Deferred"/> at most one <see cref="TxOutcome"/> carrying
+    /// <paramref name="tag"/> follows from <see cref="Receive"/>, in no promised order. On any
+    /// other status nothing was sent and nothing will be reported. Never throws for bus conditions.
     /// </summary>
-    TransmitStatus Transmit(in CanFrame frame);
+    TransmitStatus Transmit(in CanFrame frame, TxTag tag);
 
     /// <summary>
-    /// Sends frames in order until one is not <see cref="TransmitStatus.Sent"/>. Returns how many
-    /// were sent; <paramref name="status"/> is <see cref="TransmitStatus.Sent"/> when all were, else
-    /// the status of the first frame not sent (which the caller handles as for <see cref="Transmit"/>).
-    /// Implementations override it to batch wake-ups or system calls.
+    /// Sends frames in order until one is not <see cref="TransmitStatus.Sent"/>; frame i carries
+    /// <c>tags[i]</c> (<paramref name="tags"/> is at least as long as <paramref name="frames"/>).
+    /// Returns how many were sent; <paramref name="status"/> is <see cref="TransmitStatus.Sent"/>
+    /// when all were, else the status of the first frame not sent (which the caller handles as for
+    /// <see cref="Transmit"/>). Implementations override it to batch wake-ups or system calls.
     /// </summary>
-    int TransmitBatch(ReadOnlySpan<CanFrame> frames, out TransmitStatus status)
+    int TransmitBatch(ReadOnlySpan<CanFrame> frames, ReadOnlySpan<TxTag> tags, out TransmitStatus status)
     {
         for (int i = 0; i < frames.Length; i++)
         {
-            status = Transmit(in frames[i]);
+            status = Transmit(in frames[i], tags[i]);
             if (status != TransmitStatus.Sent) return i;
         }
         status = TransmitStatus.Sent;
@@ -93,14 +94,28 @@ public interface ICanTransport : IDisposable
     /// blocking; returns how many were written to the start of <paramref name="frames"/>.
     /// Never returns the transport's own transmissions as frames (the guest driver echoes its
     /// frames itself; the reference duplicated them, docs/spec/virtio-can.md §10.15) and never returns more than fit.
-    /// <paramref name="confirmedTransmissions"/> counts own frames confirmed on the bus during
-    /// this call (<see cref="TxConfirmation.Deferred"/> only; always 0 otherwise); they complete
-    /// the oldest outstanding transmissions in send order. Error frames may be returned (the
-    /// device drops them); bus-off and link changes also update <see cref="BusState"/>.
-    /// A device that stops calling Receive also stops receiving confirmations, so with LATE_TX_ACK
-    /// it keeps draining (dropping frames it has no guest buffer for) while transmissions are pending.
+    /// Outcomes of earlier transmissions learnt during this call (<see cref="TxConfirmation.Deferred"/>
+    /// only) go to the start of <paramref name="outcomes"/>, <paramref name="outcomeCount"/> of them;
+    /// what does not fit waits for the next call, and the <see cref="PollFd"/> stays readable meanwhile.
+    /// Both spans are non-empty; a caller that gets either one back full calls again.
     /// </summary>
-    int Receive(Span<CanFrame> frames, out int confirmedTransmissions);
+    /// <remarks>
+    /// The outcome contract, which lets the device stay right whatever the bus does:
+    /// <list type="bullet">
+    /// <item>A tag is reported only for a frame this transport sent with it, and only when the
+    /// transport knows which frame an echo belongs to; an echo it cannot match reports nothing.</item>
+    /// <item>Outcomes may come in any order, and a tag may never be reported (an echo the kernel
+    /// dropped, an interface that went away): the device settles such requests itself on STOP,
+    /// bus-off or reset.</item>
+    /// <item>A tag may be reported after the device stopped waiting for it, or twice: the device
+    /// ignores tags it has already settled.</item>
+    /// </list>
+    /// Error frames may be returned (the device drops them); bus-off and link changes also update
+    /// <see cref="BusState"/>. A device that stops calling Receive also stops receiving outcomes,
+    /// so with LATE_TX_ACK it keeps draining (dropping frames it has no guest buffer for) while
+    /// transmissions are pending.
+    /// </remarks>
+    int Receive(Span<CanFrame> frames, Span<TxOutcome> outcomes, out int outcomeCount);
 
     /// <summary>
     /// Frames meant for this device that the transport discarded before <see cref="Receive"/>
@@ -108,12 +123,4 @@ public interface ICanTransport : IDisposable
     /// for its counters and logs; may be read from any thread.
     /// </summary>
     long Dropped => 0;
-
-    /// <summary>
-    /// The device has given up waiting for the confirmations of everything sent so far (STOP,
-    /// bus-off, reset) and already answered those requests. Frames still queued may yet go out;
-    /// their confirmations must not be counted for transmissions that come later. Transports that
-    /// confirm at transmit have nothing to forget.
-    /// </summary>
-    void AbandonConfirmations() { }
 }

@@ -7,7 +7,8 @@ namespace VhostDeviceCan.Can;
 /// receives its own frames from the daemon (the guest driver echoes them itself; docs/spec/virtio-can.md §10.15).
 /// CAN FD is carried exactly when the interface MTU is CANFD_MTU. With CAN_RAW_RECV_OWN_MSGS the
 /// kernel hands each sent frame back flagged MSG_CONFIRM once the interface transmitted it: those
-/// are the confirmations for LATE_TX_ACK and are never forwarded. Error frames for bus-off and
+/// are the confirmations for LATE_TX_ACK, matched to the frames sent and reported by their tags
+/// (<see cref="PendingEchoes"/>), and are never forwarded. Error frames for bus-off and
 /// restart drive <see cref="BusState"/>.
 /// </summary>
 /// <remarks>
@@ -26,8 +27,6 @@ public sealed class SocketCanTransport : ICanTransport
 {
     private const uint ErrorClasses = Libc.CAN_ERR_BUSOFF | Libc.CAN_ERR_RESTARTED | Libc.CAN_ERR_CRTL;
 
-    /// <summary>Retry delay after ENOBUFS: about ten classic frames at 1 Mbit/s, the queue length of
-    /// a CAN interface, so a full queue has usually drained a little by then.</summary>
     /// <summary>
     /// Receive buffer asked for. The kernel default (rmem_default, about 200 KiB) holds only some
     /// 250 frames: a burst from the bus while the event loop is busy overflows it, and the kernel
@@ -36,6 +35,8 @@ public sealed class SocketCanTransport : ICanTransport
     /// </summary>
     private const int ReceiveBufferBytes = 4 << 20;
 
+    /// <summary>Retry delay after ENOBUFS: about ten classic frames at 1 Mbit/s, the queue length of
+    /// a CAN interface, so a full queue has usually drained a little by then.</summary>
     private static readonly TimeSpan QueueFullRetry = TimeSpan.FromMilliseconds(2);
 
     private readonly Epoll _readable = new();
@@ -50,14 +51,8 @@ public sealed class SocketCanTransport : ICanTransport
     private int _next;
     private int _received;
 
-    // Frames sent and not yet echoed, oldest first, each as (can_id | len << 32, first 8 data
-    // bytes): the kernel echoes in send order, so an echo is matched against the oldest. The
-    // first _abandoned of them were given up on by the device; their echoes are swallowed.
-    private const int SentCapacity = 4096;
-    private readonly (ulong Head, ulong Data)[] _sent = new (ulong, ulong)[SentCapacity];
-    private int _sentFront;
-    private int _sentCount;
-    private int _abandoned;
+    // Room for more frames than a device has outstanding (one per Txq entry, 1024 by default).
+    private readonly PendingEchoes _pendingEchoes = new(4096);
 
     private SocketCanTransport(CanSocket socket)
     {
@@ -91,7 +86,7 @@ public sealed class SocketCanTransport : ICanTransport
         }
     }
 
-    public TransmitStatus Transmit(in CanFrame frame)
+    public TransmitStatus Transmit(in CanFrame frame, TxTag tag)
     {
         // The socket's view, not SupportsFd: an interface deleted and created again may have come
         // back classic-only, and writing 72 bytes to that socket would throw.
@@ -101,7 +96,7 @@ public sealed class SocketCanTransport : ICanTransport
         switch (errno)
         {
             case 0:
-                RememberSent(frame.WireBytes);
+                _pendingEchoes.Add(frame.WireBytes, tag);
                 return TransmitStatus.Sent;
             case Errno.EAGAIN:
                 return TransmitStatus.WouldBlock;
@@ -110,19 +105,25 @@ public sealed class SocketCanTransport : ICanTransport
                 return TransmitStatus.WouldBlock;
             case Errno.ENETDOWN or Errno.ENODEV or Errno.ENXIO:
                 _state = CanBusState.Down;
-                ForgetSent();
+                _pendingEchoes.LoseAll();
                 return TransmitStatus.Down;
             default:
                 return TransmitStatus.Rejected;
         }
     }
 
-    public int Receive(Span<CanFrame> frames, out int confirmedTransmissions)
+    public int Receive(Span<CanFrame> frames, Span<TxOutcome> outcomes, out int outcomeCount)
     {
-        confirmedTransmissions = 0;
+        outcomeCount = 0;
         int count = 0;
-        while (count < frames.Length)
+        bool outcomesFull = false;
+        while (count < frames.Length && !outcomesFull)
         {
+            if (!_pendingEchoes.ReportLost(outcomes, ref outcomeCount))
+            {
+                outcomesFull = true;
+                break;
+            }
             if (_next == _received)
             {
                 _next = _received = 0;
@@ -132,7 +133,7 @@ public sealed class SocketCanTransport : ICanTransport
                     // The kernel reports the link going down (or away) once, as a socket error.
                     // Taking an interface down empties its queue: nothing sent will be echoed.
                     _state = CanBusState.Down;
-                    ForgetSent();
+                    _pendingEchoes.LoseAll();
                     continue;
                 }
                 if (errno != 0 || received == 0) break;
@@ -145,8 +146,9 @@ public sealed class SocketCanTransport : ICanTransport
                 int i = _next;
                 if (_buffer.IsConfirmation(i))
                 {
-                    if (IsCurrentConfirmation(_buffer.Frame(i))) confirmedTransmissions++;
-                    continue;
+                    if (_pendingEchoes.TryMatch(_buffer.Frame(i), outcomes, ref outcomeCount)) continue;
+                    outcomesFull = true;
+                    break;
                 }
                 uint id = _buffer.CanId(i);
                 if ((id & Libc.CAN_ERR_FLAG) != 0)
@@ -167,7 +169,7 @@ public sealed class SocketCanTransport : ICanTransport
         }
         // Leftovers keep the poll fd readable only if the socket is; make sure the caller comes back.
         // Touch the eventfd only when its state changes: no extra syscall per batch otherwise.
-        bool leftovers = _next < _received;
+        bool leftovers = _next < _received || _pendingEchoes.LostCount > 0;
         if (leftovers != _leftoverSignalled)
         {
             if (leftovers) _leftoverPending.Signal();
@@ -175,54 +177,6 @@ public sealed class SocketCanTransport : ICanTransport
             _leftoverSignalled = leftovers;
         }
         return count;
-    }
-
-    /// <summary>
-    /// Everything sent so far is written off: echoes of those frames, should they still go out,
-    /// are not reported. A new socket cannot do this: it would hear the old one's frames as
-    /// another node's and hand the guest its own frames back.
-    /// </summary>
-    public void AbandonConfirmations() => _abandoned = _sentCount;
-
-    private static (ulong Head, ulong Data) Key(ReadOnlySpan<byte> wire) =>
-        // Byte 5 (FD flags) is left out: the kernel adds CANFD_FDF to what it sends.
-        (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(wire) | (ulong)wire[4] << 32,
-         System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(wire[8..]));
-
-    private void RememberSent(ReadOnlySpan<byte> wire)
-    {
-        if (_sentCount == SentCapacity)
-        {
-            // More outstanding than tracked (never with the device's bounded queue): lose the oldest.
-            _sentFront = (_sentFront + 1) % SentCapacity;
-            _sentCount--;
-            if (_abandoned > 0) _abandoned--;
-        }
-        _sent[(_sentFront + _sentCount++) % SentCapacity] = Key(wire);
-    }
-
-    private void ForgetSent() => _sentFront = _sentCount = _abandoned = 0;
-
-    /// <summary>
-    /// Matches an echo with the oldest frames sent. Frames before the matching one were never
-    /// transmitted (dropped from the queue) and will not be echoed. True when the echo confirms a
-    /// frame the device still waits for, false when it belongs to an abandoned one.
-    /// </summary>
-    private bool IsCurrentConfirmation(ReadOnlySpan<byte> wire)
-    {
-        var key = Key(wire);
-        for (int i = 0; i < _sentCount; i++)
-        {
-            if (_sent[(_sentFront + i) % SentCapacity] != key) continue;
-            int skipped = i + 1;
-            bool abandoned = i < _abandoned;
-            _sentFront = (_sentFront + skipped) % SentCapacity;
-            _sentCount -= skipped;
-            _abandoned = Math.Max(0, _abandoned - skipped);
-            return !abandoned;
-        }
-        // Not a frame we know of (tracking was lost): count it, as before any tracking.
-        return true;
     }
 
     /// <summary>The interface queue is full: let the write poll fd fire after a delay rather than
@@ -266,7 +220,7 @@ public sealed class SocketCanTransport : ICanTransport
             _queueFullRetry.Consume();
             _socket.Dispose();
             _socket = replacement;
-            ForgetSent();
+            _pendingEchoes.LoseAll();
             Attach(replacement);
         }
         _state = CanBusState.Active;

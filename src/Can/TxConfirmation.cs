@@ -10,12 +10,13 @@ public enum TxConfirmation
     None = 0,
     /// <summary>
     /// <see cref="TransmitStatus.Sent"/> already means "on the bus" (the virtual bus, where
-    /// publishing is the transmission): a late-acknowledged request completes at once.
+    /// publishing is the transmission): a late-acknowledged request completes at once, and no
+    /// <see cref="TxOutcome"/> ever follows.
     /// </summary>
     AtTransmit,
     /// <summary>
-    /// Confirmations arrive later through <see cref="ICanTransport.Receive"/>'s
-    /// <c>confirmedTransmissions</c>, one per sent frame, in send order (SocketCAN with
+    /// The outcome of each sent frame arrives later as a <see cref="TxOutcome"/> carrying the
+    /// frame's <see cref="TxTag"/>, through <see cref="ICanTransport.Receive"/> (SocketCAN with
     /// <c>CAN_RAW_RECV_OWN_MSGS</c>: own frames come back flagged <c>MSG_CONFIRM</c>).
     /// </summary>
     Deferred,

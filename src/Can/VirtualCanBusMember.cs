@@ -6,7 +6,8 @@ namespace VhostDeviceCan.Can;
 /// One device's attachment to a <see cref="VirtualCanBus"/>: its <see cref="ICanTransport"/>.
 /// Supports CAN FD always. There is no physical bus, so a frame is on the bus as soon as it is
 /// published to the other inboxes: <see cref="Confirmation"/> is
-/// <see cref="TxConfirmation.AtTransmit"/> and a LATE_TX_ACK request completes at once.
+/// <see cref="TxConfirmation.AtTransmit"/>, a LATE_TX_ACK request completes at once, and tags are
+/// never reported back.
 /// </summary>
 /// <remarks>
 /// Wake-ups: <see cref="_signaled"/> is 1 while an eventfd write is pending, so a busy sender
@@ -88,7 +89,7 @@ public sealed class VirtualCanBusMember : ICanTransport
     /// <summary>Back on the bus after bus-off: the guest restarted its controller.</summary>
     public void Restart() => _busOff = false;
 
-    public TransmitStatus Transmit(in CanFrame frame)
+    public TransmitStatus Transmit(in CanFrame frame, TxTag tag)
     {
         if (_disposed || _busOff) return TransmitStatus.Down;
         Bus.Publish(this, new ReadOnlySpan<CanFrame>(in frame));
@@ -96,7 +97,7 @@ public sealed class VirtualCanBusMember : ICanTransport
     }
 
     /// <summary>All frames go out in one pass: one eventfd write per woken member for the whole batch.</summary>
-    public int TransmitBatch(ReadOnlySpan<CanFrame> frames, out TransmitStatus status)
+    public int TransmitBatch(ReadOnlySpan<CanFrame> frames, ReadOnlySpan<TxTag> tags, out TransmitStatus status)
     {
         if (_disposed || _busOff)
         {
@@ -108,10 +109,10 @@ public sealed class VirtualCanBusMember : ICanTransport
         return frames.Length;
     }
 
-    /// <summary>Drains the inbox in arrival order. Never any confirmations (they happen at transmit).</summary>
-    public int Receive(Span<CanFrame> frames, out int confirmedTransmissions)
+    /// <summary>Drains the inbox in arrival order. Never any outcomes (publishing is the transmission).</summary>
+    public int Receive(Span<CanFrame> frames, Span<TxOutcome> outcomes, out int outcomeCount)
     {
-        confirmedTransmissions = 0;
+        outcomeCount = 0;
         if (_disposed) return 0;
         // Always consume: a sender's write may land after the previous consume (see remarks),
         // and a level-triggered epoll would otherwise report the eventfd forever.

@@ -11,28 +11,29 @@ public sealed partial class CanDevice
 
     private readonly RxBacklog _rxBacklog;
     private readonly CanFrame[] _rxBatch = new CanFrame[RxBatchSize];
+    private readonly TxOutcome[] _txOutcomes = new TxOutcome[RxBatchSize];
     private bool _backlogFullReported;
     private bool _busDropReported;
 
     /// <summary>
-    /// Takes everything the transport has: frames for the guest and transmit confirmations. It
+    /// Takes everything the transport has: frames for the guest and transmission outcomes. It
     /// always drains, even while stopped or without guest buffers, so its fd never stays readable
     /// and confirmations for LATE_TX_ACK keep flowing.
     /// </summary>
     private void ReceiveFromTransport()
     {
-        bool confirmed = false;
+        bool settled = false;
         while (true)
         {
-            int count = _transport.Receive(_rxBatch, out int confirmations);
-            if (confirmations > 0 && ApplyConfirmations(confirmations)) confirmed = true;
+            int count = _transport.Receive(_rxBatch, _txOutcomes, out int outcomes);
+            for (int i = 0; i < outcomes; i++) settled |= ApplyOutcome(in _txOutcomes[i]);
             for (int i = 0; i < count; i++) Enqueue(in _rxBatch[i]);
-            if (count < _rxBatch.Length && confirmations == 0) break;
-            if (count == 0) break;
+            // A full span may have left more behind; anything less means the transport is drained.
+            if (count < _rxBatch.Length && outcomes < _txOutcomes.Length) break;
         }
         CheckBusState();
         NoteTransportDrops();
-        if (confirmed) CompleteResolvedTx();
+        if (settled) CompleteResolvedTx();
         DeliverRx();
     }
 

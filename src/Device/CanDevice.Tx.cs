@@ -14,7 +14,7 @@ public sealed partial class CanDevice
 
     private readonly TxCompletionQueue _txPending;
     private readonly CanFrame[] _txBatch = new CanFrame[TxBatchSize];
-    private readonly int[] _txBatchPositions = new int[TxBatchSize];
+    private readonly TxTag[] _txBatchTags = new TxTag[TxBatchSize];
     private readonly byte[] _txScratch = new byte[VirtioCan.MaxTxRequestLength];
     private bool _watchingWritable;
     private bool _txFilterReported;
@@ -59,7 +59,7 @@ public sealed partial class CanDevice
                         ring.ReportBroken();
                         return;
                     }
-                    if (DecodeTx(queue, chain, out int position)) { _txBatchPositions[batched] = position; _txBatch[batched++] = _txPending.At(position).Frame; }
+                    if (DecodeTx(queue, chain, out TxTag tag)) Batch(ref batched, tag);
                 }
                 if (batched == 0) break;
                 SendBatch(batched);
@@ -78,13 +78,13 @@ public sealed partial class CanDevice
     }
 
     /// <summary>Reads one request and records it; returns true when it is a valid frame to send.</summary>
-    private bool DecodeTx(SplitQueue queue, in DescriptorChain chain, out int position)
+    private bool DecodeTx(SplitQueue queue, in DescriptorChain chain, out TxTag tag)
     {
         bool hasResult = chain.WritableLength >= VirtioCan.TxResultLength;
         ChainReader reader = queue.GetReader(chain);
         int length = reader.Read(_txScratch);
         TxVerdict verdict = TxRequestDecoder.Decode(_txScratch.AsSpan(0, length), _negotiated, out CanFrame frame);
-        position = _txPending.Count;
+        tag = default;
         byte notOk = VirtioCan.VIRTIO_CAN_RESULT_NOT_OK;
         if (!hasResult)
         {
@@ -127,7 +127,14 @@ public sealed partial class CanDevice
         if (_traceFrames) _logger.LogTrace("TX {Frame}", frame);
         ref var entry = ref _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Held, notOk);
         entry.Frame = frame;
+        tag = entry.Tag;
         return true;
+    }
+
+    private void Batch(ref int batched, TxTag tag)
+    {
+        _txBatchTags[batched] = tag;
+        _txBatch[batched++] = _txPending.Tagged(tag).Frame;
     }
 
     /// <summary>Hands the first <paramref name="count"/> batched frames to the transport. Frames it
@@ -137,11 +144,11 @@ public sealed partial class CanDevice
         int offset = 0;
         while (offset < count)
         {
-            int sent = _transport.TransmitBatch(_txBatch.AsSpan(offset, count - offset), out TransmitStatus status);
-            for (int i = 0; i < sent; i++) MarkSent(ref _txPending.At(_txBatchPositions[offset + i]));
+            int sent = _transport.TransmitBatch(_txBatch.AsSpan(offset, count - offset), _txBatchTags.AsSpan(offset, count - offset), out TransmitStatus status);
+            for (int i = 0; i < sent; i++) MarkSent(ref _txPending.Tagged(_txBatchTags[offset + i]));
             offset += sent;
             if (offset == count) break;
-            ref var entry = ref _txPending.At(_txBatchPositions[offset]);
+            ref var entry = ref _txPending.Tagged(_txBatchTags[offset]);
             if (status == TransmitStatus.WouldBlock)
             {
                 // Back-pressure (ENOBUFS / EAGAIN): keep the rest held and wait for writability,
@@ -169,25 +176,25 @@ public sealed partial class CanDevice
         }
         else
         {
-            // Without LATE_TX_ACK the write is the completion; the confirmation that follows
-            // finds no request awaiting one and is ignored.
+            // Without LATE_TX_ACK the write is the completion; the outcome that follows
+            // finds its request settled and is ignored.
             _txPending.Resolve(ref entry, VirtioCan.VIRTIO_CAN_RESULT_OK);
         }
     }
 
     /// <summary>Fails every request whose result is not known yet (STOP, bus-off, queue stop).
-    /// Frames already handed over may still go out; the transport must not count their
-    /// confirmations for later frames, which would then read as "on the bus" too early.</summary>
-    private void FailPendingTx()
-    {
-        _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
-        _transport.AbandonConfirmations();
-    }
+    /// Frames already handed over may still go out; the outcomes of their tags are then ignored.</summary>
+    private void FailPendingTx() => _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
 
-    /// <summary>Confirmations complete the requests awaiting theirs, oldest first (transports
-    /// confirm in send order and never report abandoned frames). True when one was resolved.</summary>
-    private bool ApplyConfirmations(int confirmations) =>
-        _txPending.Confirm(confirmations, VirtioCan.VIRTIO_CAN_RESULT_OK) > 0;
+    /// <summary>Settles the request awaiting <paramref name="outcome"/>'s tag, if one still does.
+    /// True when one was resolved.</summary>
+    private bool ApplyOutcome(in TxOutcome outcome)
+    {
+        byte result = outcome.Confirmed ? VirtioCan.VIRTIO_CAN_RESULT_OK : VirtioCan.VIRTIO_CAN_RESULT_NOT_OK;
+        if (!_txPending.TrySettle(outcome.Tag, result)) return false;
+        if (!outcome.Confirmed) Counters.TxNotOkBusDown++;
+        return true;
+    }
 
     /// <summary>The transport can take frames again: send what was held, then continue with the ring.</summary>
     private void RetryHeldTx()
@@ -197,9 +204,7 @@ public sealed partial class CanDevice
         for (int i = 0; i < _txPending.Count && batched < TxBatchSize; i++)
         {
             ref var entry = ref _txPending.At(i);
-            if (entry.State != TxCompletionQueue.State.Held) continue;
-            _txBatchPositions[batched] = i;
-            _txBatch[batched++] = entry.Frame;
+            if (entry.State == TxCompletionQueue.State.Held) Batch(ref batched, entry.Tag);
         }
         if (batched > 0)
         {
@@ -239,19 +244,13 @@ public sealed partial class CanDevice
         // A transport without a write fd never reports WouldBlock; nothing to wait for.
         if (_watchingWritable || _context is null || _transport.WritePollFd < 0) return;
         _watchingWritable = true;
-        if (_transport.WritePollFd == _transport.PollFd)
-            _context.ModifyFd(_transport.PollFd, TransportReadToken, Libc.EPOLLIN | Libc.EPOLLOUT);
-        else
-            _context.RegisterFd(_transport.WritePollFd, TransportWriteToken, Libc.EPOLLOUT);
+        _context.RegisterFd(_transport.WritePollFd, TransportWriteToken, Libc.EPOLLOUT);
     }
 
     private void StopWatchingWritable()
     {
         if (!_watchingWritable || _context is null) return;
         _watchingWritable = false;
-        if (_transport.WritePollFd == _transport.PollFd)
-            _context.ModifyFd(_transport.PollFd, TransportReadToken, Libc.EPOLLIN);
-        else
-            _context.UnregisterFd(_transport.WritePollFd);
+        _context.UnregisterFd(_transport.WritePollFd);
     }
 }

@@ -148,8 +148,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         switch (token)
         {
             case TransportReadToken:
-                if ((events & Libc.EPOLLOUT) != 0) RetryHeldTx();
-                if ((events & (Libc.EPOLLIN | Libc.EPOLLERR | Libc.EPOLLHUP)) != 0) ReceiveFromTransport();
+                ReceiveFromTransport();
                 break;
             case TransportWriteToken:
                 RetryHeldTx();
@@ -178,9 +177,8 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _started = false;
         _status = 0;
         _negotiated = 0;
+        // Outcomes still to come for this driver's frames find no request and are ignored.
         _txPending.Clear();
-        // The next driver must not inherit confirmations of this one's frames.
-        _transport.AbandonConfirmations();
         _rxBacklog.Clear();
         _resignalTimer.Disarm();
         StopWatchingWritable();

@@ -8,13 +8,23 @@ namespace VhostDeviceCan.Device;
 /// reconnect exact), so a request whose result is known waits behind older ones still on the bus.
 /// Fixed capacity: the driver cannot have more chains outstanding than the queue holds.
 /// </summary>
-internal sealed class TxCompletionQueue(int capacity)
+/// <remarks>
+/// Each request with a frame to send gets a <see cref="TxTag"/> naming it to the transport: its
+/// slot in the ring below plus a sequence number that never repeats. A transport's outcome thus
+/// finds its request directly, whatever order outcomes come in, and an outcome for a request
+/// settled earlier (failed by STOP, bus-off or reset, then echoed anyway) or for a tag this queue
+/// never issued finds nothing and changes nothing.
+/// </remarks>
+internal sealed class TxCompletionQueue
 {
+    private const int SlotBits = 16;
+    private const ulong SlotMask = (1UL << SlotBits) - 1;
+
     internal enum State : byte
     {
         /// <summary>Result known; completes as soon as it reaches the front.</summary>
         Resolved,
-        /// <summary>Handed to the transport; waits for its confirmation (LATE_TX_ACK).</summary>
+        /// <summary>Handed to the transport; waits for the outcome of its tag (LATE_TX_ACK).</summary>
         AwaitingConfirmation,
         /// <summary>Not yet taken by the transport (it would block); retried on writability.</summary>
         Held,
@@ -27,39 +37,55 @@ internal sealed class TxCompletionQueue(int capacity)
         public bool HasResultByte;
         public State State;
         public byte Result;
+        public TxTag Tag;
         public CanFrame Frame;
     }
 
-    private readonly Entry[] _entries = new Entry[capacity];
+    private readonly Entry[] _entries;
     private int _front;
+    private ulong _nextSequence = 1;
+
+    public TxCompletionQueue(int capacity)
+    {
+        if (capacity < 1 || (ulong)capacity > SlotMask + 1) throw new ArgumentOutOfRangeException(nameof(capacity));
+        _entries = new Entry[capacity];
+    }
 
     public int Count { get; private set; }
-    public int AwaitingCount { get; private set; }
     public int HeldCount { get; private set; }
 
     public bool IsFull => Count == _entries.Length;
 
-    /// <summary>Appends a request and returns its slot, for the caller to fill the frame or result.</summary>
+    /// <summary>Appends a request and returns its slot, for the caller to fill the frame. A
+    /// <see cref="State.Held"/> request gets a fresh tag.</summary>
     public ref Entry Add(ushort head, ulong resultAddress, bool hasResultByte, State state, byte result)
     {
         if (IsFull) throw new InvalidOperationException("more Txq requests outstanding than the queue holds");
-        ref Entry entry = ref _entries[(_front + Count) % _entries.Length];
+        int slot = (_front + Count) % _entries.Length;
+        ref Entry entry = ref _entries[slot];
         entry.Head = head;
         entry.ResultAddress = resultAddress;
         entry.HasResultByte = hasResultByte;
         entry.State = state;
         entry.Result = result;
+        entry.Tag = state == State.Held ? new TxTag(_nextSequence++ << SlotBits | (uint)slot) : default;
         Count++;
-        if (state == State.AwaitingConfirmation) AwaitingCount++;
         if (state == State.Held) HeldCount++;
         return ref entry;
     }
 
     public ref Entry At(int position) => ref _entries[(_front + position) % _entries.Length];
 
+    /// <summary>The request that <paramref name="tag"/> was issued for; it must still be queued.</summary>
+    public ref Entry Tagged(TxTag tag)
+    {
+        ref Entry entry = ref _entries[(int)(tag.Value & SlotMask)];
+        if (entry.Tag != tag || entry.State == State.Resolved) throw new InvalidOperationException($"{tag} names no outstanding request");
+        return ref entry;
+    }
+
     public void Resolve(ref Entry entry, byte result)
     {
-        if (entry.State == State.AwaitingConfirmation) AwaitingCount--;
         if (entry.State == State.Held) HeldCount--;
         entry.State = State.Resolved;
         entry.Result = result;
@@ -69,35 +95,29 @@ internal sealed class TxCompletionQueue(int capacity)
     {
         if (entry.State == State.Held) HeldCount--;
         entry.State = State.AwaitingConfirmation;
-        AwaitingCount++;
     }
 
-    /// <summary>Resolves the <paramref name="count"/> oldest awaiting requests as confirmed on the bus;
-    /// transports confirm in send order. Returns how many matched.</summary>
-    public int Confirm(int count, byte result)
+    /// <summary>Resolves the request that awaits the outcome of <paramref name="tag"/>. False when no
+    /// request does: it was settled already, or the tag is not one of ours.</summary>
+    public bool TrySettle(TxTag tag, byte result)
     {
-        int confirmed = 0;
-        for (int i = 0; i < Count && confirmed < count; i++)
-        {
-            ref Entry entry = ref At(i);
-            if (entry.State != State.AwaitingConfirmation) continue;
-            Resolve(ref entry, result);
-            confirmed++;
-        }
-        return confirmed;
+        ulong slot = tag.Value & SlotMask;
+        if (slot >= (ulong)_entries.Length || !IsQueued((int)slot)) return false;
+        ref Entry entry = ref _entries[slot];
+        if (entry.Tag != tag || entry.State != State.AwaitingConfirmation) return false;
+        Resolve(ref entry, result);
+        return true;
     }
 
-    /// <summary>Resolves everything not yet resolved with <paramref name="result"/> (STOP, bus-off, reset).
-    /// Returns how many of them were awaiting a confirmation: the transport still owes those.</summary>
-    public int ResolveAll(byte result)
+    /// <summary>Resolves everything not yet resolved with <paramref name="result"/> (STOP, bus-off,
+    /// queue stop). Outcomes that still come for them are ignored by <see cref="TrySettle"/>.</summary>
+    public void ResolveAll(byte result)
     {
-        int abandoned = AwaitingCount;
         for (int i = 0; i < Count; i++)
         {
             ref Entry entry = ref At(i);
             if (entry.State != State.Resolved) Resolve(ref entry, result);
         }
-        return abandoned;
     }
 
     public bool TryPeekResolved(out Entry entry)
@@ -110,15 +130,20 @@ internal sealed class TxCompletionQueue(int capacity)
 
     public void RemoveFront()
     {
+        At(0).Tag = default;
         _front = (_front + 1) % _entries.Length;
         Count--;
     }
 
+    /// <summary>Forgets every request (virtio reset). Tags keep counting, so an outcome for a
+    /// request of the previous session never matches one of the next.</summary>
     public void Clear()
     {
+        for (int i = 0; i < Count; i++) At(i).Tag = default;
         _front = 0;
         Count = 0;
-        AwaitingCount = 0;
         HeldCount = 0;
     }
+
+    private bool IsQueued(int slot) => (slot - _front + _entries.Length) % _entries.Length < Count;
 }

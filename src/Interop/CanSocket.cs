@@ -287,9 +287,6 @@ public sealed unsafe class CanReceiveBuffer : IDisposable
     /// <summary>MSG_CONFIRM: this socket's own frame, echoed after the interface transmitted it.</summary>
     public bool IsConfirmation(int index) => (MessageFlags(index) & Libc.MSG_CONFIRM) != 0;
 
-    /// <summary>MSG_DONTROUTE: the frame was sent by a socket on this host rather than received from the bus.</summary>
-    public bool IsLocal(int index) => (MessageFlags(index) & Libc.MSG_DONTROUTE) != 0;
-
     /// <summary>One recvmmsg; the raw result (-1 with errno set on failure).</summary>
     internal int ReceiveFrom(int fd)
     {

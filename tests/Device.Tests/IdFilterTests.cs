@@ -30,21 +30,20 @@ public sealed class IdFilterTests
     [Fact]
     public void RX_outside_the_filter_never_reaches_the_guest_and_is_counted()
     {
-        using var harness = new DeviceHarness(options: new CanDeviceOptions { RxFilter = Filter("7DF,700:700") });
-        var guest = harness.ConnectStarted();
+        using var device = new SyncDevice(options: new CanDeviceOptions { RxFilter = Filter("7DF,700:700") });
+        device.Start();
+        device.PostRxBuffers(8);
 
-        harness.Transport.InjectAndWaitDrained(
+        device.Inject(
             CanFrame.Classic(0x123, false, [1]),
             CanFrame.Classic(0x7DF, false, [2]),
             CanFrame.Classic(0x7DF, true, [3]),
             CanFrame.Classic(0x7E8, false, [4]),
             CanFrame.Classic(0x6FF, false, [5]));
 
-        List<CanFrame> received = DeviceHarness.ReceiveFrames(guest, 2);
-        Assert.Equal([(0x7DFu, (byte)2), (0x7E8u, (byte)4)], received.Select(f => (f.Id, f.Data[0])));
-        Assert.True(DeviceHarness.ReceivesNothing(guest));
-        Assert.Equal(3, harness.Counters.RxFiltered);
-        Assert.Equal(0, harness.Counters.RxDroppedBacklogFull);
+        Assert.Equal([(0x7DFu, (byte)2), (0x7E8u, (byte)4)], device.TakeRx().Select(f => (f.Id, f.Data[0])));
+        Assert.Equal(3, device.Counters.RxFiltered);
+        Assert.Equal(0, device.Counters.RxDroppedBacklogFull);
     }
 
     [Fact]

@@ -31,29 +31,31 @@ public sealed class StateMachineTests
     [Fact]
     public void Frames_that_arrive_while_stopped_are_not_delivered_after_START()
     {
-        using var harness = new DeviceHarness();
-        var guest = harness.Connect();
-        harness.Transport.InjectAndWaitDrained(Frame(1), Frame(2), Frame(3));
-        DeviceHarness.Settle(guest);
-        Assert.Equal(3, harness.Counters.RxDroppedWhileStopped);
+        using var device = new SyncDevice();
+        device.PostRxBuffers(4);
+        device.Inject(Frame(1), Frame(2), Frame(3));
+        Assert.Equal(3, device.Counters.RxDroppedWhileStopped);
+        Assert.Empty(device.TakeRx());
 
-        Assert.True(guest.Start(DeviceHarness.Timeout));
-        Assert.True(DeviceHarness.ReceivesNothing(guest), "a frame from before START was delivered");
-        harness.Transport.Inject(Frame(4));
-        Assert.Equal([Frame(4)], DeviceHarness.ReceiveFrames(guest, 1));
+        device.Start();
+        Assert.Empty(device.TakeRx());
+        device.Inject(Frame(4));
+        Assert.Equal([Frame(4)], device.TakeRx());
     }
 
     [Fact]
     public void Frames_queued_for_a_guest_without_buffers_are_dropped_at_STOP()
     {
-        using var harness = new DeviceHarness();
-        var guest = harness.ConnectStarted(Features(All, postRxBuffers: false));
-        harness.Transport.InjectAndWaitDrained(Frame(1), Frame(2));
-        Assert.True(guest.Stop(DeviceHarness.Timeout));
-        Assert.True(guest.Start(DeviceHarness.Timeout));
+        using var device = new SyncDevice();
+        device.Start();
+        device.Inject(Frame(1), Frame(2));
+        device.Stop();
+        device.Start();
         // A buffer posted now must not get a frame from the previous session of the controller.
-        PostRxBuffer(guest, 16 + 64);
-        Assert.False(guest.WaitForRx(DeviceHarness.Quiet), "a frame queued before STOP was delivered after START");
+        device.PostRxBuffers(1);
+        Assert.Empty(device.TakeRx());
+        device.Inject(Frame(3));
+        Assert.Equal([Frame(3)], device.TakeRx());
     }
 
     [Fact]
@@ -93,25 +95,21 @@ public sealed class StateMachineTests
     [Fact]
     public void Confirmations_of_frames_failed_by_STOP_do_not_complete_later_frames()
     {
-        using var harness = new DeviceHarness(new TestTransport(confirmation: TxConfirmation.Deferred));
-        var guest = harness.ConnectStarted();
-        Assert.True(guest.TrySend(Frame(1)));
-        guest.Flush();
-        Assert.True(harness.Transport.WaitForTransmitCalls(1));
-        Assert.True(guest.Stop(DeviceHarness.Timeout));
-        Assert.Equal([NotOk], DeviceHarness.CollectTx(guest, 1));
+        using var device = new SyncDevice(new TestTransport(confirmation: TxConfirmation.Deferred));
+        device.Start();
+        device.Send(Frame(1));
+        device.Stop();
+        Assert.Equal([NotOk], device.TakeTxResults());
 
-        Assert.True(guest.Start(DeviceHarness.Timeout));
-        Assert.True(guest.TrySend(Frame(2)));
-        guest.Flush();
-        Assert.True(harness.Transport.WaitForTransmitCalls(2));
+        device.Start();
+        device.Send(Frame(2));
         // The transport now confirms frame 1, which was already on its way: that says nothing about frame 2.
-        harness.Transport.Confirm(1);
-        Assert.True(harness.Transport.WaitDrained());
-        DeviceHarness.Settle(guest);
-        Assert.False(guest.WaitForTx(DeviceHarness.Quiet), "frame 2 completed on frame 1's confirmation");
-        harness.Transport.Confirm(1);
-        Assert.Equal([Ok], DeviceHarness.CollectTx(guest, 1));
+        device.Transport.Confirm(1);
+        device.TransportReadable();
+        Assert.Empty(device.TakeTxResults());
+        device.Transport.Confirm(1);
+        device.TransportReadable();
+        Assert.Equal([Ok], device.TakeTxResults());
     }
 
     [Fact]
@@ -180,25 +178,28 @@ public sealed class StateMachineTests
     [Fact]
     public void Back_pressure_holds_requests_without_spinning_and_retries_in_order()
     {
-        using var harness = new DeviceHarness();
-        var guest = harness.ConnectStarted();
-        harness.Transport.Block();
-        for (int i = 0; i < 10; i++) Assert.True(guest.TrySend(Frame(i)));
-        guest.Flush();
-        Assert.True(harness.Transport.WaitForTransmitCalls(1));
-        int callsWhileBlocked = harness.Transport.TransmitCalls;
-        // Nothing completes, and the device waits for writability instead of retrying.
-        Assert.False(guest.WaitForTx(DeviceHarness.Quiet), "a held request was completed");
-        Assert.Equal(callsWhileBlocked, harness.Transport.TransmitCalls);
-        Assert.True(callsWhileBlocked <= 2, $"{callsWhileBlocked} Transmit calls while blocked");
+        using var device = new SyncDevice();
+        device.Start();
+        device.Transport.Block();
+        device.Send([.. Enumerable.Range(0, 10).Select(Frame)]);
+        // One attempt, then the device waits for writability instead of retrying.
+        Assert.Equal(1, device.Transport.TransmitCalls);
+        Assert.True(device.WatchesWritable, "the device does not wait for the transport to become writable");
+        Assert.Empty(device.TakeTxResults());
 
-        // More requests arrive while held: they queue behind, not ahead.
-        for (int i = 10; i < 15; i++) Assert.True(guest.TrySend(Frame(i)));
-        guest.Flush();
-        harness.Transport.Unblock();
-        Assert.All(DeviceHarness.CollectTx(guest, 15), r => Assert.Equal(Ok, r));
-        Assert.Equal(Enumerable.Range(0, 15).Select(Frame), harness.Transport.Sent);
-        Assert.Equal(0, harness.Counters.TxNotOkBusDown);
+        // More requests arrive while held: they queue behind, not ahead, and nothing is retried,
+        // even when the driver kicks without being asked to.
+        device.Send([.. Enumerable.Range(10, 5).Select(Frame)]);
+        device.Kick(VirtioCan.TxQueue);
+        Assert.Equal(1, device.Transport.TransmitCalls);
+        Assert.Empty(device.TakeTxResults());
+
+        device.Transport.Unblock();
+        device.TransportWritable();
+        Assert.Equal(Enumerable.Repeat(Ok, 15), device.TakeTxResults());
+        Assert.Equal(Enumerable.Range(0, 15).Select(Frame), device.Transport.Sent);
+        Assert.False(device.WatchesWritable);
+        Assert.Equal(0, device.Counters.TxNotOkBusDown);
     }
 
     [Fact]
@@ -230,37 +231,40 @@ public sealed class StateMachineTests
     [Fact]
     public void Bus_off_sets_status_fails_pending_TX_notifies_and_START_clears_it()
     {
-        using var harness = new DeviceHarness(new TestTransport(confirmation: TxConfirmation.Deferred));
-        var guest = harness.ConnectStarted();
-        for (int i = 0; i < 3; i++) Assert.True(guest.TrySend(Frame(i)));
-        guest.Flush();
-        Assert.True(harness.Transport.WaitForTransmitCalls(3));
+        using var device = new SyncDevice(new TestTransport(confirmation: TxConfirmation.Deferred));
+        device.Start();
+        device.PostRxBuffers(4);
+        device.Send(Frame(0), Frame(1), Frame(2));
+        Assert.Equal(3, device.Transport.TransmitCalls);
 
-        harness.Transport.SetBusState(CanBusState.BusOff);
-        Assert.True(guest.WaitForConfigChange(DeviceHarness.Timeout), "no config-change notification");
-        Assert.Equal(VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF, guest.ReadStatus());
-        Assert.Equal([NotOk, NotOk, NotOk], DeviceHarness.CollectTx(guest, 3));
-        Assert.False(harness.Device.IsStarted);
-        Assert.Equal(1, harness.Counters.BusOffEvents);
+        device.Transport.SetBusState(CanBusState.BusOff);
+        device.TransportReadable();
+        Assert.Equal(1, device.ConfigChanges);
+        Assert.Equal(VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF, device.Device.Status);
+        Assert.Equal([NotOk, NotOk, NotOk], device.TakeTxResults());
+        Assert.False(device.Device.IsStarted);
+        Assert.Equal(1, device.Counters.BusOffEvents);
 
         // While bus-off the controller is stopped: TX is refused and frames are not delivered.
-        Assert.Equal(NotOk, guest.SendAndWait(Frame(5), DeviceHarness.Timeout));
-        harness.Transport.InjectAndWaitDrained(Frame(6));
+        device.Send(Frame(5));
+        Assert.Equal([NotOk], device.TakeTxResults());
+        device.Inject(Frame(6));
+        Assert.Empty(device.TakeRx());
 
         // Linux restarts with START (restart-ms), no STOP first.
-        harness.Transport.SetBusState(CanBusState.Active);
-        Assert.True(guest.Start(DeviceHarness.Timeout));
-        Assert.Equal(0, guest.ReadStatus());
-        Assert.True(DeviceHarness.ReceivesNothing(guest));
-        harness.Transport.Inject(Frame(7));
-        Assert.Equal([Frame(7)], DeviceHarness.ReceiveFrames(guest, 1));
+        device.Transport.SetBusState(CanBusState.Active);
+        device.Start();
+        Assert.Equal(0, device.Device.Status);
+        Assert.Empty(device.TakeRx());
+        device.Inject(Frame(7));
+        Assert.Equal([Frame(7)], device.TakeRx());
         // A bus-off controller drops what it had queued: no confirmation follows for the three failed
         // frames, so the first confirmation after the restart is frame 8's.
-        Assert.True(guest.TrySend(Frame(8)));
-        guest.Flush();
-        Assert.True(harness.Transport.WaitForTransmitCalls(4));
-        harness.Transport.Confirm(1);
-        Assert.Equal([Ok], DeviceHarness.CollectTx(guest, 1));
+        device.Send(Frame(8));
+        device.Transport.Confirm(1);
+        device.TransportReadable();
+        Assert.Equal([Ok], device.TakeTxResults());
+        Assert.Equal(1, device.ConfigChanges);
     }
 
     [Fact]
@@ -404,13 +408,14 @@ public sealed class StateMachineTests
     }
 
     [Fact]
-    public void Nothing_is_used_on_Txq_or_Rxq_while_stopped()
+    public void Nothing_is_used_on_the_Rxq_while_stopped()
     {
-        using var harness = new DeviceHarness();
-        var guest = harness.Connect();
-        harness.Transport.InjectAndWaitDrained(Frame(1));
-        DeviceHarness.Settle(guest);
-        // Rx buffers were posted at connect; none may be used before START (docs/spec/linux-driver.md §9).
-        Assert.False(guest.WaitForRx(DeviceHarness.Quiet));
+        using var device = new SyncDevice();
+        device.PostRxBuffers(4);
+        device.Inject(Frame(1));
+        // Rx buffers are posted at connect; none may be used before START (docs/spec/linux-driver.md §9).
+        Assert.Empty(device.TakeRx());
+        Assert.Equal(1, device.Counters.RxDroppedWhileStopped);
+        Assert.Equal(0, device.Counters.RxFrames);
     }
 }

@@ -6,9 +6,10 @@ namespace VhostDeviceCan.Device.Tests;
 
 /// <summary>
 /// An in-memory <see cref="ICanTransport"/> whose every behaviour the test controls: FD support,
-/// the confirmation model, back-pressure and the bus state. Its <see cref="PollFd"/> and
-/// <see cref="WritePollFd"/> are real eventfds, so the device's event loop waits on them exactly
-/// as it waits on a CAN socket. The device calls it from its loop thread; the test from its own.
+/// the confirmation model, back-pressure, the bus state and the outcomes it reports, right or
+/// wrong. Its <see cref="PollFd"/> and <see cref="WritePollFd"/> are real eventfds, so the device's
+/// event loop waits on them exactly as it waits on a CAN socket. The device calls it from its loop
+/// thread (or the test's own, with <see cref="SyncDevice"/>); the test from its own.
 /// </summary>
 public sealed class TestTransport : ICanTransport
 {
@@ -19,13 +20,11 @@ public sealed class TestTransport : ICanTransport
     private readonly EventFd _writable = new();
     private readonly ConcurrentQueue<CanFrame> _incoming = new();
     private readonly ConcurrentQueue<CanFrame> _sent = new();
+    private readonly ConcurrentQueue<TxTag> _sentTags = new();
+    // Tags of frames sent and not yet echoed, oldest first: what Confirm echoes.
+    private readonly ConcurrentQueue<TxTag> _unechoed = new();
+    private readonly ConcurrentQueue<TxOutcome> _outcomes = new();
     private readonly object _gate = new();
-    private int _confirmationsReleased;
-    // Device thread only: frames sent, echoes released so far, and the abandonment mark.
-    private long _sentCount;
-    private long _echoed;
-    private long _abandonedBefore;
-    private long _droppedBefore;
     private int _transmitCalls;
     private volatile bool _blocked;
     private volatile CanBusState _busState = CanBusState.Active;
@@ -48,6 +47,9 @@ public sealed class TestTransport : ICanTransport
 
     /// <summary>Frames the device handed over, in order.</summary>
     public IReadOnlyCollection<CanFrame> Sent => _sent;
+
+    /// <summary>The tag of each frame in <see cref="Sent"/>, in the same order.</summary>
+    public IReadOnlyList<TxTag> SentTags => [.. _sentTags];
 
     /// <summary>Signalled after each Transmit call (sent or not).</summary>
     public SemaphoreSlim TransmitSignal { get; } = new(0);
@@ -82,14 +84,27 @@ public sealed class TestTransport : ICanTransport
         {
             TimeSpan left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero || !Drained.WaitOne(left)) return false;
-            if (_incoming.IsEmpty && Volatile.Read(ref _confirmationsReleased) == 0) return true;
+            if (_incoming.IsEmpty && _outcomes.IsEmpty) return true;
         }
     }
 
-    /// <summary>Releases <paramref name="count"/> confirmations (Deferred): the oldest sent frames went out.</summary>
+    /// <summary>Echoes the <paramref name="count"/> oldest frames not echoed yet (Deferred), as a
+    /// CAN socket does once the interface sent them: they are reported confirmed by their tags.</summary>
     public void Confirm(int count)
     {
-        Interlocked.Add(ref _confirmationsReleased, count);
+        for (int i = 0; i < count; i++)
+        {
+            Assert.True(_unechoed.TryDequeue(out TxTag tag), $"only {i} of {count} frames are waiting for an echo");
+            _outcomes.Enqueue(new TxOutcome(tag, Confirmed: true));
+        }
+        _readable.Signal();
+    }
+
+    /// <summary>Reports exactly these outcomes at the next Receive, whatever was sent: a scripted
+    /// transport that confirms out of order, twice, late, or tags it never saw.</summary>
+    public void Report(params TxOutcome[] outcomes)
+    {
+        foreach (var outcome in outcomes) _outcomes.Enqueue(outcome);
         _readable.Signal();
     }
 
@@ -120,15 +135,12 @@ public sealed class TestTransport : ICanTransport
     {
         // A controller going bus-off (or an interface going down) drops its queue: frames sent
         // so far will never be echoed, unlike frames a STOP merely stopped waiting for.
-        if (state != CanBusState.Active) Volatile.Write(ref _droppedBefore, Interlocked.Read(ref _sentCount));
+        if (state != CanBusState.Active) _unechoed.Clear();
         _busState = state;
         _readable.Signal();
     }
 
-    /// <summary>Frames sent before the last abandonment never count as confirmed.</summary>
-    public void AbandonConfirmations() => _abandonedBefore = Interlocked.Read(ref _sentCount);
-
-    public TransmitStatus Transmit(in CanFrame frame)
+    public TransmitStatus Transmit(in CanFrame frame, TxTag tag)
     {
         Interlocked.Increment(ref _transmitCalls);
         TransmitStatus status;
@@ -137,27 +149,23 @@ public sealed class TestTransport : ICanTransport
         else
         {
             _sent.Enqueue(frame);
-            Interlocked.Increment(ref _sentCount);
+            _sentTags.Enqueue(tag);
+            if (Confirmation == TxConfirmation.Deferred) _unechoed.Enqueue(tag);
             status = TransmitStatus.Sent;
         }
         TransmitSignal.Release();
         return status;
     }
 
-    public int Receive(Span<CanFrame> frames, out int confirmedTransmissions)
+    public int Receive(Span<CanFrame> frames, Span<TxOutcome> outcomes, out int outcomeCount)
     {
         // Consume before draining: a frame injected after this point signals again.
         _readable.Consume();
-        // Each released confirmation is the echo of the next sent frame, in send order; echoes of
-        // frames sent before the device abandoned them are swallowed, as SocketCAN's are.
-        int released = Interlocked.Exchange(ref _confirmationsReleased, 0);
-        _echoed = Math.Max(_echoed, Volatile.Read(ref _droppedBefore));
-        confirmedTransmissions = 0;
-        for (int i = 0; i < released; i++)
-            if (_echoed++ >= _abandonedBefore) confirmedTransmissions++;
+        outcomeCount = 0;
+        while (outcomeCount < outcomes.Length && _outcomes.TryDequeue(out TxOutcome outcome)) outcomes[outcomeCount++] = outcome;
         int count = 0;
         while (count < frames.Length && _incoming.TryDequeue(out CanFrame frame)) frames[count++] = frame;
-        if (!_incoming.IsEmpty) _readable.Signal();
+        if (!_incoming.IsEmpty || !_outcomes.IsEmpty) _readable.Signal();
         else Drained.Set();
         return count;
     }

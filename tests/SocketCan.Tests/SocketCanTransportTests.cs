@@ -288,8 +288,27 @@ public sealed class SocketCanTransportTests : IDisposable
         Assert.Equal(Vcan.Classic(0x41, 4), Vcan.ReceiveOne(peer, buffer).Frame);
     }
 
+    /// <summary>Receives until <paramref name="expected"/> outcomes arrived; returns them in report order.</summary>
+    private List<TxOutcome> ReceiveOutcomes(SocketCanTransport transport, int expected, int timeoutMs = 5000)
+    {
+        var outcomes = new List<TxOutcome>();
+        Span<TxOutcome> batch = stackalloc TxOutcome[8];
+        long deadline = Environment.TickCount64 + timeoutMs;
+        while (outcomes.Count < expected)
+        {
+            int left = (int)(deadline - Environment.TickCount64);
+            if (left <= 0) Assert.Fail($"timed out with outcomes [{string.Join(", ", outcomes)}]");
+            Wait(transport.PollFd, left);
+            Assert.Equal(0, transport.Receive(_frames, batch, out int count));
+            outcomes.AddRange(batch[..count].ToArray());
+        }
+        return outcomes;
+    }
+
+    private static TxOutcome Confirmed(uint tag) => new(new TxTag(tag), true);
+
     [Fact]
-    public void Abandoned_confirmations_are_not_counted_for_later_frames()
+    public void An_echo_confirms_its_own_frame_and_no_later_one()
     {
         using var transport = Open("vcan1");
         using var peer = Vcan.Open("vcan1");
@@ -298,45 +317,56 @@ public sealed class SocketCanTransportTests : IDisposable
         // "release" lets out only what is before the first mark.
         Vcan.Run("tc", "qdisc", "replace", "dev", "vcan1", "root", "plug", "limit", "1600");
 
-        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x70, false, [0])));
-        // The device answered that request (STOP, bus-off): whenever the frame still goes out,
-        // its echo must not confirm the next one.
-        transport.AbandonConfirmations();
+        // The device may have answered the first request already (STOP, bus-off): whenever its
+        // frame still goes out, the echo names that request, never the one sent after it.
+        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x70, false, [0]), new TxTag(1)));
         Vcan.Run("tc", "qdisc", "change", "dev", "vcan1", "root", "plug", "block");
-        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x71, false, [1])));
+        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x71, false, [1]), new TxTag(2)));
         Vcan.Run("tc", "qdisc", "change", "dev", "vcan1", "root", "plug", "release");
 
         Assert.Equal(0x70u, Vcan.CanIdOf(Vcan.ReceiveOne(peer, buffer).Frame));
+        Assert.Equal([Confirmed(1)], ReceiveOutcomes(transport, 1));
+        // 0x71 is still queued: nothing more is reported for it yet.
         Wait(transport.PollFd, 300);
-        // Neither a frame (it is this transport's own) nor a confirmation (0x71 is still queued).
-        Assert.Equal(0, transport.Receive(_frames, out int early));
-        Assert.True(early == 0, "the abandoned frame's echo was counted as a confirmation of 0x71, which is still queued");
+        Span<TxOutcome> none = stackalloc TxOutcome[4];
+        Assert.Equal(0, transport.Receive(_frames, none, out int early));
+        Assert.True(early == 0, $"{none[0]} reported while 0x71 is still queued");
 
         Vcan.Run("tc", "qdisc", "change", "dev", "vcan1", "root", "plug", "release_indefinite");
         Assert.Equal(0x71u, Vcan.CanIdOf(Vcan.ReceiveOne(peer, buffer).Frame));
-        var (frames, confirmations) = ReceiveUntil(transport, (_, c) => c >= 1);
-        Assert.Empty(frames);
-        Assert.Equal(1, confirmations);
+        Assert.Equal([Confirmed(2)], ReceiveOutcomes(transport, 1));
     }
 
     [Fact]
-    public void A_frame_dropped_from_the_queue_does_not_shift_later_confirmations()
+    public void A_frame_dropped_from_the_queue_is_reported_failed_and_the_next_confirmed()
     {
         using var transport = Open("vcan1");
         using var peer = Vcan.Open("vcan1");
         using var buffer = new CanReceiveBuffer(4);
         Vcan.Run("tc", "qdisc", "replace", "dev", "vcan1", "root", "plug", "limit", "1600");
-        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x72, false, [2])));
-        transport.AbandonConfirmations();
-        // Deleting the qdisc drops the abandoned frame: it is never echoed.
+        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x72, false, [2]), new TxTag(1)));
+        // Deleting the qdisc drops the held frame: it is never echoed.
         Vcan.Run("tc", "qdisc", "del", "dev", "vcan1", "root");
 
-        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x73, false, [3])));
+        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x73, false, [3]), new TxTag(2)));
 
         Assert.Equal(0x73u, Vcan.CanIdOf(Vcan.ReceiveOne(peer, buffer).Frame));
-        var (frames, confirmations) = ReceiveUntil(transport, (_, c) => c >= 1);
-        Assert.Empty(frames);
-        Assert.Equal(1, confirmations);
+        Assert.Equal([new TxOutcome(new TxTag(1), false), Confirmed(2)], ReceiveOutcomes(transport, 2));
+    }
+
+    [Fact]
+    public void Frames_sent_before_the_link_went_down_are_reported_failed()
+    {
+        using var transport = Open("vcan1");
+        Vcan.Run("tc", "qdisc", "replace", "dev", "vcan1", "root", "plug", "limit", "1600");
+        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x74, false, [4]), new TxTag(1)));
+        Assert.Equal(TransmitStatus.Sent, transport.Transmit(CanFrame.Classic(0x75, false, [5]), new TxTag(2)));
+        // Taking the interface down empties its queue: neither frame will be echoed.
+        Vcan.SetLink("vcan1", "down");
+
+        var outcomes = ReceiveOutcomes(transport, 2);
+        Assert.Equal([new TxOutcome(new TxTag(1), false), new TxOutcome(new TxTag(2), false)], outcomes);
+        Assert.Equal(CanBusState.Down, transport.BusState);
     }
 
     [Fact]
