@@ -1,0 +1,6 @@
+namespace VhostDeviceCan.Fuzz;
+
+internal static class VhostUserSeeds
+{
+    public static IEnumerable<(string Name, byte[] Bytes)> All() => [];
+}
