@@ -22,7 +22,7 @@ namespace VhostDeviceCan.Fuzz;
 /// Regions are mapped from one memfd created once, so regions may alias each other, as two
 /// mappings of the same file can; each region's UVA range is its own.
 /// </remarks>
-internal sealed class ChainWalkTarget : IFuzzTarget
+internal sealed class ChainWalkTarget : IFuzzTarget, IDisposable
 {
     public const int RamFileSize = 64 * 1024;
     public const ushort MaxQueueSize = 256;
@@ -37,10 +37,17 @@ internal sealed class ChainWalkTarget : IFuzzTarget
 
     public string Name => "chain-walk";
 
+    /// <summary>Chains the last input popped, and why its queue broke (null if it did not), so
+    /// tests can check that a seed reaches the walk.</summary>
+    public int LastChainCount { get; private set; }
+    public string? LastBrokenReason { get; private set; }
+
     public static ulong UserAddressOf(int region) => (ulong)(region + 1) << 44;
 
     public void Run(ReadOnlySpan<byte> data)
     {
+        LastChainCount = 0;
+        LastBrokenReason = null;
         var input = new FuzzInput(data);
         byte flags = input.U8();
         byte sizeField = input.U8();
@@ -93,8 +100,10 @@ internal sealed class ChainWalkTarget : IFuzzTarget
             if (result == PopResult.Broken)
             {
                 FuzzFindingException.Check(_queue.IsBroken && _queue.TryPop(out _) == PopResult.Broken, "a broken queue must stay broken");
+                LastBrokenReason = _queue.BrokenReason;
                 return;
             }
+            LastChainCount++;
             FuzzFindingException.Check(chain.Head < _queue.Size, $"head {chain.Head} is not below the queue size {_queue.Size}");
             if (chain.WritableLength != 0)
                 FuzzFindingException.Check(memory.IsValidRange(chain.FirstWritableAddress, 1), $"first writable byte at 0x{chain.FirstWritableAddress:x} is not mapped");
@@ -155,5 +164,11 @@ internal sealed class ChainWalkTarget : IFuzzTarget
         // Cleared whole: the previous input's device writes may be anywhere in it.
         ram.Clear();
         contents[..length].CopyTo(ram);
+    }
+
+    public void Dispose()
+    {
+        _ramView.Dispose();
+        _ram.Dispose();
     }
 }
