@@ -81,11 +81,12 @@ internal static class VhostUserSeeds
         Msg(SET_FEATURES, U64(Features()), flags: flags),
     ];
 
-    /// <summary>Every ring at RAM offset ring * 0x400: descriptors, avail at +0x80, used at +0x100.</summary>
+    /// <summary>Every ring at RAM offset ring * 0x400: descriptors, avail at +0x80, used at +0x100.
+    /// Controlq first, so its START is handled before the Txq request is.</summary>
     private static byte[][] Running(uint flags = MessageHeader.Version)
     {
         var messages = new List<byte[]>(Connected(flags)) { Msg(SET_MEM_TABLE, MemTable(1, 0, Ram), flags: flags) };
-        for (uint ring = 0; ring < VirtioCan.QueueCount; ring++)
+        for (uint ring = VirtioCan.QueueCount - 1; ring < VirtioCan.QueueCount; ring--)
         {
             ulong at = Uva + ring * 0x400;
             messages.Add(Msg(SET_VRING_NUM, State(ring, 8), flags: flags));

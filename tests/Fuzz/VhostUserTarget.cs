@@ -29,7 +29,9 @@ namespace VhostDeviceCan.Fuzz;
 /// Bits 28-31 of flags, when not zero, send that number minus one of fds instead (and are cleared).
 /// Two requests never reach the back-end: <see cref="KickRequest"/> + ring signals that ring's kick
 /// eventfd, <see cref="BusFrameRequest"/> has another bus member send a frame (payload: u8 bit 0 FD,
-/// bit 1 extended, bit 2 remote; u32 id; data).
+/// bit 1 extended, bit 2 remote; u32 id; data). Before either, a GET_FEATURES is sent and its
+/// reply awaited, so the back-end has handled every earlier message (the kick eventfd is
+/// registered, the controller started) and each input runs the same way every time.
 /// </remarks>
 internal sealed class VhostUserTarget : IFuzzTarget, IDisposable
 {
@@ -52,6 +54,9 @@ internal sealed class VhostUserTarget : IFuzzTarget, IDisposable
     private readonly FindingLogger _logger = new();
     private readonly byte[] _message = new byte[MessageHeader.Length + MessageHeader.MaxPayload + 64 * 1024];
     private readonly CanFrame[] _frames = new CanFrame[64];
+    private readonly ReceivedFds _replyFds = new();
+    private int _featureRequestsSent;
+    private int _featureRepliesSeen;
 
     public VhostUserTarget()
     {
@@ -79,6 +84,10 @@ internal sealed class VhostUserTarget : IFuzzTarget, IDisposable
         var input = new FuzzInput(data);
         FillRam(input.Bytes(input.U16()));
         _logger.Clear();
+        // A kick the previous session never registered would otherwise fire in this one.
+        foreach (var kick in _kicks) kick.Consume();
+        _call.Consume();
+        _featureRequestsSent = _featureRepliesSeen = 0;
         using (var client = UnixSocket.Connect(_socketPath))
         {
             SendMessages(client, ref input);
@@ -105,19 +114,54 @@ internal sealed class VhostUserTarget : IFuzzTarget, IDisposable
             ReadOnlySpan<byte> payload = input.Bytes((int)Math.Min(size, (uint)_message.Length - MessageHeader.Length));
             if (request - KickRequest < (uint)_kicks.Length)
             {
+                if (!AllHandled(client)) return;
                 _kicks[request - KickRequest].Signal();
                 continue;
             }
             if (request == BusFrameRequest)
             {
+                if (!AllHandled(client)) return;
                 SendBusFrame(payload);
                 continue;
             }
+            if (request == (uint)GET_FEATURES) _featureRequestsSent++;
             int fdCount = flags >> 28 is var forced and not 0 ? (int)forced - 1 : FdsFor((FrontendRequest)request, payload);
             for (int i = 0; i < fdCount; i++) fds[i] = FdFor((FrontendRequest)request, payload);
             Payload.Write(_message, new MessageHeader(request, flags & 0x0FFF_FFFF, size));
             payload.CopyTo(_message.AsSpan(MessageHeader.Length));
             if (!TrySend(client, _message.AsSpan(0, MessageHeader.Length + payload.Length), fds[..fdCount])) return;
+        }
+    }
+
+    /// <summary>
+    /// Sends GET_FEATURES and reads replies until its own: every GET_FEATURES gets exactly one reply
+    /// or the connection closes (refusing a request with a reply of its own drops the connection).
+    /// False once the back-end has closed the connection.
+    /// </summary>
+    private bool AllHandled(UnixSocket client)
+    {
+        Payload.Write(_message, new MessageHeader((uint)GET_FEATURES, MessageHeader.Version, 0));
+        if (!TrySend(client, _message.AsSpan(0, MessageHeader.Length), default)) return false;
+        _featureRequestsSent++;
+        try
+        {
+            while (_featureRepliesSeen < _featureRequestsSent)
+            {
+                if (!client.ReceiveExactly(_message.AsSpan(0, MessageHeader.Length), _replyFds)) return false;
+                var reply = Payload.Read<MessageHeader>(_message);
+                FuzzFindingException.Check(reply.IsReply && reply.Size <= MessageHeader.MaxPayload, $"malformed reply {reply}");
+                if (reply.Size > 0 && !client.ReceiveExactly(_message.AsSpan(0, (int)reply.Size), _replyFds)) return false;
+                if (reply.Request == (uint)GET_FEATURES) _featureRepliesSeen++;
+            }
+            return true;
+        }
+        catch (Exception e) when (e is SyscallException or EndOfStreamException)
+        {
+            return false;
+        }
+        finally
+        {
+            _replyFds.Dispose();
         }
     }
 
@@ -216,11 +260,14 @@ internal sealed class VhostUserTarget : IFuzzTarget, IDisposable
         _backendChannel.Theirs.Dispose();
         _ramView.Dispose();
         _ram.Dispose();
+        _replyFds.Dispose();
     }
 
-    /// <summary>Keeps the first exception the loop or the device logged: each is a bug.</summary>
+    /// <summary>Keeps the first exception the loop or the device logged: each is a bug. With
+    /// FUZZ_TRACE=1 in the environment it also prints the whole log, to follow one input.</summary>
     private sealed class FindingLogger : ILogger
     {
+        private static readonly bool Trace = Environment.GetEnvironmentVariable("FUZZ_TRACE") == "1";
         private volatile string? _finding;
 
         public string? Finding => _finding;
@@ -229,10 +276,11 @@ internal sealed class VhostUserTarget : IFuzzTarget, IDisposable
 
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
+        public bool IsEnabled(LogLevel logLevel) => Trace || logLevel >= LogLevel.Error;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
+            if (Trace) Console.Error.WriteLine($"{logLevel}: {formatter(state, exception)}");
             if (exception is not null && logLevel >= LogLevel.Error)
                 _finding ??= $"{formatter(state, exception)}: {exception}";
         }
