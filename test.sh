@@ -30,7 +30,7 @@ fuzz_passed=0; fuzz_failed=0
 if [ "${FUZZ_SECONDS:-60}" -gt 0 ]; then
   for target in vhost-user tx-request chain-walk; do
     echo
-    if tests/Fuzz/run.sh "$target" "${FUZZ_SECONDS:-60}"; then
+    if FUZZ_NO_BUILD=1 tests/Fuzz/run.sh "$target" "${FUZZ_SECONDS:-60}"; then
       fuzz_passed=$((fuzz_passed + 1))
     else
       echo "fuzzing $target failed (artifacts/fuzz/$target)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes one target with afl-fuzz for a bounded time, starting from its committed seed corpus.
-# Usage: [FUZZ_EXECS=N] tests/Fuzz/run.sh TARGET SECONDS [OUTPUT_DIR]
+# Usage: [FUZZ_EXECS=N] [FUZZ_NO_BUILD=1] tests/Fuzz/run.sh TARGET SECONDS [OUTPUT_DIR]
 #   TARGET: vhost-user | tx-request | chain-walk
 #   FUZZ_EXECS: also stop after about N executions, and fail if SECONDS ran out before them
 #   OUTPUT_DIR defaults to artifacts/fuzz/TARGET (emptied first); afl-fuzz's queue, crashes,
@@ -20,17 +20,32 @@ command -v afl-fuzz >/dev/null || { echo "fuzz: afl-fuzz not found (Debian packa
 
 cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-dotnet tool restore >/dev/null
-dotnet build tests/Fuzz/VhostDeviceCan.Fuzz.csproj -c Release -v quiet -nologo >/dev/null \
-  || { echo "fuzz: building tests/Fuzz failed" >&2; exit 1; }
+# FUZZ_NO_BUILD=1: the caller has just built tests/Fuzz (test.sh builds the whole solution).
+if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
+  dotnet build tests/Fuzz/VhostDeviceCan.Fuzz.csproj -c Release -v quiet -nologo >/dev/null \
+    || { echo "fuzz: building tests/Fuzz failed" >&2; exit 1; }
+fi
 
+# Instrumenting takes a few seconds per assembly, so the instrumented copy is kept and redone
+# only when the build output changed; each run then works on its own copy of it.
+build=artifacts/build/bin/VhostDeviceCan.Fuzz/release
+instrumented=artifacts/fuzz/instrumented
+products=(Virtqueue Can VhostUser Backend Device)
+stamp=$(cd "$build" && md5sum vhost-device-can-fuzz.dll $(printf 'VhostDeviceCan.%s.dll ' "${products[@]}"))
+if [ "$(cat "$instrumented/.stamp" 2>/dev/null)" != "$stamp" ]; then
+  dotnet tool restore >/dev/null
+  rm -rf "$instrumented"
+  mkdir -p "$instrumented"
+  cp -r "$build/." "$instrumented/"
+  for assembly in "${products[@]}"; do
+    dotnet sharpfuzz "$instrumented/VhostDeviceCan.$assembly.dll" >/dev/null \
+      || { echo "fuzz: instrumenting VhostDeviceCan.$assembly.dll failed" >&2; rm -rf "$instrumented"; exit 1; }
+  done
+  echo "$stamp" >"$instrumented/.stamp"
+fi
 rm -rf "$out"
 mkdir -p "$out/bin"
-cp -r artifacts/build/bin/VhostDeviceCan.Fuzz/release/. "$out/bin/"
-for assembly in Virtqueue Can VhostUser Backend Device; do
-  dotnet sharpfuzz "$out/bin/VhostDeviceCan.$assembly.dll" >/dev/null \
-    || { echo "fuzz: instrumenting VhostDeviceCan.$assembly.dll failed" >&2; exit 1; }
-done
+cp -r "$instrumented/." "$out/bin/"
 
 # The target is a .NET program, not an afl-instrumented binary (AFL_SKIP_BIN_CHECK); a shared
 # machine may have no idle core to pin to or run a frequency governor (AFL_NO_AFFINITY,
