@@ -40,7 +40,9 @@ internal sealed class VhostUserTarget : IFuzzTarget, IDisposable
     public const uint BusFrameRequest = 0x1100;
     private const int MaxMessages = 256;
 
-    private readonly string _socketPath = Path.Combine(Path.GetTempPath(), $"vhost-device-can-fuzz-{Environment.ProcessId}.sock");
+    private static int s_instances;
+    private readonly string _name = $"fuzz-{Environment.ProcessId}-{Interlocked.Increment(ref s_instances)}";
+    private readonly string _socketPath;
     private readonly UnixSocket _listener;
     private readonly CanDevice _device;
     private readonly DeviceEventLoop _loop;
@@ -61,9 +63,10 @@ internal sealed class VhostUserTarget : IFuzzTarget, IDisposable
     public VhostUserTarget()
     {
         _ramView = MemoryMapping.Map(_ram, RamFileSize, 0);
+        _socketPath = Path.Combine(Path.GetTempPath(), $"vhost-device-can-{_name}.sock");
         File.Delete(_socketPath);
         _listener = UnixSocket.Listen(_socketPath);
-        var bus = new VirtualCanBus($"fuzz-{Environment.ProcessId}");
+        var bus = new VirtualCanBus(_name);
         _device = new CanDevice(bus.Join());
         _peer = bus.Join();
         _loop = new DeviceEventLoop(_device, _listener, _logger, "fuzz");
