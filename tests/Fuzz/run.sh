@@ -3,6 +3,7 @@
 # Usage: [FUZZ_EXECS=N] [FUZZ_NO_BUILD=1] tests/Fuzz/run.sh TARGET SECONDS [OUTPUT_DIR]
 #   TARGET: vhost-user | tx-request | chain-walk
 #   FUZZ_EXECS: also stop after about N executions, and fail if SECONDS ran out before them
+#   FUZZ_NO_BUILD=1: fuzz the build output as it is (the caller has just built the solution)
 #   OUTPUT_DIR defaults to artifacts/fuzz/TARGET (emptied first); afl-fuzz's queue, crashes,
 #   hangs and fuzzer_stats end up in OUTPUT_DIR/default.
 # Exits 0 when the run found no crash and no hang; otherwise 1, naming each offending input
@@ -10,7 +11,7 @@
 # The product assemblies are instrumented with sharpfuzz in a private copy of the build output,
 # so the ordinary build stays uninstrumented.
 set -euo pipefail
-if [ $# -lt 2 ]; then sed -n '2,7p' "$0" >&2; exit 2; fi
+if [ $# -lt 2 ]; then sed -n '2,8p' "$0" >&2; exit 2; fi
 target=$1 seconds=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${3:-$root/artifacts/fuzz/$target}
