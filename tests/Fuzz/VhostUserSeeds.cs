@@ -77,7 +77,7 @@ internal static class VhostUserSeeds
     private static byte[][] Connected(uint flags = MessageHeader.Version) =>
     [
         Msg(SET_OWNER, []), Msg(GET_FEATURES, []), Msg(GET_PROTOCOL_FEATURES, []),
-        Msg(SET_PROTOCOL_FEATURES, U64((ulong)DeviceEventLoop.OfferedProtocolFeatures), flags: flags),
+        Msg(SET_PROTOCOL_FEATURES, U64((ulong)BackendSession.OfferedProtocolFeatures), flags: flags),
         Msg(SET_FEATURES, U64(Features()), flags: flags),
     ];
 
