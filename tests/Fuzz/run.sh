@@ -11,6 +11,8 @@
 # The product assemblies are instrumented with sharpfuzz in a private copy of the build output,
 # so the ordinary build stays uninstrumented.
 set -euo pipefail
+# Braces: bash reads the whole script before running it, so editing it during a long run is safe.
+{
 if [ $# -lt 2 ]; then sed -n '2,8p' "$0" >&2; exit 2; fi
 target=$1 seconds=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -87,3 +89,5 @@ if [ "$status" -ne 0 ]; then
   echo "fuzz $target: afl-fuzz exited with $status; see $out/afl-fuzz.log" >&2
   exit 1
 fi
+exit 0
+}
