@@ -4,7 +4,8 @@
 #
 # Three runs, all counted in the last line:
 #  1. on this host, every test except Category=RealCan (the host kernel has no AF_CAN) and
-#     Category=RealGuest;
+#     Category=RealGuest, then a bounded afl-fuzz run of each fuzz target (tests/Fuzz/run.sh;
+#     one counted test per target, failed on any crash or hang);
 #  2. inside User-Mode Linux (tests/uml/uml-run.sh), the Category=RealCan tests, which need a
 #     real kernel CAN stack with vcan0/vcan1 and can-utils;
 #  3. the Category=RealGuest tests: Linux 7.3 guests with the virtio_can driver under QEMU 11.1
@@ -23,6 +24,20 @@ mkdir -p "$results/host" "$results/uml" "$results/guest"
 dotnet test VhostDeviceCan.slnx -c Release --filter "Category!=RealCan&Category!=RealGuest" \
   --logger "trx" --results-directory "$results/host" --logger "console;verbosity=normal" "$@"
 host_status=$?
+
+# FUZZ_SECONDS per target; 0 skips the fuzzing (then it is not counted).
+fuzz_passed=0; fuzz_failed=0
+if [ "${FUZZ_SECONDS:-60}" -gt 0 ]; then
+  for target in vhost-user tx-request chain-walk; do
+    echo
+    if FUZZ_NO_BUILD=1 tests/Fuzz/run.sh "$target" "${FUZZ_SECONDS:-60}"; then
+      fuzz_passed=$((fuzz_passed + 1))
+    else
+      echo "fuzzing $target failed (artifacts/fuzz/$target)"
+      fuzz_failed=$((fuzz_failed + 1))
+    fi
+  done
+fi
 
 # Only the assemblies that declare RealCan tests go into UML: every test assembly costs
 # seconds of start-up there. They were built by the host run above.
@@ -86,6 +101,7 @@ count() { # adds the .trx files in directory $1 to the totals; sets last_run_fai
 # A run that failed without a failing test (build error, crash, UML not starting) still counts.
 count "$results/host"
 if [ "$host_status" -ne 0 ] && [ "$last_run_failed" -eq 0 ]; then failed=$((failed + 1)); fi
+passed=$((passed + fuzz_passed)); failed=$((failed + fuzz_failed))
 count "$results/uml"
 if [ "$uml_status" -ne 0 ] && [ "$last_run_failed" -eq 0 ]; then failed=$((failed + 1)); fi
 count "$results/guest"

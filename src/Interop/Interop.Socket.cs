@@ -30,6 +30,7 @@ public static unsafe partial class Libc
     public const int MSG_WAITALL = 0x100;
     public const int MSG_NOSIGNAL = 0x4000;
     public const int MSG_CMSG_CLOEXEC = 0x40000000;
+    public const int SHUT_WR = 1;
     public const int SHUT_RDWR = 2;
 
     [StructLayout(LayoutKind.Sequential)]

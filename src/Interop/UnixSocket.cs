@@ -269,6 +269,10 @@ public sealed unsafe class UnixSocket : IDisposable
 
     public void Shutdown() => Libc.shutdown(Fd, Libc.SHUT_RDWR);
 
+    /// <summary>Ends the sending side only: the peer reads end-of-file once it has read everything
+    /// sent before, and can still answer.</summary>
+    public void ShutdownWrite() => Libc.shutdown(Fd, Libc.SHUT_WR);
+
     public void Dispose() => Descriptor.Dispose();
 
     private static UnixSocket Create() =>

@@ -27,6 +27,24 @@ public unsafe class UnixSocketTests
     }
 
     [Fact]
+    public void After_shutting_down_writes_the_peer_reads_end_of_file_and_can_still_answer()
+    {
+        var (a, b) = UnixSocket.Pair();
+        using (a)
+        using (b)
+        {
+            a.Send([7]);
+            a.ShutdownWrite();
+            Span<byte> buffer = stackalloc byte[4];
+            Assert.Equal(1, b.Receive(buffer, null));
+            Assert.Equal(0, b.Receive(buffer, null));
+            b.Send([8, 9]);
+            Assert.Equal(2, a.Receive(buffer[..2], null, waitAll: true));
+            Assert.Equal([8, 9], buffer[..2].ToArray());
+        }
+    }
+
+    [Fact]
     public void Untaken_fds_are_closed_on_dispose()
     {
         var (a, b) = UnixSocket.Pair();
