@@ -33,7 +33,7 @@ public static class CanDaemon
                     TxFilter = options.TxFilter(i),
                     RxFilter = options.RxFilter(i),
                     TxRate = options.TxRateOf(i),
-                }, options.BusyPoll, loggers));
+                }, options.BusyPoll, options.AllowUnsealedMemory, loggers));
         }
         catch (Exception e) when (e is SyscallException or IOException or ArgumentException)
         {
@@ -84,6 +84,8 @@ public static class CanDaemon
         if (options.BusyPoll > TimeSpan.Zero)
             log.LogInformation("busy polling for {Microseconds} µs after each event: lower latency, more CPU while traffic flows",
                 options.BusyPoll.TotalMicroseconds);
+        if (options.AllowUnsealedMemory)
+            log.LogWarning("unsealed guest memory is allowed: a front-end that shrinks such memory kills this daemon and every guest's device");
         SystemdNotify.Ready();
         stopped.Wait();
 
@@ -117,7 +119,8 @@ public static class CanDaemon
         private readonly bool _inherited;
 
         /// <summary>Listens on <paramref name="path"/>, or serves <paramref name="inheritedFd"/> when it is not -1.</summary>
-        public static Instance Start(string path, int inheritedFd, DeviceSpec spec, CanDeviceOptions deviceOptions, TimeSpan busyPoll, ILoggerFactory loggers)
+        public static Instance Start(string path, int inheritedFd, DeviceSpec spec, CanDeviceOptions deviceOptions, TimeSpan busyPoll,
+            bool allowUnsealedMemory, ILoggerFactory loggers)
         {
             ICanTransport transport = TransportFactory.Open(spec);
             UnixSocket? listener = null;
@@ -137,6 +140,7 @@ public static class CanDaemon
                 var loop = new DeviceEventLoop(device, listener, loggers.CreateLogger(name), name)
                 {
                     BusyPoll = busyPoll,
+                    AllowUnsealedMemory = allowUnsealedMemory,
                 };
                 var instance = new Instance(path, inheritedFd >= 0, spec, listener, transport, device, loop);
                 instance._thread.Start();
