@@ -24,6 +24,9 @@ public sealed class GuestRam : IDisposable
     /// <summary>GPA translation over every region (the guest's view).</summary>
     public GuestMemory Memory { get; private set; }
 
+    /// <summary>How this RAM's memfds are sealed; hot-plugged regions get the same unless told otherwise.</summary>
+    public GuestRamSealing Sealing { get; private init; }
+
     /// <summary>Regions in the order they were created; the first ones are the boot RAM.</summary>
     public IReadOnlyList<GuestRamRegion> Regions => _regions;
 
@@ -39,7 +42,7 @@ public sealed class GuestRam : IDisposable
         if (size == 0 || size % (split ? 2 * page : page) != 0)
             throw new ArgumentOutOfRangeException(nameof(size), size, "RAM size must be a non-zero multiple of the page size (two pages when split).");
         var file = CreateFile("guest-ram", size, sealing);
-        var ram = new GuestRam(GuestMemory.Empty);
+        var ram = new GuestRam(GuestMemory.Empty) { Sealing = sealing };
         try
         {
             if (split)
@@ -67,9 +70,9 @@ public sealed class GuestRam : IDisposable
     /// Hot-plugs <paramref name="size"/> bytes at <paramref name="gpa"/> in a new memfd, mapped here;
     /// tell the back-end with ADD_MEM_REG or a new SET_MEM_TABLE. Not used by the allocator.
     /// </summary>
-    public GuestRamRegion AddRegion(ulong gpa, ulong size, GuestRamSealing sealing = GuestRamSealing.Sealed)
+    public GuestRamRegion AddRegion(ulong gpa, ulong size, GuestRamSealing? sealing = null)
     {
-        var file = CreateFile("guest-ram-hotplug", size, sealing);
+        var file = CreateFile("guest-ram-hotplug", size, sealing ?? Sealing);
         try
         {
             return AddMapping(file, ownsFile: true, gpa, size, 0);

@@ -9,13 +9,13 @@ public sealed class InProcessEcho : IEchoBackend
     private readonly UnixSocket _listener;
     private readonly Thread _thread;
 
-    public InProcessEcho(int queues = 2, ushort maxQueueSize = 1024, TimeSpan busyPoll = default)
+    public InProcessEcho(int queues = 2, ushort maxQueueSize = 1024, TimeSpan busyPoll = default, bool allowUnsealedMemory = false)
     {
         SocketPath = TestPaths.NewSocketPath();
         _listener = UnixSocket.Listen(SocketPath);
         Device = new EchoDevice(queues, maxQueueSize);
         Log = new RecordingLogger();
-        Loop = new DeviceEventLoop(Device, _listener, Log, "echo") { BusyPoll = busyPoll };
+        Loop = new DeviceEventLoop(Device, _listener, Log, "echo") { BusyPoll = busyPoll, AllowUnsealedMemory = allowUnsealedMemory };
         _thread = new Thread(Loop.Run) { IsBackground = true, Name = "echo event loop" };
         _thread.Start();
     }
