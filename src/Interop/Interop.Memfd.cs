@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace VhostDeviceCan.Interop;
 
-public static unsafe partial class Libc
+public static partial class Libc
 {
     public const uint MFD_CLOEXEC = 0x1;
     public const uint MFD_ALLOW_SEALING = 0x2;

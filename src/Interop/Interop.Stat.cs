@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace VhostDeviceCan.Interop;
 
-public static unsafe partial class Libc
+public static partial class Libc
 {
     public const uint S_IFMT = 0xF000;
     public const uint S_IFREG = 0x8000;
@@ -21,7 +21,7 @@ public static unsafe partial class Libc
         private static int ModeOffset => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 24 : 16;
         private const int SizeOffset = 48;
 
-        public readonly uint Mode
+        public readonly unsafe uint Mode
         {
             get
             {
@@ -30,7 +30,7 @@ public static unsafe partial class Libc
             }
         }
 
-        public readonly long Size
+        public readonly unsafe long Size
         {
             get
             {
@@ -41,5 +41,5 @@ public static unsafe partial class Libc
     }
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int fstat(int fd, StatBuffer* buffer);
+    public static unsafe partial int fstat(int fd, StatBuffer* buffer);
 }
