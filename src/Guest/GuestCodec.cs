@@ -3,8 +3,8 @@ using VhostDeviceCan.Can;
 
 namespace VhostDeviceCan.Guest;
 
-/// <summary>The driver's half of the wire format (virtio-can.md §5): TX requests out, RX messages
-/// in, with the checks the Linux driver applies to what the device writes (§10).</summary>
+/// <summary>The driver's half of the wire format (docs/spec/virtio-can.md §5): TX requests out, RX messages
+/// in, with the checks the Linux driver applies to what the device writes (docs/spec/linux-driver.md §5).</summary>
 public static class GuestCodec
 {
     /// <summary>Writes a virtio_can_tx_out for <paramref name="frame"/>; returns its length.

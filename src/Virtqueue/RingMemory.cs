@@ -16,12 +16,12 @@ internal static class RingMemory
 
     // SAFETY (all members): the caller guarantees the address is inside a validated, aligned ring area.
 
-    /// <summary>Acquire load: no later read moves before it (virtqueue.md §5).</summary>
+    /// <summary>Acquire load: no later read moves before it (docs/spec/virtqueue.md §5.1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     // SAFETY: every address comes from SplitQueue/DriverQueue after GuestMemory proved the whole ring area mapped and aligned; the mapping outlives the queue that uses it.
     public static unsafe ushort LoadAcquire16(nint address) => Le(Volatile.Read(ref *(ushort*)address));
 
-    /// <summary>Release store: every earlier write is visible before it (virtqueue.md §5).</summary>
+    /// <summary>Release store: every earlier write is visible before it (docs/spec/virtqueue.md §5.2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     // SAFETY: as LoadAcquire16: a checked, aligned address inside a mapped ring area.
     public static unsafe void StoreRelease16(nint address, ushort value) => Volatile.Write(ref *(ushort*)address, Le(value));
@@ -44,7 +44,7 @@ internal static class RingMemory
     // SAFETY: as LoadAcquire16: a checked, aligned address inside a mapped ring area.
     public static unsafe void Store32(nint address, uint value) => *(uint*)address = Le(value);
 
-    /// <summary>Copies one 16-byte descriptor into a local, so later checks see one consistent value (§5 TOCTOU).</summary>
+    /// <summary>Copies one 16-byte descriptor into a local, so later checks see one consistent value (docs/spec/virtqueue.md §5.5).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     // SAFETY: the caller passes a descriptor slot inside the checked table, Descriptor.Size bytes all mapped.
     public static unsafe Descriptor LoadDescriptor(nint address) => Descriptor.Read(new ReadOnlySpan<byte>((void*)address, Descriptor.Size));
