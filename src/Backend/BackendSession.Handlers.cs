@@ -70,6 +70,16 @@ public sealed partial class BackendSession
         if (!region.IsValid)
             throw Refuse(VhostUserError.InvalidPayload, $"memory region {region} is empty or wraps around");
         using FileDescriptor fd = _fds.Take(fdIndex);
+        // Seal first, then check the size: once the file cannot shrink, a size checked here holds
+        // for as long as the mapping lives.
+        if (!GuestMemorySeals.TryProtect(fd, AllowUnsealedMemory, out ShrinkProtection protection, out string? unprotected))
+            throw Refuse(VhostUserError.InvalidPayload,
+                $"memory region {region}: {unprotected}. Share memfd memory (QEMU memory-backend-memfd, sealed by default), "
+                + "or start the daemon with --allow-unsealed-memory to accept this risk");
+        if (protection == ShrinkProtection.Unprotected)
+            Logger.LogWarning("{Name}: memory region {Region} accepted unsealed (unsealed memory is allowed): {Reason}", Name, region, unprotected);
+        else if (Logger.IsEnabled(LogLevel.Debug))
+            Logger.LogDebug("{Name}: memory region {Region}: {Protection}", Name, region, protection);
         // A mapping may reach past the end of its file, but touching that part raises SIGBUS and
         // would kill the daemon the first time a descriptor points there; refuse such a region.
         if (fd.TryGetRegularFileSize(out long fileSize)

@@ -39,6 +39,9 @@ public sealed partial class BackendSession : IDisposable
 
     /// <summary>Takes <paramref name="socket"/> and watches it in <paramref name="epoll"/> with
     /// <paramref name="connectionToken"/>; kick fds are watched with their queue index as token.</summary>
+    /// <summary>See <see cref="DeviceEventLoop.AllowUnsealedMemory"/>.</summary>
+    public bool AllowUnsealedMemory { get; init; }
+
     internal BackendSession(UnixSocket socket, IVhostUserDevice device, Epoll epoll, ulong connectionToken, ILogger logger, string name)
     {
         _device = device;

@@ -60,6 +60,14 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     /// </summary>
     public TimeSpan BusyPoll { get; init; }
 
+    /// <summary>
+    /// Accept guest memory whose file can still shrink (not sealable: a memfd without
+    /// MFD_ALLOW_SEALING, a tmpfs or hugetlbfs file). Such a front-end can kill the whole process
+    /// with SIGBUS by shrinking it, so by default its memory table is refused (see
+    /// <see cref="GuestMemorySeals"/>). False (the default) refuses it.
+    /// </summary>
+    public bool AllowUnsealedMemory { get; init; }
+
     /// <summary>Times the loop slept in epoll_wait until an event (for tests and diagnostics).</summary>
     public long SleepingWaits => Volatile.Read(ref _sleepingWaits);
 
@@ -132,7 +140,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         }
         if (socket is null) return;
         SessionCount++;
-        _session = new BackendSession(socket, _device, _epoll, _connectionToken, Logger, Name);
+        _session = new BackendSession(socket, _device, _epoll, _connectionToken, Logger, Name) { AllowUnsealedMemory = AllowUnsealedMemory };
         Logger.LogInformation("{Name}: front-end connected: {Peer} (session {Session})", Name, _session.DescribePeer(), SessionCount);
         WatchSilencedFds();
     }

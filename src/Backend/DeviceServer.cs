@@ -15,6 +15,9 @@ public sealed record DeviceServerOptions
 
     /// <summary>See <see cref="DeviceEventLoop.BusyPoll"/>.</summary>
     public TimeSpan BusyPoll { get; init; }
+
+    /// <summary>See <see cref="DeviceEventLoop.AllowUnsealedMemory"/>.</summary>
+    public bool AllowUnsealedMemory { get; init; }
 }
 
 /// <summary>
@@ -38,7 +41,7 @@ public sealed class DeviceServer : IDisposable
         _device = device;
         _deviceResources = deviceResources;
         SocketPath = path;
-        Loop = new DeviceEventLoop(device, listener, logger, name) { BusyPoll = options.BusyPoll };
+        Loop = new DeviceEventLoop(device, listener, logger, name) { BusyPoll = options.BusyPoll, AllowUnsealedMemory = options.AllowUnsealedMemory };
         _thread = new Thread(Loop.Run) { Name = options.ThreadName ?? name, IsBackground = true };
         _thread.Start();
     }

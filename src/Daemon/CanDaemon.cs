@@ -33,7 +33,7 @@ public static class CanDaemon
                     TxFilter = options.TxFilter(i),
                     RxFilter = options.RxFilter(i),
                     TxRate = options.TxRateOf(i),
-                }, options.BusyPoll, loggers));
+                }, options.BusyPoll, options.AllowUnsealedMemory, loggers));
         }
         catch (Exception e) when (e is SyscallException or IOException or ArgumentException)
         {
@@ -84,6 +84,8 @@ public static class CanDaemon
         if (options.BusyPoll > TimeSpan.Zero)
             log.LogInformation("busy polling for {Microseconds} µs after each event: lower latency, more CPU while traffic flows",
                 options.BusyPoll.TotalMicroseconds);
+        if (options.AllowUnsealedMemory)
+            log.LogWarning("unsealed guest memory is allowed: a front-end that shrinks such memory kills this daemon and every guest's device");
         SystemdNotify.Ready();
         stopped.Wait();
 
@@ -114,7 +116,7 @@ public static class CanDaemon
         /// <summary>Serves socket <paramref name="index"/>: listens on <paramref name="path"/>, or serves
         /// <paramref name="inheritedFd"/> when it is not -1.</summary>
         public static Instance Start(int index, string path, int inheritedFd, DeviceSpec spec, CanDeviceOptions deviceOptions,
-            TimeSpan busyPoll, ILoggerFactory loggers)
+            TimeSpan busyPoll, bool allowUnsealedMemory, ILoggerFactory loggers)
         {
             ICanTransport transport = TransportFactory.Open(spec);
             CanDevice device;
@@ -130,7 +132,7 @@ public static class CanDaemon
             string name = inheritedFd >= 0 ? $"fd{inheritedFd}" : System.IO.Path.GetFileName(path);
             // Named by index, not by path or fd: unique with any number of sockets, and short
             // enough for Linux's 15-byte thread names.
-            var options = new DeviceServerOptions { Name = name, ThreadName = $"can{index}", BusyPoll = busyPoll };
+            var options = new DeviceServerOptions { Name = name, ThreadName = $"can{index}", BusyPoll = busyPoll, AllowUnsealedMemory = allowUnsealedMemory };
             ILogger logger = loggers.CreateLogger(name);
             DeviceServer server = inheritedFd >= 0
                 ? DeviceServer.Adopt(inheritedFd, device, logger, options, transport)

@@ -39,6 +39,10 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// guests then see a classic CAN controller, MTU 16).</summary>
     public bool OfferFd { get; init; } = true;
 
+    /// <summary>Accept guest memory that cannot be sealed against shrinking
+    /// (--allow-unsealed-memory; DeviceEventLoop.AllowUnsealedMemory).</summary>
+    public bool AllowUnsealedMemory { get; init; }
+
     /// <summary>Inherited listening sockets (--socket-fd, socket activation), one per guest;
     /// empty when the daemon creates its sockets from --socket-path.</summary>
     public IReadOnlyList<int> SocketFds { get; init; } = [];

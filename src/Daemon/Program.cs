@@ -58,9 +58,15 @@ var socketFd = new Option<int[]>("--socket-fd")
     HelpName = "FD",
 };
 
+var allowUnsealedMemory = new Option<bool>("--allow-unsealed-memory")
+{
+    Description = "Accept guest memory that cannot be sealed against shrinking (memory-backend-file, memfd with seal=off). "
+        + "Risky: a front-end that shrinks such memory kills the whole daemon, every guest with it",
+};
+
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
-    socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate,
+    socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, allowUnsealedMemory,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -83,6 +89,6 @@ root.SetAction(result =>
         Console.Error.WriteLine($"vhost-device-can: error: {error}");
         return 2;
     }
-    return CanDaemon.Run(options with { OfferFd = !result.GetValue(noFd) });
+    return CanDaemon.Run(options with { OfferFd = !result.GetValue(noFd), AllowUnsealedMemory = result.GetValue(allowUnsealedMemory) });
 });
 return parsed.Invoke();

@@ -5,9 +5,11 @@ namespace VhostDeviceCan.Daemon;
 
 /// <summary>sd_notify(3) "READY=1" for Type=notify services, without libsystemd: one datagram to
 /// $NOTIFY_SOCKET once every socket listens. Does nothing outside systemd.</summary>
-internal static unsafe class SystemdNotify
+internal static class SystemdNotify
 {
-    public static void Ready()
+    // SAFETY: the path goes into the local address's 108-byte buffer through a span of exactly that
+    // size (GetBytes throws rather than overrun it), and connect reads no more than that struct.
+    public static unsafe void Ready()
     {
         string? path = Environment.GetEnvironmentVariable("NOTIFY_SOCKET");
         if (string.IsNullOrEmpty(path) || path.Length >= 108) return;
@@ -23,6 +25,7 @@ internal static unsafe class SystemdNotify
             uint length = (uint)(sizeof(ushort) + Encoding.UTF8.GetByteCount(path));
             if (Libc.connect(fd, &address, length) < 0) return;
             ReadOnlySpan<byte> message = "READY=1"u8;
+            // SAFETY: message is a UTF-8 literal in the binary's static data; write reads exactly message.Length bytes of it.
             fixed (byte* bytes = message) Libc.write(fd, bytes, (nuint)message.Length);
         }
         finally

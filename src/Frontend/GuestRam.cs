@@ -24,6 +24,9 @@ public sealed class GuestRam : IDisposable
     /// <summary>GPA translation over every region (the guest's view).</summary>
     public GuestMemory Memory { get; private set; }
 
+    /// <summary>How this RAM's memfds are sealed; hot-plugged regions get the same unless told otherwise.</summary>
+    public GuestRamSealing Sealing { get; private init; }
+
     /// <summary>Regions in the order they were created; the first ones are the boot RAM.</summary>
     public IReadOnlyList<GuestRamRegion> Regions => _regions;
 
@@ -32,13 +35,14 @@ public sealed class GuestRam : IDisposable
     /// <paramref name="split"/> two regions of half the size each, the second at
     /// <paramref name="highGpa"/> and file offset size/2 (x86's PCI hole, docs/spec/vhost-user.md §8).
     /// </summary>
-    public static GuestRam Create(ulong size, bool split = false, ulong highGpa = 0x1_0000_0000)
+    public static GuestRam Create(ulong size, bool split = false, ulong highGpa = 0x1_0000_0000,
+        GuestRamSealing sealing = GuestRamSealing.Sealed)
     {
         ulong page = (ulong)MemoryMapping.PageSize;
         if (size == 0 || size % (split ? 2 * page : page) != 0)
             throw new ArgumentOutOfRangeException(nameof(size), size, "RAM size must be a non-zero multiple of the page size (two pages when split).");
-        var file = MemFd.Create("guest-ram", (long)size);
-        var ram = new GuestRam(GuestMemory.Empty);
+        var file = CreateFile("guest-ram", size, sealing);
+        var ram = new GuestRam(GuestMemory.Empty) { Sealing = sealing };
         try
         {
             if (split)
@@ -66,9 +70,9 @@ public sealed class GuestRam : IDisposable
     /// Hot-plugs <paramref name="size"/> bytes at <paramref name="gpa"/> in a new memfd, mapped here;
     /// tell the back-end with ADD_MEM_REG or a new SET_MEM_TABLE. Not used by the allocator.
     /// </summary>
-    public GuestRamRegion AddRegion(ulong gpa, ulong size)
+    public GuestRamRegion AddRegion(ulong gpa, ulong size, GuestRamSealing? sealing = null)
     {
-        var file = MemFd.Create("guest-ram-hotplug", (long)size);
+        var file = CreateFile("guest-ram-hotplug", size, sealing ?? Sealing);
         try
         {
             return AddMapping(file, ownsFile: true, gpa, size, 0);
@@ -132,6 +136,14 @@ public sealed class GuestRam : IDisposable
         // stays mapped until this RAM is disposed or the region removed.
         return new Span<byte>((void*)host, length);
     }
+
+    private static FileDescriptor CreateFile(string name, ulong size, GuestRamSealing sealing) => sealing switch
+    {
+        GuestRamSealing.Sealed => MemFd.Create(name, (long)size),
+        GuestRamSealing.Sealable => MemFd.Create(name, (long)size, allowSealing: true, FileSeals.None),
+        GuestRamSealing.Unsealable => MemFd.Create(name, (long)size, allowSealing: false, FileSeals.None),
+        _ => throw new ArgumentOutOfRangeException(nameof(sealing), sealing, null),
+    };
 
     private GuestRamRegion AddMapping(FileDescriptor file, bool ownsFile, ulong gpa, ulong size, ulong fileOffset)
     {

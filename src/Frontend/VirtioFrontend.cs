@@ -57,7 +57,7 @@ public sealed partial class VirtioFrontend : IDisposable
         try
         {
             negotiation = client.NegotiateLikeQemu(options.Features, options.ProtocolFeatures, options.QueueCount);
-            ram = GuestRam.Create(options.MemorySize, options.SplitMemory, options.HighMemoryGpa);
+            ram = GuestRam.Create(options.MemorySize, options.SplitMemory, options.HighMemoryGpa, options.MemorySealing);
             return new VirtioFrontend(client, negotiation, ram, options);
         }
         catch

@@ -23,6 +23,9 @@ public sealed class VirtioFrontendOptions
     /// <summary>Guest RAM in bytes, one memfd.</summary>
     public ulong MemorySize { get; init; } = 16 << 20;
 
+    /// <summary>How the RAM's memfd is sealed; QEMU's default (sealed against growing and shrinking).</summary>
+    public GuestRamSealing MemorySealing { get; init; } = GuestRamSealing.Sealed;
+
     /// <summary>
     /// Cut the RAM into two regions of the same memfd at different file offsets, the low half at
     /// GPA 0 and the high half at <see cref="HighMemoryGpa"/>, as an x86 guest with a PCI hole gets

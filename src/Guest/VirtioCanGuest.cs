@@ -71,6 +71,7 @@ public sealed class VirtioCanGuest : IDisposable
             QueueSize = options.QueueSize,
             BufferSize = SlotSize,
             ConnectTimeout = options.ConnectTimeout,
+            MemorySealing = options.MemorySealing,
         });
         try
         {

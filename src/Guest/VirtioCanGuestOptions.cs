@@ -1,4 +1,5 @@
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Frontend;
 
 namespace VhostDeviceCan.Guest;
 
@@ -20,6 +21,9 @@ public sealed record VirtioCanGuestOptions
     /// <summary>Post Rxq buffers at start, as the Linux driver does at probe. False makes a guest
     /// that never takes frames (for tests of a stalled guest).</summary>
     public bool PostRxBuffers { get; init; } = true;
+
+    /// <summary>How the simulated VMM seals guest RAM (QEMU's default: sealed).</summary>
+    public GuestRamSealing MemorySealing { get; init; } = GuestRamSealing.Sealed;
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -13,7 +13,7 @@ namespace VhostDeviceCan.Interop;
 /// ENETDOWN are ordinary events (the caller keeps the frame and retries on EPOLLOUT, or reports
 /// the bus as down), and exceptions there would cost an allocation per frame.
 /// </remarks>
-public sealed unsafe class CanSocket : IDisposable
+public sealed class CanSocket : IDisposable
 {
     private CanSocket(FileDescriptor descriptor, string interfaceName, int interfaceIndex, int mtu)
     {
@@ -43,7 +43,8 @@ public sealed unsafe class CanSocket : IDisposable
     /// interface: EAFNOSUPPORT when the kernel has no AF_CAN (modules can, can-raw), ENODEV when the
     /// interface does not exist or is not a CAN interface.
     /// </summary>
-    public static CanSocket Open(string interfaceName)
+    // SAFETY: ioctl and bind read or write only the local request and address structs they are given.
+    public static unsafe CanSocket Open(string interfaceName)
     {
         ArgumentNullException.ThrowIfNull(interfaceName);
         if (interfaceName.Length == 0 || interfaceName.Contains('\0') ||
@@ -119,7 +120,8 @@ public sealed unsafe class CanSocket : IDisposable
     /// so frames that arrive while the buffer is full are dropped for this socket only. Returns the
     /// size the kernel granted (SO_RCVBUF as read back).
     /// </summary>
-    public int RequestReceiveBuffer(int bytes)
+    // SAFETY: setsockopt and getsockopt touch only the local ints (4 bytes each).
+    public unsafe int RequestReceiveBuffer(int bytes)
     {
         const int SO_RCVBUFFORCE = 33;
         if (Libc.setsockopt(Fd, Libc.SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(int)) < 0 &&
@@ -132,8 +134,9 @@ public sealed unsafe class CanSocket : IDisposable
     }
 
     /// <summary>CAN_RAW_FILTER: only frames matching one of <paramref name="filters"/> are received; none blocks all data frames.</summary>
-    public void SetFilters(ReadOnlySpan<Libc.CanFilter> filters)
+    public unsafe void SetFilters(ReadOnlySpan<Libc.CanFilter> filters)
     {
+        // SAFETY: filters stays pinned while setsockopt copies exactly filters.Length entries.
         fixed (Libc.CanFilter* values = filters)
         {
             if (Libc.setsockopt(Fd, Libc.SOL_CAN_RAW, Libc.CAN_RAW_FILTER, values,
@@ -148,12 +151,13 @@ public sealed unsafe class CanSocket : IDisposable
     /// EAGAIN or ENOBUFS (queue full: keep the frame, retry on EPOLLOUT), ENETDOWN (interface down),
     /// EINVAL (the kernel rejected the frame's contents).
     /// </summary>
-    public int Send(ReadOnlySpan<byte> frame)
+    public unsafe int Send(ReadOnlySpan<byte> frame)
     {
         if (frame.Length != Libc.CAN_MTU && !(frame.Length == Libc.CANFD_MTU && FdFrames))
             throw new ArgumentException(
                 $"a CAN frame is {Libc.CAN_MTU} bytes{(FdFrames ? $" or {Libc.CANFD_MTU}" : $" ({InterfaceName} does not carry CAN FD)")}, not {frame.Length}",
                 nameof(frame));
+        // SAFETY: frame stays pinned while write reads exactly frame.Length bytes.
         fixed (byte* bytes = frame)
         {
             while (true)
@@ -197,7 +201,8 @@ public sealed unsafe class CanSocket : IDisposable
     /// which index it has now (an interface deleted and created again gets a new one). Reads
     /// link state on demand, without a netlink subscription.
     /// </summary>
-    public static bool TryGetLinkState(string interfaceName, out int index, out bool up)
+    // SAFETY: ioctl reads and writes only the local ifreq.
+    public static unsafe bool TryGetLinkState(string interfaceName, out int index, out bool up)
     {
         index = 0;
         up = false;
@@ -220,13 +225,15 @@ public sealed unsafe class CanSocket : IDisposable
         }
     }
 
-    private void SetOption(int option, int value, string name)
+    // SAFETY: setsockopt reads the 4-byte local value only.
+    private unsafe void SetOption(int option, int value, string name)
     {
         if (Libc.setsockopt(Fd, Libc.SOL_CAN_RAW, option, &value, sizeof(int)) < 0)
             throw SyscallException.FromLast($"setsockopt({name}) on {InterfaceName}");
     }
 
-    private static Libc.IfReq InterfaceRequest(string name)
+    // SAFETY: the name goes into the IFNAMSIZ inline buffer through a span one byte shorter, leaving the terminating zero.
+    private static unsafe Libc.IfReq InterfaceRequest(string name)
     {
         var request = new Libc.IfReq();
         Encoding.UTF8.GetBytes(name, new Span<byte>(request.Name, Libc.IFNAMSIZ - 1));
@@ -241,15 +248,17 @@ public sealed unsafe class CanSocket : IDisposable
 /// point at them. Reused across <see cref="CanSocket.Receive"/> calls; slot i holds frame i of
 /// the last batch.
 /// </summary>
-public sealed unsafe class CanReceiveBuffer : IDisposable
+public sealed class CanReceiveBuffer : IDisposable
 {
-    private readonly byte* _frames;
-    private readonly Libc.IoVec* _iovecs;
-    private readonly Libc.MMsgHdr* _headers;
+    // SAFETY: these three native blocks are allocated once in the constructor and freed only by Release (Dispose or the finalizer); every member that reads them first checks the index against the last batch, and ReceiveFrom throws once disposed.
+    private readonly unsafe byte* _frames;
+    private readonly unsafe Libc.IoVec* _iovecs;
+    private readonly unsafe Libc.MMsgHdr* _headers;
     private int _count;
     private bool _disposed;
 
-    public CanReceiveBuffer(int capacity)
+    // SAFETY: each slot is CANFD_MTU bytes of the capacity * CANFD_MTU block; each header points at its own iovec, inside the blocks allocated just above.
+    public unsafe CanReceiveBuffer(int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(capacity, 1024);
@@ -272,23 +281,28 @@ public sealed unsafe class CanReceiveBuffer : IDisposable
     public int Count => _count;
 
     /// <summary>Frame <paramref name="index"/>: 16 bytes (classic) or 72 (CAN FD).</summary>
-    public ReadOnlySpan<byte> Frame(int index) => new(_frames + Check(index) * Libc.CANFD_MTU, (int)_headers[index].Length);
+    // SAFETY: the span covers one checked slot of native memory; it is valid only until the next receive overwrites the slot or Dispose frees it, so callers copy what they keep before either.
+    public unsafe ReadOnlySpan<byte> Frame(int index) => new(_frames + Check(index) * Libc.CANFD_MTU, (int)_headers[index].Length);
 
-    public int Length(int index) => (int)_headers[Check(index)].Length;
+    // SAFETY: a checked index into the header block.
+    public unsafe int Length(int index) => (int)_headers[Check(index)].Length;
 
     public bool IsFd(int index) => Length(index) == Libc.CANFD_MTU;
 
     /// <summary>The frame's CAN ID word, flags (EFF, RTR, ERR) included.</summary>
-    public uint CanId(int index) => *(uint*)(_frames + Check(index) * Libc.CANFD_MTU);
+    // SAFETY: a checked slot; the 4-byte ID word is the first field of every frame.
+    public unsafe uint CanId(int index) => *(uint*)(_frames + Check(index) * Libc.CANFD_MTU);
 
     /// <summary>msg_flags of the frame: MSG_CONFIRM, MSG_DONTROUTE.</summary>
-    public int MessageFlags(int index) => _headers[Check(index)].Header.Flags;
+    // SAFETY: a checked index into the header block.
+    public unsafe int MessageFlags(int index) => _headers[Check(index)].Header.Flags;
 
     /// <summary>MSG_CONFIRM: this socket's own frame, echoed after the interface transmitted it.</summary>
     public bool IsConfirmation(int index) => (MessageFlags(index) & Libc.MSG_CONFIRM) != 0;
 
     /// <summary>One recvmmsg; the raw result (-1 with errno set on failure).</summary>
-    internal int ReceiveFrom(int fd)
+    // SAFETY: recvmmsg writes at most Capacity frames of CANFD_MTU bytes, each into the slot its header points at.
+    internal unsafe int ReceiveFrom(int fd)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         _count = 0;
@@ -305,7 +319,8 @@ public sealed unsafe class CanReceiveBuffer : IDisposable
     private int Check(int index) =>
         (uint)index < (uint)_count ? index : throw new ArgumentOutOfRangeException(nameof(index), index, $"{_count} frames held");
 
-    private void Release()
+    // SAFETY: the disposed flag makes the frees run once; no member touches the blocks afterwards.
+    private unsafe void Release()
     {
         if (_disposed) return;
         _disposed = true;

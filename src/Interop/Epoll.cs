@@ -1,7 +1,7 @@
 namespace VhostDeviceCan.Interop;
 
 /// <summary>An epoll instance. Each registered fd carries a caller-chosen 64-bit token.</summary>
-public sealed unsafe class Epoll : IDisposable
+public sealed class Epoll : IDisposable
 {
     private readonly FileDescriptor _descriptor =
         FileDescriptor.Check(Libc.epoll_create1(Libc.EPOLL_CLOEXEC), "epoll_create1");
@@ -12,21 +12,24 @@ public sealed unsafe class Epoll : IDisposable
     public void Modify(int fd, ulong token, uint events) => Control(Libc.EPOLL_CTL_MOD, fd, token, events);
 
     /// <summary>Removes an fd; an fd that was never added or is already closed is not an error.</summary>
-    public void Remove(int fd)
+    // SAFETY: EPOLL_CTL_DEL ignores the event pointer; a local is passed for old kernels.
+    public unsafe void Remove(int fd)
     {
         Libc.EpollEvent unused = default;
         Libc.epoll_ctl(Fd, Libc.EPOLL_CTL_DEL, fd, &unused);
     }
 
-    private void Control(int op, int fd, ulong token, uint events)
+    // SAFETY: epoll_ctl reads the local event only.
+    private unsafe void Control(int op, int fd, ulong token, uint events)
     {
         var evt = new Libc.EpollEvent { Events = events, Data = token };
         if (Libc.epoll_ctl(Fd, op, fd, &evt) < 0) throw SyscallException.FromLast("epoll_ctl");
     }
 
     /// <summary>Blocks until events arrive (timeout -1 = forever). EINTR is returned as 0 events.</summary>
-    public int Wait(Span<Libc.EpollEvent> events, int timeoutMs = -1)
+    public unsafe int Wait(Span<Libc.EpollEvent> events, int timeoutMs = -1)
     {
+        // SAFETY: events stays pinned while epoll_wait writes at most events.Length entries into it.
         fixed (Libc.EpollEvent* buffer = events)
         {
             int count = Libc.epoll_wait(Fd, buffer, events.Length, timeoutMs);

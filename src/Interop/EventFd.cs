@@ -1,7 +1,7 @@
 namespace VhostDeviceCan.Interop;
 
 /// <summary>A non-blocking eventfd: a counter the kernel can wake an epoll on.</summary>
-public sealed unsafe class EventFd : IDisposable
+public sealed class EventFd : IDisposable
 {
     public EventFd(uint initialValue = 0, bool semaphore = false)
         : this(FileDescriptor.Check(
@@ -17,14 +17,16 @@ public sealed unsafe class EventFd : IDisposable
     public int Fd => Descriptor.Value;
 
     /// <summary>Adds one to the counter. Returns false if the write failed (e.g. the counter is full).</summary>
-    public bool Signal(ulong value = 1)
+    // SAFETY: write reads the 8-byte local it is given and nothing else.
+    public unsafe bool Signal(ulong value = 1)
     {
         nint written = Libc.write(Fd, &value, sizeof(ulong));
         return written == sizeof(ulong);
     }
 
     /// <summary>Reads and clears the counter; 0 when nothing was pending (EAGAIN).</summary>
-    public ulong Consume()
+    // SAFETY: read fills the 8-byte local it is given and nothing else.
+    public unsafe ulong Consume()
     {
         ulong value = 0;
         nint read = Libc.read(Fd, &value, sizeof(ulong));

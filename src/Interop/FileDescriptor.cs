@@ -17,7 +17,7 @@ public sealed class FileDescriptor : SafeHandle
     public static FileDescriptor Check(int fd, string syscall) =>
         fd < 0 ? throw SyscallException.FromLast(syscall) : new FileDescriptor(fd);
 
-    public unsafe void SetNonBlocking(bool nonBlocking)
+    public void SetNonBlocking(bool nonBlocking)
     {
         int flags = Libc.fcntl(Value, Libc.F_GETFL, 0);
         if (flags < 0) throw SyscallException.FromLast("fcntl(F_GETFL)");
@@ -39,6 +39,7 @@ public sealed class FileDescriptor : SafeHandle
     /// The size of the file behind this fd when it is a regular file (memfd, tmpfs, hugetlbfs);
     /// false for anything else or when fstat fails.
     /// </summary>
+    // SAFETY: fstat fills the local StatBuffer, which is at least as large as struct stat.
     public unsafe bool TryGetRegularFileSize(out long size)
     {
         Libc.StatBuffer stat = default;

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace VhostDeviceCan.Interop;
 
 /// <summary>SocketCAN (linux/can.h, linux/can/raw.h, linux/can/error.h) and the interface ioctls it needs.</summary>
-public static unsafe partial class Libc
+public static partial class Libc
 {
     public const int AF_CAN = 29;
     public const int PF_CAN = AF_CAN;
@@ -75,7 +75,7 @@ public static unsafe partial class Libc
         private readonly byte _reserved;
         /// <summary>Raw DLC 9..15 when CAN_CTRLMODE_CC_LEN8_DLC is on; otherwise 0.</summary>
         public byte Len8Dlc;
-        public fixed byte Data[CAN_MAX_DLEN];
+        public unsafe fixed byte Data[CAN_MAX_DLEN];
     }
 
     /// <summary>struct canfd_frame (CANFD_MTU = 72 bytes).</summary>
@@ -89,7 +89,7 @@ public static unsafe partial class Libc
         public byte Flags;
         private readonly byte _reserved0;
         private readonly byte _reserved1;
-        public fixed byte Data[CANFD_MAX_DLEN];
+        public unsafe fixed byte Data[CANFD_MAX_DLEN];
     }
 
     /// <summary>struct can_filter: a frame passes when (received_id &amp; Mask) == (Id &amp; Mask).</summary>
@@ -104,7 +104,7 @@ public static unsafe partial class Libc
     [StructLayout(LayoutKind.Sequential, Size = 40)]
     public struct IfReq
     {
-        public fixed byte Name[IFNAMSIZ];
+        public unsafe fixed byte Name[IFNAMSIZ];
         /// <summary>ifr_ifindex or ifr_mtu, depending on the request.</summary>
         public int Value;
     }

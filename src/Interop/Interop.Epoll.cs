@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace VhostDeviceCan.Interop;
 
-public static unsafe partial class Libc
+public static partial class Libc
 {
     public const int EPOLL_CLOEXEC = 0x80000;
     public const int EPOLL_CTL_ADD = 1;
@@ -27,8 +27,8 @@ public static unsafe partial class Libc
     public static partial int epoll_create1(int flags);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int epoll_ctl(int epfd, int op, int fd, EpollEvent* evt);
+    public static unsafe partial int epoll_ctl(int epfd, int op, int fd, EpollEvent* evt);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int epoll_wait(int epfd, EpollEvent* events, int maxEvents, int timeoutMs);
+    public static unsafe partial int epoll_wait(int epfd, EpollEvent* events, int maxEvents, int timeoutMs);
 }

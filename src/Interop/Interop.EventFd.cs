@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace VhostDeviceCan.Interop;
 
-public static unsafe partial class Libc
+public static partial class Libc
 {
     public const int EFD_SEMAPHORE = 0x1;
     public const int EFD_NONBLOCK = 0x800;

@@ -6,7 +6,7 @@ namespace VhostDeviceCan.Interop;
 /// the safe wrappers beside these files map errno to <see cref="SyscallException"/>.
 /// </summary>
 /// <remarks>Structures are laid out for x86_64 and aarch64 (LP64) Linux.</remarks>
-public static unsafe partial class Libc
+public static partial class Libc
 {
     private const string LibraryName = "libc";
 }

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace VhostDeviceCan.Interop;
 
-public static unsafe partial class Libc
+public static partial class Libc
 {
     public const int PROT_READ = 0x1;
     public const int PROT_WRITE = 0x2;

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace VhostDeviceCan.Interop;
 
-public static unsafe partial class Libc
+public static partial class Libc
 {
     public const int AF_UNIX = 1;
     public const int SOCK_STREAM = 1;
@@ -36,7 +36,7 @@ public static unsafe partial class Libc
     [StructLayout(LayoutKind.Sequential)]
     public struct IoVec
     {
-        public void* Base;
+        public unsafe void* Base;
         public nuint Length;
     }
 
@@ -44,11 +44,11 @@ public static unsafe partial class Libc
     [StructLayout(LayoutKind.Sequential)]
     public struct MsgHdr
     {
-        public void* Name;
+        public unsafe void* Name;
         public uint NameLength;
-        public IoVec* Iov;
+        public unsafe IoVec* Iov;
         public nuint IovLength;
-        public void* Control;
+        public unsafe void* Control;
         public nuint ControlLength;
         public int Flags;
     }
@@ -67,7 +67,7 @@ public static unsafe partial class Libc
     public struct SockAddrUn
     {
         public ushort Family;
-        public fixed byte Path[108];
+        public unsafe fixed byte Path[108];
     }
 
     /// <summary>struct ucred (SO_PEERCRED).</summary>
@@ -96,48 +96,50 @@ public static unsafe partial class Libc
     }
 
     public static int CmsgAlign(int length) => (length + 7) & ~7;
-    public static int CmsgSpace(int dataLength) => sizeof(CmsgHdr) + CmsgAlign(dataLength);
-    public static int CmsgLen(int dataLength) => sizeof(CmsgHdr) + dataLength;
+    // SAFETY: sizeof of a blittable struct only; no memory is touched.
+    public static unsafe int CmsgSpace(int dataLength) => sizeof(CmsgHdr) + CmsgAlign(dataLength);
+    // SAFETY: sizeof of a blittable struct only; no memory is touched.
+    public static unsafe int CmsgLen(int dataLength) => sizeof(CmsgHdr) + dataLength;
 
     [LibraryImport(LibraryName, SetLastError = true)]
     public static partial int socket(int domain, int type, int protocol);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int socketpair(int domain, int type, int protocol, int* fds);
+    public static unsafe partial int socketpair(int domain, int type, int protocol, int* fds);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int bind(int fd, void* address, uint addressLength);
+    public static unsafe partial int bind(int fd, void* address, uint addressLength);
 
     [LibraryImport(LibraryName, SetLastError = true)]
     public static partial int listen(int fd, int backlog);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int accept4(int fd, void* address, uint* addressLength, int flags);
+    public static unsafe partial int accept4(int fd, void* address, uint* addressLength, int flags);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int connect(int fd, void* address, uint addressLength);
+    public static unsafe partial int connect(int fd, void* address, uint addressLength);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial nint sendmsg(int fd, MsgHdr* message, int flags);
+    public static unsafe partial nint sendmsg(int fd, MsgHdr* message, int flags);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial nint recvmsg(int fd, MsgHdr* message, int flags);
+    public static unsafe partial nint recvmsg(int fd, MsgHdr* message, int flags);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int recvmmsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
+    public static unsafe partial int recvmmsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int sendmmsg(int fd, MMsgHdr* messages, uint count, int flags);
+    public static unsafe partial int sendmmsg(int fd, MMsgHdr* messages, uint count, int flags);
 
     [LibraryImport(LibraryName, SetLastError = true)]
     public static partial int shutdown(int fd, int how);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int setsockopt(int fd, int level, int name, void* value, uint valueLength);
+    public static unsafe partial int setsockopt(int fd, int level, int name, void* value, uint valueLength);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int getsockopt(int fd, int level, int name, void* value, uint* valueLength);
+    public static unsafe partial int getsockopt(int fd, int level, int name, void* value, uint* valueLength);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int ioctl(int fd, ulong request, void* argument);
+    public static unsafe partial int ioctl(int fd, ulong request, void* argument);
 }

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace VhostDeviceCan.Interop;
 
-public static unsafe partial class Libc
+public static partial class Libc
 {
     public const uint S_IFMT = 0xF000;
     public const uint S_IFREG = 0x8000;
@@ -22,7 +22,7 @@ public static unsafe partial class Libc
         private static int ModeOffset => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 24 : 16;
         private const int SizeOffset = 48;
 
-        public readonly uint Mode
+        public readonly unsafe uint Mode
         {
             get
             {
@@ -31,7 +31,7 @@ public static unsafe partial class Libc
             }
         }
 
-        public readonly long Size
+        public readonly unsafe long Size
         {
             get
             {
@@ -42,8 +42,8 @@ public static unsafe partial class Libc
     }
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int fstat(int fd, StatBuffer* buffer);
+    public static unsafe partial int fstat(int fd, StatBuffer* buffer);
 
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    public static partial int stat(string path, StatBuffer* buffer);
+    public static unsafe partial int stat(string path, StatBuffer* buffer);
 }

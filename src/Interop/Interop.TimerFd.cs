@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace VhostDeviceCan.Interop;
 
-public static unsafe partial class Libc
+public static partial class Libc
 {
     public const int CLOCK_MONOTONIC = 1;
     public const int TFD_NONBLOCK = 0x800;
@@ -26,5 +26,5 @@ public static unsafe partial class Libc
     public static partial int timerfd_create(int clockId, int flags);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial int timerfd_settime(int fd, int flags, ITimerSpec* newValue, ITimerSpec* oldValue);
+    public static unsafe partial int timerfd_settime(int fd, int flags, ITimerSpec* newValue, ITimerSpec* oldValue);
 }

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace VhostDeviceCan.Interop;
 
-public static unsafe partial class Libc
+public static partial class Libc
 {
     public const int F_GETFD = 1;
     public const int F_SETFD = 2;
@@ -15,10 +15,10 @@ public static unsafe partial class Libc
     public static partial int close(int fd);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial nint read(int fd, void* buffer, nuint count);
+    public static unsafe partial nint read(int fd, void* buffer, nuint count);
 
     [LibraryImport(LibraryName, SetLastError = true)]
-    public static partial nint write(int fd, void* buffer, nuint count);
+    public static unsafe partial nint write(int fd, void* buffer, nuint count);
 
     [LibraryImport(LibraryName, SetLastError = true)]
     public static partial int fcntl(int fd, int command, int argument);

@@ -1,7 +1,7 @@
 namespace VhostDeviceCan.Interop;
 
 /// <summary>A shared read/write mapping of a file descriptor, unmapped on dispose.</summary>
-public sealed unsafe class MemoryMapping : IDisposable
+public sealed class MemoryMapping : IDisposable
 {
     private nint _address;
 

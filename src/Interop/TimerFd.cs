@@ -1,7 +1,7 @@
 namespace VhostDeviceCan.Interop;
 
 /// <summary>A one-shot monotonic timer that an epoll loop can wait on, instead of a sleeping thread.</summary>
-public sealed unsafe class TimerFd : IDisposable
+public sealed class TimerFd : IDisposable
 {
     private readonly FileDescriptor _descriptor = FileDescriptor.Check(
         Libc.timerfd_create(Libc.CLOCK_MONOTONIC, Libc.TFD_CLOEXEC | Libc.TFD_NONBLOCK), "timerfd_create");
@@ -9,7 +9,8 @@ public sealed unsafe class TimerFd : IDisposable
     public int Fd => _descriptor.Value;
 
     /// <summary>Fires once after <paramref name="delay"/> (replacing any earlier arming).</summary>
-    public void Arm(TimeSpan delay)
+    // SAFETY: the pointer is to a local ITimerSpec that outlives the timerfd_settime call.
+    public unsafe void Arm(TimeSpan delay)
     {
         long ticks = Math.Max(delay.Ticks, 1);
         var spec = new Libc.ITimerSpec
@@ -19,14 +20,16 @@ public sealed unsafe class TimerFd : IDisposable
         if (Libc.timerfd_settime(Fd, 0, &spec, null) < 0) throw SyscallException.FromLast("timerfd_settime");
     }
 
-    public void Disarm()
+    // SAFETY: the pointer is to a local ITimerSpec that outlives the timerfd_settime call.
+    public unsafe void Disarm()
     {
         var spec = default(Libc.ITimerSpec);
         Libc.timerfd_settime(Fd, 0, &spec, null);
     }
 
     /// <summary>Clears an expiry; returns how many expirations happened (0 if none).</summary>
-    public ulong Consume()
+    // SAFETY: read fills the 8-byte local it is given and nothing else.
+    public unsafe ulong Consume()
     {
         ulong expirations = 0;
         return Libc.read(Fd, &expirations, sizeof(ulong)) == sizeof(ulong) ? expirations : 0;

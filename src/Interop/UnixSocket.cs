@@ -7,14 +7,15 @@ namespace VhostDeviceCan.Interop;
 /// An AF_UNIX stream socket that passes file descriptors (SCM_RIGHTS) with its data,
 /// as the vhost-user protocol requires. Errors other than EINTR throw <see cref="SyscallException"/>.
 /// </summary>
-public sealed unsafe class UnixSocket : IDisposable
+public sealed class UnixSocket : IDisposable
 {
     public UnixSocket(FileDescriptor descriptor) => Descriptor = descriptor;
 
     public FileDescriptor Descriptor { get; }
     public int Fd => Descriptor.Value;
 
-    public static UnixSocket Listen(string path, int backlog = 1)
+    // SAFETY: bind reads sizeof(SockAddrUn) bytes of the local address only.
+    public static unsafe UnixSocket Listen(string path, int backlog = 1)
     {
         var socket = Create();
         try
@@ -58,7 +59,8 @@ public sealed unsafe class UnixSocket : IDisposable
         return null;
     }
 
-    private static bool TryGetSocketOption(int fd, int name, out int value)
+    // SAFETY: getsockopt writes at most length (4) bytes into the local int and updates the local length.
+    private static unsafe bool TryGetSocketOption(int fd, int name, out int value)
     {
         int result = 0;
         uint length = sizeof(int);
@@ -67,7 +69,8 @@ public sealed unsafe class UnixSocket : IDisposable
         return ok;
     }
 
-    public static UnixSocket Connect(string path)
+    // SAFETY: connect reads sizeof(SockAddrUn) bytes of the local address only.
+    public static unsafe UnixSocket Connect(string path)
     {
         var socket = Create();
         var address = Address(path);
@@ -82,13 +85,15 @@ public sealed unsafe class UnixSocket : IDisposable
         return socket;
     }
 
-    private static bool IsSocketPath(string path)
+    // SAFETY: stat writes one StatBuffer into the local it is given.
+    private static unsafe bool IsSocketPath(string path)
     {
         Libc.StatBuffer stat = default;
         return Libc.stat(path, &stat) < 0 || (stat.Mode & Libc.S_IFMT) == Libc.S_IFSOCK;
     }
 
-    public static (UnixSocket, UnixSocket) Pair()
+    // SAFETY: socketpair writes two ints into the two-int stack buffer.
+    public static unsafe (UnixSocket, UnixSocket) Pair()
     {
         int* fds = stackalloc int[2];
         if (Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0, fds) < 0)
@@ -97,7 +102,8 @@ public sealed unsafe class UnixSocket : IDisposable
     }
 
     /// <summary>Accepts one connection (blocking unless the listener is non-blocking; then null on EAGAIN).</summary>
-    public UnixSocket? Accept()
+    // SAFETY: null address and length: accept4 writes no peer address.
+    public unsafe UnixSocket? Accept()
     {
         while (true)
         {
@@ -111,10 +117,12 @@ public sealed unsafe class UnixSocket : IDisposable
     }
 
     /// <summary>Sends all of <paramref name="data"/>; <paramref name="fds"/> ride with the first byte.</summary>
-    public void Send(ReadOnlySpan<byte> data, ReadOnlySpan<int> fds = default)
+    // SAFETY: the control buffer is stack memory of controlLength bytes; the header and the fds written into it stay inside CmsgSpace(fds) bytes.
+    public unsafe void Send(ReadOnlySpan<byte> data, ReadOnlySpan<int> fds = default)
     {
         int controlLength = fds.Length == 0 ? 0 : Libc.CmsgSpace(fds.Length * sizeof(int));
         byte* control = stackalloc byte[Math.Max(controlLength, 1)];
+        // SAFETY: data stays pinned while sendmsg reads [bytes + sent, bytes + data.Length), never past its end.
         fixed (byte* bytes = data)
         {
             int sent = 0;
@@ -150,10 +158,12 @@ public sealed unsafe class UnixSocket : IDisposable
     /// Returns the byte count (0 at end of stream). Throws if the kernel truncated the control data
     /// (MSG_CTRUNC): fds would have been lost.
     /// </summary>
-    public int Receive(Span<byte> buffer, ReceivedFds? fds, bool waitAll = false)
+    // SAFETY: the kernel writes at most ControlLength bytes of control data into the stack buffer, which lives until CollectFds has read it.
+    public unsafe int Receive(Span<byte> buffer, ReceivedFds? fds, bool waitAll = false)
     {
         int controlLength = Libc.CmsgSpace(ReceivedFds.Capacity * sizeof(int));
         byte* control = stackalloc byte[controlLength];
+        // SAFETY: buffer stays pinned while recvmsg writes at most buffer.Length bytes into it.
         fixed (byte* bytes = buffer)
         {
             while (true)
@@ -198,7 +208,8 @@ public sealed unsafe class UnixSocket : IDisposable
         return true;
     }
 
-    private static void CollectFds(Libc.MsgHdr* message, ReceivedFds? sink)
+    // SAFETY: the walk stays inside [Control, Control + ControlLength) as the kernel filled it: each header must fit whole and claim no more than what is left, and a header shorter than itself ends the walk, so a bad length cannot loop or read outside the buffer.
+    private static unsafe void CollectFds(Libc.MsgHdr* message, ReceivedFds? sink)
     {
         byte* cursor = (byte*)message->Control;
         byte* end = cursor + message->ControlLength;
@@ -223,7 +234,8 @@ public sealed unsafe class UnixSocket : IDisposable
 
     /// <summary>Bounds how long a blocking receive or send may wait (SO_RCVTIMEO / SO_SNDTIMEO);
     /// a timed-out call fails with EAGAIN.</summary>
-    public void SetTimeouts(TimeSpan timeout)
+    // SAFETY: setsockopt reads sizeof(TimeVal) bytes of the local value only.
+    public unsafe void SetTimeouts(TimeSpan timeout)
     {
         var value = new Libc.TimeVal
         {
@@ -237,7 +249,8 @@ public sealed unsafe class UnixSocket : IDisposable
     }
 
     /// <summary>The process at the other end (SO_PEERCRED), for logs; null if the kernel cannot say.</summary>
-    public Libc.UCred? Peer
+    // SAFETY: getsockopt writes at most sizeof(UCred) bytes into the local credentials.
+    public unsafe Libc.UCred? Peer
     {
         get
         {
@@ -278,7 +291,8 @@ public sealed unsafe class UnixSocket : IDisposable
     private static UnixSocket Create() =>
         new(FileDescriptor.Check(Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0), "socket(AF_UNIX)"));
 
-    private static Libc.SockAddrUn Address(string path)
+    // SAFETY: the path bytes are written into the 108-byte inline buffer through a span of exactly that length; the length check above keeps a terminating zero.
+    private static unsafe Libc.SockAddrUn Address(string path)
     {
         var address = new Libc.SockAddrUn { Family = Libc.AF_UNIX };
         int length = Encoding.UTF8.GetByteCount(path);

@@ -8,12 +8,12 @@ public sealed class InProcessEcho : IEchoBackend
 {
     private readonly DeviceServer _server;
 
-    public InProcessEcho(int queues = 2, ushort maxQueueSize = 1024, TimeSpan busyPoll = default)
+    public InProcessEcho(int queues = 2, ushort maxQueueSize = 1024, TimeSpan busyPoll = default, bool allowUnsealedMemory = false)
     {
         SocketPath = TestPaths.NewSocketPath();
         Device = new EchoDevice(queues, maxQueueSize);
         Log = new RecordingLogger();
-        _server = DeviceServer.Listen(SocketPath, Device, Log, new DeviceServerOptions { Name = "echo", BusyPoll = busyPoll });
+        _server = DeviceServer.Listen(SocketPath, Device, Log, new DeviceServerOptions { Name = "echo", BusyPoll = busyPoll, AllowUnsealedMemory = allowUnsealedMemory });
     }
 
     public string SocketPath { get; }

@@ -56,6 +56,7 @@ internal sealed class VhostUserTarget : IFuzzTarget, IDisposable
     private readonly FindingLogger _logger = new();
     private readonly byte[] _message = new byte[MessageHeader.Length + MessageHeader.MaxPayload + 64 * 1024];
     private readonly CanFrame[] _frames = new CanFrame[64];
+    private readonly TxOutcome[] _outcomes = new TxOutcome[64];
     private readonly ReceivedFds _replyFds = new();
     private int _featureRequestsSent;
     private int _featureRepliesSeen;
@@ -99,7 +100,7 @@ internal sealed class VhostUserTarget : IFuzzTarget, IDisposable
         }
         DrainBackendChannel();
         LastFramesOnBus = 0;
-        for (int n; (n = _peer.Receive(_frames, out _)) > 0;) LastFramesOnBus += n;
+        for (int n; (n = _peer.Receive(_frames, _outcomes, out _)) > 0;) LastFramesOnBus += n;
         if (_logger.Finding is { } finding) throw new FuzzFindingException(finding);
     }
 
@@ -209,7 +210,7 @@ internal sealed class VhostUserTarget : IFuzzTarget, IDisposable
         if (fd) frame = CanFrame.Fd(id, extended, bytes[..Math.Min(bytes.Length, CanFrame.CANFD_MAX_DLEN)]);
         else if (remote) frame = new CanFrame { CanId = id | (extended ? CanFrame.CAN_EFF_FLAG : 0) | CanFrame.CAN_RTR_FLAG, Len = (byte)Math.Min(bytes.Length, CanFrame.CAN_MAX_DLEN) };
         else frame = CanFrame.Classic(id, extended, bytes[..Math.Min(bytes.Length, CanFrame.CAN_MAX_DLEN)]);
-        _peer.Transmit(frame);
+        _peer.Transmit(frame, default);
     }
 
     /// <summary>Reads replies until the back-end closes the connection, which it does once it has
