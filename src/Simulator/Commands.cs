@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
 using VhostDeviceCan.VhostUser;
+using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.Simulator;
 

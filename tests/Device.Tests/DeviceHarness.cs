@@ -1,9 +1,9 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
 using VhostDeviceCan.Interop;
+using VhostDeviceCan.VhostUser;
 
 namespace VhostDeviceCan.Device.Tests;
 
@@ -30,7 +30,7 @@ public sealed class DeviceHarness : IDisposable
         SocketPath = Path.Combine(Path.GetTempPath(), $"vdc-dev-{Guid.NewGuid():N}.sock");
         _listener = UnixSocket.Listen(SocketPath);
         Device = new CanDevice(Transport, options);
-        Log = new LogLines();
+        Log = new RecordingLogger(LogLevel.Debug);
         Loop = new DeviceEventLoop(Device, _listener, Log, "can-test");
         _thread = new Thread(Loop.Run) { IsBackground = true, Name = "device event loop" };
         _thread.Start();
@@ -39,7 +39,7 @@ public sealed class DeviceHarness : IDisposable
     public TestTransport Transport { get; }
     public CanDevice Device { get; }
     public DeviceEventLoop Loop { get; }
-    public LogLines Log { get; }
+    public RecordingLogger Log { get; }
     public string SocketPath { get; }
     public CanDeviceCounters Counters => Device.Counters;
 
@@ -62,7 +62,7 @@ public sealed class DeviceHarness : IDisposable
     public VirtioCanGuest ConnectStarted(params int[] canFeatures)
     {
         ulong bits = 0;
-        foreach (int bit in canFeatures) bits |= VirtioCan.Bit(bit);
+        foreach (int bit in canFeatures) bits |= VirtioFeatures.Bit(bit);
         return ConnectStarted(new VirtioCanGuestOptions { CanFeatures = bits });
     }
 
@@ -123,25 +123,4 @@ public sealed class DeviceHarness : IDisposable
         _listener.Dispose();
         File.Delete(SocketPath);
     }
-}
-
-/// <summary>The runtime's and device's log lines, so a failing test can say what the device saw.</summary>
-public sealed class LogLines : ILogger
-{
-    private readonly ConcurrentQueue<string> _lines = new();
-
-    public IReadOnlyCollection<string> Lines => _lines;
-
-    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
-
-    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-    {
-        if (!IsEnabled(logLevel)) return;
-        _lines.Enqueue($"{logLevel}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
-        while (_lines.Count > 2000) _lines.TryDequeue(out _);
-    }
-
-    public override string ToString() => string.Join(Environment.NewLine, _lines.TakeLast(40));
 }
