@@ -12,7 +12,7 @@ public sealed partial class DeviceEventLoop
     /// <summary>
     /// Handles one request. A refused request is answered with a failed REPLY_ACK when the front-end
     /// asked for one; otherwise the connection is closed, since the front-end would go on believing
-    /// the request succeeded (vhost-user.md §7, §12).
+    /// the request succeeded (docs/spec/vhost-user.md §7, docs/spec/vhost-user.md §12).
     /// </summary>
     private void Dispatch(in MessageHeader header, ReadOnlySpan<byte> payload)
     {
@@ -146,7 +146,7 @@ public sealed partial class DeviceEventLoop
                 // Known requests whose protocol features this back-end never offers.
                 throw Refuse(VhostUserError.InvalidState, "its protocol feature was not offered");
             default:
-                // vhost-user.md §2: never guess a reply to an unknown request; the stream's meaning is lost.
+                // docs/spec/vhost-user.md §2: never guess a reply to an unknown request; the stream's meaning is lost.
                 throw new VhostUserException(VhostUserError.UnknownRequest, $"unknown request code {header.Request}", dropConnection: true);
         }
     }

@@ -177,7 +177,7 @@ public sealed partial class DeviceEventLoop
             throw Refuse(VhostUserError.InvalidPayload, $"queue {address.Index}: {error}");
         }
         ring.Address = address;
-        // vhost-user.md §6: the used index lives in guest memory; start from there.
+        // docs/spec/vhost-user.md §6: the used index lives in guest memory; start from there.
         ring.Queue.SyncUsedIndexFromMemory();
         if (ring.IsLive) RunDevice(static (d, i) => d.QueueStarted(i), ring.Index);
     }
@@ -201,13 +201,13 @@ public sealed partial class DeviceEventLoop
         if (ring.Kick is { } kick) _epoll.Remove(kick.Fd);
         ring.SetKick(null);
         ring.SetCall(null);
-        // vhost-user.md §10 C: a stop followed by a start is the guest's reset of the device; without
+        // docs/spec/vhost-user.md §10.3: a stop followed by a start is the guest's reset of the device; without
         // STATUS (no SET_STATUS 0) nothing else would clear a broken ring, so it would stay dead.
         ring.RecoverIfBroken();
         Span<byte> reply = stackalloc byte[VringState.Length];
         Payload.Write(reply, new VringState(state.Index, next));
         _connection!.SendReply((uint)FrontendRequest.GET_VRING_BASE, reply);
-        // vhost-user.md §10 C: all rings stopped is the VMM's virtio reset.
+        // docs/spec/vhost-user.md §10.3: all rings stopped is the VMM's virtio reset.
         if (wasActive && !IsActive)
         {
             Logger.LogInformation("{Name}: all queues stopped; device reset", Name);
@@ -244,7 +244,7 @@ public sealed partial class DeviceEventLoop
                 ring.SetKick(fd);
                 bool wasLive = ring.IsLive;
                 ring.Started = true;
-                // vhost-user.md §6: QEMU's notifier starts out signalled and the driver may have
+                // docs/spec/vhost-user.md §6: QEMU's notifier starts out signalled and the driver may have
                 // kicked before DRIVER_OK, so look at the ring as soon as it starts.
                 if (!wasLive && ring.IsLive) RunDevice(static (d, i) => d.QueueStarted(i), ring.Index);
                 break;
@@ -281,7 +281,7 @@ public sealed partial class DeviceEventLoop
         reply = reply[..length];
         reply.Clear();
         Payload.Write(reply, config);
-        // vhost-user.md §12: QEMU treats any other reply size as a protocol error, so never fail
+        // docs/spec/vhost-user.md §12: QEMU treats any other reply size as a protocol error, so never fail
         // here; bytes beyond the device's config read as zero.
         _device.ReadConfig(config.Offset, reply[ConfigHeader.Length..]);
         _connection!.SendReply((uint)FrontendRequest.GET_CONFIG, reply);

@@ -83,7 +83,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     /// <summary>Number of front-ends served so far (for logs and tests).</summary>
     public int SessionCount { get; private set; }
 
-    /// <summary>The protocol features this back-end offers (vhost-user.md §4, the CAN set plus the
+    /// <summary>The protocol features this back-end offers (docs/spec/vhost-user.md §4, the CAN set plus the
     /// optional ones it implements).</summary>
     public static ProtocolFeatures OfferedProtocolFeatures =>
         ProtocolFeatures.MQ | ProtocolFeatures.REPLY_ACK | ProtocolFeatures.BACKEND_REQ | ProtocolFeatures.CONFIG
@@ -104,7 +104,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
 
     public bool NotifyConfigChanged()
     {
-        // vhost-user.md §9: never wait for the reply on this thread, QEMU answers it only after
+        // docs/spec/vhost-user.md §9: never wait for the reply on this thread, QEMU answers it only after
         // asking us for the new config on the main socket.
         if (_backendChannel is null || !IsActive) return false;
         try
@@ -238,7 +238,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     private void Disconnect(string reason)
     {
         Logger.LogInformation("{Name}: front-end disconnected: {Reason}", Name, reason);
-        // vhost-user.md §10 D: the front-end resumes from the used index, so settle what is in flight.
+        // docs/spec/vhost-user.md §10.4: the front-end resumes from the used index, so settle what is in flight.
         StopAllRings();
         _device.Reset();
         foreach (var ring in _vrings) ring.Reset();

@@ -86,7 +86,7 @@ public sealed class Vring : IDisposable
 
     /// <summary>
     /// Virtio reset on a live connection (RESET_DEVICE, SET_STATUS 0): as <see cref="Reset"/>, but the
-    /// error eventfd stays. QEMU sends SET_VRING_ERR only while connecting (vhost-user.md §10 A7),
+    /// error eventfd stays. QEMU sends SET_VRING_ERR only while connecting (docs/spec/vhost-user.md §10.1 step 7),
     /// never again at start, so a ring that dropped it could not report being broken for the rest
     /// of the connection.
     /// </summary>

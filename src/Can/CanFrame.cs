@@ -9,7 +9,7 @@ namespace VhostDeviceCan.Can;
 /// One CAN or CAN FD frame, laid out exactly like Linux <c>struct canfd_frame</c> (72 bytes,
 /// <c>CANFD_MTU</c>). Its first 16 bytes are also a valid <c>struct can_frame</c> (<c>CAN_MTU</c>),
 /// so a SocketCAN transport reads or writes <see cref="WireBytes"/> directly: 16 bytes for a
-/// classic frame, 72 for an FD frame (fact sheet §6).
+/// classic frame, 72 for an FD frame (docs/spec/virtio-can.md §6).
 /// </summary>
 /// <remarks>
 /// Whether a frame is FD is carried by <see cref="CANFD_FDF"/> in <see cref="Flags"/>, because a
@@ -84,7 +84,7 @@ public partial struct CanFrame : IEquatable<CanFrame>
 
     /// <summary>
     /// A CAN FD frame. A length between the FD DLC steps is rounded up and padded with zeros, as
-    /// the kernel does for a short FD write (fact sheet §6). <paramref name="fdFlags"/> may hold
+    /// the kernel does for a short FD write (docs/spec/virtio-can.md §6). <paramref name="fdFlags"/> may hold
     /// BRS and ESI; FDF is always set.
     /// </summary>
     public static CanFrame Fd(uint id, bool extended, ReadOnlySpan<byte> data, byte fdFlags = 0)

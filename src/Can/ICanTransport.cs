@@ -3,7 +3,7 @@ namespace VhostDeviceCan.Can;
 /// <summary>
 /// A CAN bus as one virtio-can device sees it: SocketCAN, the built-in virtual bus, or a test
 /// double. The device never learns which (the Rust reference branches on the name "vcan0",
-/// fact sheet §11 #3).
+/// docs/spec/virtio-can.md §10.3).
 /// </summary>
 /// <remarks>
 /// Threading: one device event loop owns a transport and calls every member from that one
@@ -92,7 +92,7 @@ public interface ICanTransport : IDisposable
     /// Takes up to <c>frames.Length</c> frames from other bus members, in arrival order, without
     /// blocking; returns how many were written to the start of <paramref name="frames"/>.
     /// Never returns the transport's own transmissions as frames (the guest driver echoes its
-    /// frames itself; the reference duplicated them, §11 #15) and never returns more than fit.
+    /// frames itself; the reference duplicated them, docs/spec/virtio-can.md §10.15) and never returns more than fit.
     /// <paramref name="confirmedTransmissions"/> counts own frames confirmed on the bus during
     /// this call (<see cref="TxConfirmation.Deferred"/> only; always 0 otherwise); they complete
     /// the oldest outstanding transmissions in send order. Error frames may be returned (the

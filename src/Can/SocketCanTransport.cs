@@ -4,7 +4,7 @@ namespace VhostDeviceCan.Can;
 
 /// <summary>
 /// A host SocketCAN interface (can0, vcan0) through one raw socket per device, so the guest never
-/// receives its own frames from the daemon (the guest driver echoes them itself; §11 #15).
+/// receives its own frames from the daemon (the guest driver echoes them itself; docs/spec/virtio-can.md §10.15).
 /// CAN FD is carried exactly when the interface MTU is CANFD_MTU. With CAN_RAW_RECV_OWN_MSGS the
 /// kernel hands each sent frame back flagged MSG_CONFIRM once the interface transmitted it: those
 /// are the confirmations for LATE_TX_ACK and are never forwarded. Error frames for bus-off and

@@ -2,7 +2,7 @@ namespace VhostDeviceCan.Can;
 
 /// <summary>
 /// When a transport knows that a frame really went out on the bus, which decides how the device
-/// implements <c>VIRTIO_CAN_F_LATE_TX_ACK</c> (fact sheet §8.4).
+/// implements <c>VIRTIO_CAN_F_LATE_TX_ACK</c> (docs/spec/virtio-can.md §8.4).
 /// </summary>
 public enum TxConfirmation
 {

@@ -10,7 +10,7 @@ namespace VhostDeviceCan.Device;
 public sealed partial class CanDevice
 {
     /// <summary>Controlq requests, strictly in order; each is used only once its transition is
-    /// complete (virtio-can.md §7). The Linux driver waits for the answer without a timeout,
+    /// complete (docs/spec/virtio-can.md §7). The Linux driver waits for the answer without a timeout,
     /// under rtnl, so every request gets one.</summary>
     private void ProcessControl()
     {
@@ -70,21 +70,21 @@ public sealed partial class CanDevice
             _logger.LogWarning("START refused: {Transport} is down", _transport.Name);
             return Reject("START while the interface is down");
         }
-        // START while started: the mode already holds; NOT_OK would make the driver's open fail (§7).
+        // START while started: the mode already holds; NOT_OK would make the driver's open fail (docs/spec/virtio-can.md §7).
         if (!_started)
         {
             // The guest's CAN restart after bus-off: a transport that models its controller
             // (the virtual bus) goes back on the bus only when asked.
             if (_transport.BusState == CanBusState.BusOff) _transport.Restart();
             _started = true;
-            // §7: clear BUSOFF before the request is marked used; nothing stale from before the stop.
+            // docs/spec/virtio-can.md §7: clear BUSOFF before the request is marked used; nothing stale from before the stop.
             _status &= unchecked((ushort)~VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF);
             _rxBacklog.Clear();
             _busDropReported = false;
             _lastBusState = _transport.BusState;
             _logger.LogInformation("controller started");
         }
-        // §10a: the driver may mask a queue's interrupt while its NAPI is still off after this
+        // docs/spec/linux-driver.md §8.1: the driver may mask a queue's interrupt while its NAPI is still off after this
         // answer; one more interrupt a little later un-sticks it.
         _resignalTimer.Arm(_options.StartResignalDelay);
         return VirtioCan.VIRTIO_CAN_RESULT_OK;
@@ -93,7 +93,7 @@ public sealed partial class CanDevice
     private byte Stop()
     {
         if (!_started) return VirtioCan.VIRTIO_CAN_RESULT_OK;
-        // §10a: complete every TX request already in the ring before answering, and pick up
+        // docs/spec/linux-driver.md §8.1: complete every TX request already in the ring before answering, and pick up
         // confirmations the bus has already given; what is still unconfirmed did not go out.
         ProcessTx();
         ReceiveFromTransport();

@@ -39,7 +39,7 @@ public sealed partial class CanDevice
 
     private void Enqueue(in CanFrame frame)
     {
-        // §7: a stopped controller neither delivers nor queues.
+        // docs/spec/virtio-can.md §7: a stopped controller neither delivers nor queues.
         if (!_started)
         {
             Counters.RxDroppedWhileStopped++;
@@ -63,7 +63,7 @@ public sealed partial class CanDevice
         RxVerdict verdict = RxFrameEncoder.Encode(in frame, _negotiated, _rxBacklog.BackSlot, out int length);
         if (verdict != RxVerdict.Ok)
         {
-            // Error frames and frame types the guest did not negotiate never reach it (§9).
+            // Error frames and frame types the guest did not negotiate never reach it (docs/spec/virtio-can.md §9).
             Counters.CountDropped(verdict);
             return;
         }
@@ -109,7 +109,7 @@ public sealed partial class CanDevice
                 _rxBacklog.RemoveFront();
                 if (chain.WritableLength < message.Length)
                 {
-                    // Never half a frame (§9): the driver re-posts a buffer returned with length 0.
+                    // Never half a frame (docs/spec/virtio-can.md §9): the driver re-posts a buffer returned with length 0.
                     Counters.RxDroppedBufferTooSmall++;
                     queue.AddUsed(chain.Head, 0);
                     continue;

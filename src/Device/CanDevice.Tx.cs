@@ -22,7 +22,7 @@ public sealed partial class CanDevice
     private readonly TxRateLimiter? _txLimiter;
     private bool _txThrottled;
 
-    /// <summary>Drains the Txq (virtio-can.md §8): each request is validated, sent, and completed in
+    /// <summary>Drains the Txq (docs/spec/virtio-can.md §8): each request is validated, sent, and completed in
     /// order once its result is known.</summary>
     private void ProcessTx()
     {
@@ -89,7 +89,7 @@ public sealed partial class CanDevice
         byte notOk = VirtioCan.VIRTIO_CAN_RESULT_NOT_OK;
         if (!hasResult)
         {
-            // §8.6: nowhere to write a result; used length 0 reads as NOT_OK to the driver.
+            // docs/spec/virtio-can.md §8.6: nowhere to write a result; used length 0 reads as NOT_OK to the driver.
             Counters.TxMalformedChains++;
             _logger.LogDebug("Txq request {Head} has no writable result byte", chain.Head);
             _txPending.Add(chain.Head, 0, false, TxCompletionQueue.State.Resolved, notOk);
@@ -159,7 +159,7 @@ public sealed partial class CanDevice
     private void MarkSent(ref TxCompletionQueue.Entry entry)
     {
         Counters.TxFrames++;
-        // §8.4: with LATE_TX_ACK the request completes only once the bus confirms the frame.
+        // docs/spec/virtio-can.md §8.4: with LATE_TX_ACK the request completes only once the bus confirms the frame.
         if (_transport.Confirmation != TxConfirmation.Deferred)
         {
             _txPending.Resolve(ref entry, VirtioCan.VIRTIO_CAN_RESULT_OK);

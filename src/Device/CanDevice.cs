@@ -10,7 +10,7 @@ namespace VhostDeviceCan.Device;
 
 /// <summary>
 /// The virtio-can device (virtio id 36): Txq 0, Rxq 1, Controlq 2, a 2-byte status in config
-/// space, and the controller state machine of virtio-can.md §7. It talks to the bus only through
+/// space, and the controller state machine of docs/spec/virtio-can.md §7. It talks to the bus only through
 /// an <see cref="ICanTransport"/>, so it never knows whether that is SocketCAN or the virtual bus.
 /// All calls come from the device's one event-loop thread.
 /// </summary>
@@ -109,7 +109,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
     }
 
     /// <summary>Config space is the le16 status and nothing else; everything past it reads zero
-    /// (never daemon memory, unlike the reference, §11 #13).</summary>
+    /// (never daemon memory, unlike the reference, docs/spec/virtio-can.md §10.13).</summary>
     public void ReadConfig(uint offset, Span<byte> destination)
     {
         destination.Clear();
@@ -119,7 +119,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
             config[(int)offset..][..Math.Min(destination.Length, config.Length - (int)offset)].CopyTo(destination);
     }
 
-    /// <summary>The status field is read-only for the driver (virtio-can.md §3).</summary>
+    /// <summary>The status field is read-only for the driver (docs/spec/virtio-can.md §3).</summary>
     public bool WriteConfig(uint offset, ReadOnlySpan<byte> data) => false;
 
     public void QueueStarted(int index) => QueueKicked(index);
@@ -137,7 +137,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
     public void QueueStopping(int index)
     {
         if (index != VirtioCan.TxQueue) return;
-        // vhost-user.md §6: the front-end resumes from the index we report, so every popped
+        // docs/spec/vhost-user.md §6: the front-end resumes from the index we report, so every popped
         // request must be used now; those not confirmed on the bus did not make it.
         FailPendingTx();
         CompleteResolvedTx();
@@ -170,7 +170,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         }
     }
 
-    /// <summary>Virtio reset: STOPPED, status 0, nothing stale kept (§7). Queues are already stopped,
+    /// <summary>Virtio reset: STOPPED, status 0, nothing stale kept (docs/spec/virtio-can.md §7). Queues are already stopped,
     /// so nothing is written to guest memory here.</summary>
     public void Reset()
     {
@@ -191,7 +191,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
     }
 
     /// <summary>Reacts to the transport's bus state after each transmit or receive: entering
-    /// bus-off (or losing the interface) stops the controller as §7 describes.</summary>
+    /// bus-off (or losing the interface) stops the controller as docs/spec/virtio-can.md §7 describes.</summary>
     private void CheckBusState()
     {
         CanBusState state = _transport.BusState;
@@ -211,7 +211,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
     private void EnterBusOff()
     {
         Counters.BusOffEvents++;
-        // §7: set BUSOFF, leave STARTED, fail pending TX, then tell the driver.
+        // docs/spec/virtio-can.md §7: set BUSOFF, leave STARTED, fail pending TX, then tell the driver.
         _status |= VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF;
         _started = false;
         _rxBacklog.Clear();

@@ -25,7 +25,7 @@ public sealed record CanDeviceOptions
     public bool OfferLateTxAck { get; init; } = true;
 
     /// <summary>
-    /// Delay of the extra Txq/Rxq interrupt after START (virtio-can.md §10a: the Linux driver may
+    /// Delay of the extra Txq/Rxq interrupt after START (docs/spec/linux-driver.md §8.1: the Linux driver may
     /// have masked a queue's interrupt while NAPI was still off; a later interrupt rescues it).
     /// </summary>
     public TimeSpan StartResignalDelay { get; init; } = TimeSpan.FromMilliseconds(50);

@@ -3,7 +3,7 @@ namespace VhostDeviceCan.Device;
 /// <summary>
 /// Frames received from the bus and already encoded as virtio_can_rx messages, waiting for the
 /// guest to post Rxq buffers. Bounded: when full, the newest frame is dropped (and counted by
-/// the caller) rather than buffered without limit (the reference's unbounded FIFO, §11 #2).
+/// the caller) rather than buffered without limit (the reference's unbounded FIFO, docs/spec/virtio-can.md §10.2).
 /// </summary>
 internal sealed class RxBacklog(int capacity, int slotSize)
 {

@@ -4,7 +4,7 @@ namespace VhostDeviceCan.Device;
 
 /// <summary>
 /// Txq requests popped but not yet marked used, in pop order. Requests complete strictly in
-/// that order (vhost-user.md §11: without INFLIGHT_SHMFD only in-order completion keeps a
+/// that order (docs/spec/vhost-user.md §11: without INFLIGHT_SHMFD only in-order completion keeps a
 /// reconnect exact), so a request whose result is known waits behind older ones still on the bus.
 /// Fixed capacity: the driver cannot have more chains outstanding than the queue holds.
 /// </summary>

@@ -30,7 +30,7 @@ public sealed class FrontendQueue : IDisposable
         _indirectSize = (ulong)size * (ulong)Math.Max(maxIndirectBuffers, 0) * Descriptor.Size;
         _indirectGpa = _indirectSize == 0 ? 0 : ram.Allocate(_indirectSize, Descriptor.Size);
         Buffers = new BufferPool(ram.Allocate((ulong)size * (ulong)bufferSize, 64), bufferSize, size);
-        // QEMU's host notifier starts out signalled (vhost-user.md §6): a back-end must cope.
+        // QEMU's host notifier starts out signalled (docs/spec/vhost-user.md §6): a back-end must cope.
         KickFd = new EventFd(preSignalKick ? 1u : 0u);
         CallFd = new EventFd();
         ErrorFd = error;
@@ -67,7 +67,7 @@ public sealed class FrontendQueue : IDisposable
     /// <summary>Signals the back-end wrote to the call eventfd (the sum of the counter values read).</summary>
     public long CallSignals { get; private set; }
 
-    /// <summary>The ring addresses as SET_VRING_ADDR carries them: this process's virtual addresses (vhost-user.md §8).</summary>
+    /// <summary>The ring addresses as SET_VRING_ADDR carries them: this process's virtual addresses (docs/spec/vhost-user.md §8).</summary>
     internal VringAddress Address => new(
         (uint)Index, 0, _ram.UserAddress(DescriptorGpa), _ram.UserAddress(UsedGpa), _ram.UserAddress(AvailableGpa), 0);
 
@@ -93,7 +93,7 @@ public sealed class FrontendQueue : IDisposable
 
     /// <summary>
     /// Publishes every chain added so far and writes the kick eventfd only if the device asked for
-    /// it (EVENT_IDX avail_event or NO_NOTIFY, virtqueue.md §4). Returns whether it kicked.
+    /// it (EVENT_IDX avail_event or NO_NOTIFY, docs/spec/virtqueue.md §4). Returns whether it kicked.
     /// </summary>
     public bool Kick()
     {
@@ -116,7 +116,7 @@ public sealed class FrontendQueue : IDisposable
     public bool WaitForUsed(TimeSpan timeout)
     {
         var driver = Driver;
-        // Publishes used_event = last_used (or clears NO_INTERRUPT) with a full fence (virtqueue.md §5).
+        // Publishes used_event = last_used (or clears NO_INTERRUPT) with a full fence (docs/spec/virtqueue.md §5.4).
         driver.SuppressInterrupts = false;
         long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[1];

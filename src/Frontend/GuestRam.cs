@@ -30,7 +30,7 @@ public sealed class GuestRam : IDisposable
     /// <summary>
     /// Creates <paramref name="size"/> bytes of RAM in one memfd: one region at GPA 0, or with
     /// <paramref name="split"/> two regions of half the size each, the second at
-    /// <paramref name="highGpa"/> and file offset size/2 (x86's PCI hole, vhost-user.md §8).
+    /// <paramref name="highGpa"/> and file offset size/2 (x86's PCI hole, docs/spec/vhost-user.md §8).
     /// </summary>
     public static GuestRam Create(ulong size, bool split = false, ulong highGpa = 0x1_0000_0000)
     {

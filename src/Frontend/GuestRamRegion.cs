@@ -6,7 +6,7 @@ namespace VhostDeviceCan.Frontend;
 
 /// <summary>
 /// One region of guest RAM as the VMM describes it to the back-end: the vhost-user region record,
-/// whose <c>userspace_addr</c> is where this process really mapped it (vhost-user.md §8), and the
+/// whose <c>userspace_addr</c> is where this process really mapped it (docs/spec/vhost-user.md §8), and the
 /// memfd to pass with it.
 /// </summary>
 public sealed class GuestRamRegion

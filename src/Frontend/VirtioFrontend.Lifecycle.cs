@@ -2,11 +2,11 @@ using VhostDeviceCan.VhostUser;
 
 namespace VhostDeviceCan.Frontend;
 
-// What QEMU sends when the guest writes DRIVER_OK and when it resets the device (vhost-user.md §10 B, C).
+// What QEMU sends when the guest writes DRIVER_OK and when it resets the device (docs/spec/vhost-user.md §10.2, docs/spec/vhost-user.md §10.3).
 public sealed partial class VirtioFrontend
 {
     /// <summary>
-    /// Starts the device as QEMU's vhost_dev_start does (vhost-user.md §10 B): SET_FEATURES (with
+    /// Starts the device as QEMU's vhost_dev_start does (docs/spec/vhost-user.md §10.2): SET_FEATURES (with
     /// STATUS: FEATURES_OK), the memory table, per queue SET_VRING_NUM / BASE / ADDR / KICK / CALL,
     /// SET_VRING_ENABLE 1 for every queue, with STATUS the DRIVER_OK status, and finally the call
     /// eventfds again (the generic device unmasks its notifiers). Every queue gets a fresh, empty
@@ -39,7 +39,7 @@ public sealed partial class VirtioFrontend
     }
 
     /// <summary>
-    /// Stops the device as QEMU's vhost_dev_stop does (vhost-user.md §10 C): SET_VRING_ENABLE 0 for
+    /// Stops the device as QEMU's vhost_dev_stop does (docs/spec/vhost-user.md §10.3): SET_VRING_ENABLE 0 for
     /// every queue, GET_VRING_BASE per queue, then with STATUS SET_STATUS(0). Returns each queue's
     /// next-avail index as the back-end reported it.
     /// </summary>

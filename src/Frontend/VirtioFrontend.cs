@@ -5,8 +5,8 @@ namespace VhostDeviceCan.Frontend;
 
 /// <summary>
 /// A simulated guest behind a simulated VMM: connects to a vhost-user back-end, negotiates as QEMU
-/// does (vhost-user.md §10 A), owns memfd guest RAM and the driver side of every queue, starts and
-/// stops the device as QEMU does when the guest writes DRIVER_OK or resets it (§10 B, C), and
+/// does (docs/spec/vhost-user.md §10.1), owns memfd guest RAM and the driver side of every queue, starts and
+/// stops the device as QEMU does when the guest writes DRIVER_OK or resets it (docs/spec/vhost-user.md §10.2, docs/spec/vhost-user.md §10.3), and
 /// listens for the back-end's config-change requests.
 /// </summary>
 /// <remarks>
@@ -42,7 +42,7 @@ public sealed partial class VirtioFrontend : IDisposable
     /// <summary>
     /// Connects to <paramref name="socketPath"/>, retrying while the socket does not exist or nobody
     /// listens yet (a back-end that is still starting), up to <see cref="VirtioFrontendOptions.ConnectTimeout"/>;
-    /// runs QEMU's connect sequence (vhost-user.md §10 A) and lays out guest RAM and the queues.
+    /// runs QEMU's connect sequence (docs/spec/vhost-user.md §10.1) and lays out guest RAM and the queues.
     /// </summary>
     /// <exception cref="SyscallException">The socket could not be reached in time.</exception>
     /// <exception cref="VhostUserException">The handshake failed.</exception>

@@ -11,7 +11,7 @@ public sealed class VirtioFrontendOptions
         | VirtioFeatures.Bit(VirtioFeatures.VIRTIO_RING_F_EVENT_IDX)
         | VirtioFeatures.Bit(VirtioFeatures.VIRTIO_RING_F_INDIRECT_DESC);
 
-    /// <summary>Protocol features the VMM knows; QEMU's mask by default (vhost-user.md §4).</summary>
+    /// <summary>Protocol features the VMM knows; QEMU's mask by default (docs/spec/vhost-user.md §4).</summary>
     public ProtocolFeatures ProtocolFeatures { get; init; } = VhostUserFrontend.QemuProtocolFeatures;
 
     /// <summary>Queues to set up (QEMU's num_vqs).</summary>
@@ -26,7 +26,7 @@ public sealed class VirtioFrontendOptions
     /// <summary>
     /// Cut the RAM into two regions of the same memfd at different file offsets, the low half at
     /// GPA 0 and the high half at <see cref="HighMemoryGpa"/>, as an x86 guest with a PCI hole gets
-    /// (vhost-user.md §8).
+    /// (docs/spec/vhost-user.md §8).
     /// </summary>
     public bool SplitMemory { get; init; }
 
@@ -45,7 +45,7 @@ public sealed class VirtioFrontendOptions
     /// </summary>
     public bool UseAddMemReg { get; init; } = true;
 
-    /// <summary>Create each kick eventfd holding 1, as QEMU's host notifier is (vhost-user.md §6).</summary>
+    /// <summary>Create each kick eventfd holding 1, as QEMU's host notifier is (docs/spec/vhost-user.md §6).</summary>
     public bool PreSignalKick { get; init; } = true;
 
     /// <summary>How long <see cref="VirtioFrontend.Connect"/> retries while the socket does not exist yet.</summary>

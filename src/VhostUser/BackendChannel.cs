@@ -30,7 +30,7 @@ public sealed class BackendChannel : IDisposable
     /// REPLY_ACK is negotiated) it sets NEED_REPLY and waits for the u64: returns false when the
     /// front-end answered non-zero (QEMU does so when its device model has no config space).
     /// Never call this with needReply from the thread that serves the main socket: QEMU may issue
-    /// GET_CONFIG there before it answers (vhost-user.md §9).
+    /// GET_CONFIG there before it answers (docs/spec/vhost-user.md §9).
     /// </summary>
     /// <exception cref="VhostUserException">Socket error, timeout or malformed reply; the channel is then unusable.</exception>
     public bool SendConfigChange(bool needReply)

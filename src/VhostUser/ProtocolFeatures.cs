@@ -37,7 +37,7 @@ public static class VirtioFeatures
     public static bool Has(ulong features, int bit) => (features & (1UL << bit)) != 0;
 }
 
-/// <summary>virtio device status bits (virtio 1.3 §2.1), carried by SET/GET_STATUS.</summary>
+/// <summary>virtio device status bits (docs/spec/virtqueue.md §10), carried by SET/GET_STATUS.</summary>
 public static class DeviceStatus
 {
     public const byte ACKNOWLEDGE = 1;

@@ -12,7 +12,7 @@ public sealed partial class VhostUserFrontend
     public const ProtocolFeatures QemuProtocolFeatures = (ProtocolFeatures)((1UL << 17) - 1);
 
     /// <summary>
-    /// Runs the connect sequence of vhost-user.md §10 A as QEMU does it:
+    /// Runs the connect sequence of docs/spec/vhost-user.md §10.1 as QEMU does it:
     /// GET_FEATURES; if bit 30 is offered GET/SET_PROTOCOL_FEATURES (acking offered ∩ wanted);
     /// GET_QUEUE_NUM with MQ; GET_MAX_MEM_SLOTS with CONFIGURE_MEM_SLOTS; SET_BACKEND_REQ_FD with
     /// BACKEND_REQ (over a new socket pair whose front-end end is returned); SET_OWNER; GET_FEATURES;

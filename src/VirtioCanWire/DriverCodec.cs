@@ -4,8 +4,8 @@ using VhostDeviceCan.VhostUser;
 namespace VhostDeviceCan.VirtioCanWire;
 
 /// <summary>
-/// The driver's half of the wire format (virtio-can.md §5): TX requests out, RX messages in, with
-/// the checks the Linux driver applies to what the device writes (§10).
+/// The driver's half of the wire format (docs/spec/virtio-can.md §5): TX requests out, RX messages
+/// in, with the checks the Linux driver applies to what the device writes (docs/spec/linux-driver.md §5).
 /// </summary>
 /// <remarks>
 /// It shares <see cref="VirtioCanHeader"/> with the device's half, so the header layout has one

@@ -5,7 +5,7 @@ namespace VhostDeviceCan.VirtioCanWire;
 
 /// <summary>
 /// Translates a host frame into a <c>virtio_can_rx</c> buffer. Pure and allocation-free; the
-/// device decides whether to call it at all (§7: nothing is delivered while STOPPED).
+/// device decides whether to call it at all (docs/spec/virtio-can.md §7: nothing is delivered while STOPPED).
 /// </summary>
 public static class RxFrameEncoder
 {
@@ -17,11 +17,11 @@ public static class RxFrameEncoder
     /// <returns><see cref="RxVerdict.Ok"/>, or why the frame is dropped. On a drop nothing is written.</returns>
     /// <remarks>
     /// The used length is exactly 16 + <c>length</c>, never the whole buffer (the Rust reference
-    /// always wrote 80 bytes, §11 #10). A remote frame gets <c>length</c> = DLC followed by that
+    /// always wrote 80 bytes, docs/spec/virtio-can.md §10.10). A remote frame gets <c>length</c> = DLC followed by that
     /// many zero bytes, because the Linux driver drops it unless used len ≥ 16 + <c>length</c>
-    /// (§9, §10a). BRS and ESI cannot be expressed in virtio 1.4 and are dropped; the frame is
-    /// still delivered as FD (§10a). A classic <c>len8_dlc</c> is not carried either:
-    /// <c>reserved_classic_dlc</c> is written as 0 (§5).
+    /// (docs/spec/virtio-can.md §9, docs/spec/linux-driver.md §8.2). BRS and ESI cannot be expressed in virtio 1.4 and are dropped; the frame is
+    /// still delivered as FD (docs/spec/linux-driver.md §8.3). A classic <c>len8_dlc</c> is not carried either:
+    /// <c>reserved_classic_dlc</c> is written as 0 (docs/spec/virtio-can.md §5).
     /// </remarks>
     public static RxVerdict Encode(in CanFrame frame, ulong negotiatedFeatures, Span<byte> destination, out int usedLength)
     {

@@ -6,7 +6,7 @@ namespace VhostDeviceCan.VirtioCanWire;
 /// <summary>
 /// Validates a Txq request (<c>virtio_can_tx_out</c>) and translates it into a host frame.
 /// Pure and allocation-free; it knows nothing of the controller state, which the device checks
-/// first (§7: a request while STOPPED is NOT_OK whatever it holds).
+/// first (docs/spec/virtio-can.md §7: a request while STOPPED is NOT_OK whatever it holds).
 /// </summary>
 public static class TxRequestDecoder
 {
@@ -21,10 +21,10 @@ public static class TxRequestDecoder
     /// <param name="frame">On <see cref="TxVerdict.Ok"/>, the frame to send; otherwise default.</param>
     /// <remarks>
     /// Checks run in the order of <see cref="TxVerdict"/>, so one request always gets the same
-    /// reason. Reserved header fields are ignored (§5). A remote frame carries no payload: the
-    /// Linux driver sends <c>length</c> zero bytes after the header (§10), but a request without
+    /// reason. Reserved header fields are ignored (docs/spec/virtio-can.md §5). A remote frame carries no payload: the
+    /// Linux driver sends <c>length</c> zero bytes after the header (docs/spec/linux-driver.md §3), but a request without
     /// them is accepted too. An FD length between DLC steps (e.g. 9) is accepted, rounded up and
-    /// zero-padded, as the kernel does for the same write (§6; the Rust reference rejects it, §11 #12).
+    /// zero-padded, as the kernel does for the same write (docs/spec/virtio-can.md §6; the Rust reference rejects it, docs/spec/virtio-can.md §10.12).
     /// </remarks>
     public static TxVerdict Decode(ReadOnlySpan<byte> readable, ulong negotiatedFeatures, out CanFrame frame)
     {
@@ -60,7 +60,7 @@ public static class TxRequestDecoder
 
         if (remote)
         {
-            // SocketCAN carries a remote frame's DLC in len (§6).
+            // SocketCAN carries a remote frame's DLC in len (docs/spec/virtio-can.md §6).
             frame.CanId = id | CanFrame.CAN_RTR_FLAG;
             frame.Len = (byte)length;
             return TxVerdict.Ok;

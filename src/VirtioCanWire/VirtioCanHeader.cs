@@ -5,7 +5,7 @@ namespace VhostDeviceCan.VirtioCanWire;
 
 /// <summary>
 /// The 16-byte header shared by <c>virtio_can_tx_out</c> (Txq) and <c>virtio_can_rx</c> (Rxq),
-/// little-endian on the wire (fact sheet §5). The payload (<c>sdu[]</c>) follows it.
+/// little-endian on the wire (docs/spec/virtio-can.md §5). The payload (<c>sdu[]</c>) follows it.
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
 public readonly struct VirtioCanHeader

@@ -2,7 +2,7 @@ namespace VhostDeviceCan.Virtqueue;
 
 /// <summary>
 /// Writes the device-writable part of the chain popped last, scattering across descriptors and across
-/// GPA-contiguous regions; it never touches a readable buffer (virtqueue.md §2). Obtained from
+/// GPA-contiguous regions; it never touches a readable buffer (docs/spec/virtqueue.md §2). Obtained from
 /// <see cref="SplitQueue.GetWriter"/>; valid only until the queue's next <see cref="SplitQueue.TryPop"/>,
 /// <see cref="SplitQueue.TryRemap"/> or <see cref="SplitQueue.Reset"/>.
 /// </summary>
@@ -24,7 +24,7 @@ public ref struct ChainWriter
 
     /// <summary>
     /// Bytes written or skipped so far: the used length to report with
-    /// <see cref="SplitQueue.AddUsed"/> when everything up to here holds data (§2: never overcount).
+    /// <see cref="SplitQueue.AddUsed"/> when everything up to here holds data (docs/spec/virtqueue.md §2: never overcount).
     /// </summary>
     public readonly uint Written => _length - _cursor.Remaining;
 

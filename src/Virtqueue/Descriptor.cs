@@ -2,13 +2,13 @@ using System.Buffers.Binary;
 
 namespace VhostDeviceCan.Virtqueue;
 
-/// <summary>A split-ring descriptor (virtqueue.md §1), copied out of guest memory once and then trusted.</summary>
+/// <summary>A split-ring descriptor (docs/spec/virtqueue.md §1), copied out of guest memory once and then trusted.</summary>
 public readonly record struct Descriptor(ulong Address, uint Length, ushort Flags, ushort Next)
 {
     /// <summary>Size of one descriptor in the table and in an indirect table.</summary>
     public const int Size = 16;
 
-    /// <summary>The chain continues at <see cref="Next"/> (virtqueue.md §2).</summary>
+    /// <summary>The chain continues at <see cref="Next"/> (docs/spec/virtqueue.md §2).</summary>
     public const ushort FlagNext = 1;
     /// <summary>The buffer is device-writable; otherwise device-readable.</summary>
     public const ushort FlagWrite = 2;

@@ -4,7 +4,7 @@ public sealed partial class DriverQueue
 {
     /// <summary>
     /// Writes a chain and its avail.ring entry; the device sees it after <see cref="PublishAvailable"/>.
-    /// The driver's own rule (§2) is the caller's: readable buffers before writable ones.
+    /// The driver's own rule (docs/spec/virtqueue.md §2) is the caller's: readable buffers before writable ones.
     /// </summary>
     /// <returns>The head descriptor index, which <see cref="TryTakeUsed"/> returns later.</returns>
     /// <exception cref="InvalidOperationException">Not enough free descriptors or indirect space.</exception>
@@ -61,18 +61,18 @@ public sealed partial class DriverQueue
     /// <summary>Makes every chain added so far visible to the device by storing avail.idx.</summary>
     public void PublishAvailable()
     {
-        // The driver's half of §5 row 1: descriptors and ring entries are visible before the new idx.
+        // The driver's half of docs/spec/virtqueue.md §5.1: descriptors and ring entries are visible before the new idx.
         RingMemory.StoreRelease16(_available + RingLayout.AvailIdxOffset, _availableShadow);
         _publishedAvailable = _availableShadow;
     }
 
     /// <summary>
-    /// Whether the device wants a kick for the chains published since the previous call (§4):
+    /// Whether the device wants a kick for the chains published since the previous call (docs/spec/virtqueue.md §4):
     /// with EVENT_IDX, when they crossed avail_event; otherwise unless used.flags has NO_NOTIFY.
     /// </summary>
     public bool NeedsKick()
     {
-        // A store (avail.idx) followed by a load (avail_event / used.flags) needs a full fence (§5).
+        // A store (avail.idx) followed by a load (avail_event / used.flags) needs a full fence (docs/spec/virtqueue.md §5.3).
         Interlocked.MemoryBarrier();
         ushort oldIdx = _kickedAvailable, newIdx = _publishedAvailable;
         _kickedAvailable = newIdx;

@@ -90,11 +90,11 @@ public sealed partial class DriverQueue
     /// <summary>The used index the next <see cref="TryTakeUsed"/> looks at.</summary>
     public ushort LastUsed => _lastUsed;
 
-    /// <summary>VIRTIO_F_EVENT_IDX negotiated: kicks and interrupts use avail_event / used_event (§4).</summary>
+    /// <summary>VIRTIO_F_EVENT_IDX negotiated: kicks and interrupts use avail_event / used_event (docs/spec/virtqueue.md §4).</summary>
     public bool EventIdx { get; set; }
 
     /// <summary>
-    /// Asks the device not to notify (§4): avail.flags NO_INTERRUPT without EVENT_IDX, or a used_event
+    /// Asks the device not to notify (docs/spec/virtqueue.md §4): avail.flags NO_INTERRUPT without EVENT_IDX, or a used_event
     /// far behind with it. Turning it off publishes used_event = <see cref="LastUsed"/> (or clears
     /// the flag) followed by a full fence; then call <see cref="TryTakeUsed"/> again, since the device
     /// may have completed buffers while notifications were off.
@@ -109,14 +109,14 @@ public sealed partial class DriverQueue
                 RingMemory.Store16(_available + RingLayout.UsedEventOffset(_size), value ? (ushort)(_lastUsed - 0x8000) : _lastUsed);
             else
                 RingMemory.Store16(_available + RingLayout.AvailFlagsOffset, value ? RingLayout.AvailFlagNoInterrupt : (ushort)0);
-            // Mirror of §5 row 4 on the driver side: the suppression state is visible before we look for used entries.
+            // Mirror of docs/spec/virtqueue.md §5.4 on the driver side: the suppression state is visible before we look for used entries.
             Interlocked.MemoryBarrier();
         }
     }
 
     /// <summary>
     /// Moves both free-running indices to <paramref name="start"/> as if the ring had been running, to
-    /// test wrap-around (§6). Only before any chain is outstanding; the device then takes
+    /// test wrap-around (docs/spec/virtqueue.md §6). Only before any chain is outstanding; the device then takes
     /// <c>NextAvailable = start</c> and <see cref="SplitQueue.SyncUsedIndexFromMemory"/>.
     /// </summary>
     public void ResetIndices(ushort start)

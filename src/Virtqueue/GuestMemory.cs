@@ -1,7 +1,7 @@
 namespace VhostDeviceCan.Virtqueue;
 
 /// <summary>
-/// An immutable set of non-overlapping guest RAM regions (vhost-user.md §8) with overflow-safe
+/// An immutable set of non-overlapping guest RAM regions (docs/spec/vhost-user.md §8) with overflow-safe
 /// translation: no method ever computes <c>address + length</c> in a way that can wrap.
 /// </summary>
 /// <remarks>
@@ -10,7 +10,7 @@ namespace VhostDeviceCan.Virtqueue;
 /// (ADD_MEM_REG / REM_MEM_REG) <i>move</i> ownership: the returned set owns every surviving region, the
 /// removed region goes to the caller through <c>out</c>, and this set keeps translating (it stays a
 /// valid view for queues still using it) but its <see cref="Dispose"/> no longer unmaps anything. That
-/// lets a memory update run as vhost-user.md §8 asks: build the new set, swap it into the queues, then
+/// lets a memory update run as docs/spec/vhost-user.md §8 asks: build the new set, swap it into the queues, then
 /// dispose the old set and the removed region once no queue reads through them any more. Ownership
 /// can be moved out of a set only once. A set whose ownership moved stays valid until the new set or
 /// the removed region is disposed; a disposed set translates nothing.</para>
@@ -101,7 +101,7 @@ public sealed class GuestMemory : IDisposable
 
     /// <summary>
     /// True if every byte of <c>[gpa, gpa + length)</c> is mapped; the range may cross regions that
-    /// are contiguous in guest-physical space (virtqueue.md §7). An empty range is always valid:
+    /// are contiguous in guest-physical space (docs/spec/virtqueue.md §7.4). An empty range is always valid:
     /// it touches no memory.
     /// </summary>
     public bool IsValidRange(ulong gpa, ulong length)

@@ -3,7 +3,7 @@ using VhostDeviceCan.Interop;
 namespace VhostDeviceCan.Virtqueue;
 
 /// <summary>
-/// One region of guest RAM shared by the front-end (vhost-user.md §8): <c>Size</c> bytes that the
+/// One region of guest RAM shared by the front-end (docs/spec/vhost-user.md §8): <c>Size</c> bytes that the
 /// guest sees at <see cref="GuestPhysAddr"/> and the front-end at <see cref="UserspaceAddr"/>, found at
 /// <see cref="MmapOffset"/> in the region's file. Owns its mapping; never owns the fd.
 /// </summary>
@@ -34,7 +34,7 @@ public sealed class GuestMemoryRegion : IDisposable
 
     /// <summary>
     /// Maps <c>size + mmapOffset</c> bytes from file offset 0 and skips the offset, as libvhost-user
-    /// does, so an offset that is not page-aligned still works (vhost-user.md §8). The caller keeps
+    /// does, so an offset that is not page-aligned still works (docs/spec/vhost-user.md §8). The caller keeps
     /// ownership of <paramref name="fd"/> and may close it right after: the mapping stays valid.
     /// </summary>
     /// <exception cref="ArgumentException">Zero size, or a range that wraps past 2^64 or the address space.</exception>

@@ -7,6 +7,6 @@ public enum PopResult
     Empty,
     /// <summary>A validated chain was taken off the available ring.</summary>
     Chain,
-    /// <summary>The driver broke the ring rules (virtqueue.md §7); the queue stays broken until reset.</summary>
+    /// <summary>The driver broke the ring rules (docs/spec/virtqueue.md §7); the queue stays broken until reset.</summary>
     Broken,
 }

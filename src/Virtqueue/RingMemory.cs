@@ -16,11 +16,11 @@ internal static unsafe class RingMemory
 
     // SAFETY (all members): the caller guarantees the address is inside a validated, aligned ring area.
 
-    /// <summary>Acquire load: no later read moves before it (virtqueue.md §5).</summary>
+    /// <summary>Acquire load: no later read moves before it (docs/spec/virtqueue.md §5.1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort LoadAcquire16(nint address) => Le(Volatile.Read(ref *(ushort*)address));
 
-    /// <summary>Release store: every earlier write is visible before it (virtqueue.md §5).</summary>
+    /// <summary>Release store: every earlier write is visible before it (docs/spec/virtqueue.md §5.2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreRelease16(nint address, ushort value) => Volatile.Write(ref *(ushort*)address, Le(value));
 
@@ -38,7 +38,7 @@ internal static unsafe class RingMemory
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store32(nint address, uint value) => *(uint*)address = Le(value);
 
-    /// <summary>Copies one 16-byte descriptor into a local, so later checks see one consistent value (§5 TOCTOU).</summary>
+    /// <summary>Copies one 16-byte descriptor into a local, so later checks see one consistent value (docs/spec/virtqueue.md §5.5).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Descriptor LoadDescriptor(nint address) => Descriptor.Read(new ReadOnlySpan<byte>((void*)address, Descriptor.Size));
 

@@ -44,7 +44,7 @@ internal ref struct SegmentCursor(ReadOnlySpan<BufferSegment> segments, uint len
         uint skipped = 0;
         while (TryGetSpan(count, out _, out uint n))
         {
-            // Zero-length buffers are passed over, never taken as the end of the chain (§7).
+            // Zero-length buffers are passed over, never taken as the end of the chain (docs/spec/virtqueue.md §7.8).
             count -= n;
             skipped += n;
             Advance(n);

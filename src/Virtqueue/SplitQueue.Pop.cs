@@ -3,7 +3,7 @@ namespace VhostDeviceCan.Virtqueue;
 public sealed partial class SplitQueue
 {
     /// <summary>
-    /// Takes the next available chain and validates all of it (virtqueue.md §3 steps 1–2, §7) before
+    /// Takes the next available chain and validates all of it (docs/spec/virtqueue.md §3.1, docs/spec/virtqueue.md §7) before
     /// returning it. Every descriptor is copied out of guest memory exactly once, so the guest cannot
     /// change what was validated. A rule violation breaks the queue: <see cref="PopResult.Broken"/>
     /// now and on every call until <see cref="Reset"/>.
@@ -15,7 +15,7 @@ public sealed partial class SplitQueue
         if (BrokenReason is not null) return PopResult.Broken;
         if (!IsReady) return PopResult.Empty;
 
-        // §5: acquire, so the ring entry and descriptors read below are at least as new as this idx.
+        // docs/spec/virtqueue.md §5.1: acquire, so the ring entry and descriptors read below are at least as new as this idx.
         ushort availableIdx = RingMemory.LoadAcquire16(_available + RingLayout.AvailIdxOffset);
         ushort pending = (ushort)(availableIdx - _nextAvailable);
         if (pending == 0) return PopResult.Empty;
@@ -59,7 +59,7 @@ public sealed partial class SplitQueue
 
     /// <summary>
     /// Walks the chain at <paramref name="head"/>, zero or more direct descriptors optionally ending in
-    /// one indirect descriptor (§2), and records its non-empty buffers in <see cref="_segments"/>.
+    /// one indirect descriptor (docs/spec/virtqueue.md §2), and records its non-empty buffers in <see cref="_segments"/>.
     /// </summary>
     private bool TryWalk(ushort head)
     {
@@ -72,11 +72,11 @@ public sealed partial class SplitQueue
 
         while (true)
         {
-            // §7: a chain visits each table entry at most once, so one more than the table size is a loop.
+            // docs/spec/virtqueue.md §7.3: a chain visits each table entry at most once, so one more than the table size is a loop.
             if (++count > tableSize)
                 return Failed($"Looped descriptor chain: more than {tableSize} descriptors starting at head {head}.");
 
-            // §5 TOCTOU: one copy per descriptor; everything below looks only at the copy.
+            // docs/spec/virtqueue.md §5.5: one copy per descriptor; everything below looks only at the copy.
             Descriptor d = inIndirect
                 ? Descriptor.Read(_indirectCopy.AsSpan((int)index * Descriptor.Size, Descriptor.Size))
                 : RingMemory.LoadDescriptor(_descriptors + (nint)(index * Descriptor.Size));
@@ -97,15 +97,15 @@ public sealed partial class SplitQueue
             }
             else
             {
-                // §2/§7 (QEMU, libvhost-user): all readable descriptors come before any writable one.
+                // docs/spec/virtqueue.md §7.6 (QEMU, libvhost-user): all readable descriptors come before any writable one.
                 if (sawWritable)
                     return Failed($"Incorrect order for descriptors: readable descriptor {index}{Where(inIndirect)} follows a writable one.");
                 readable += d.Length;
             }
-            // §7: the spec forbids chains over 2^32 bytes; both sums are under 2^33, so no wrap here.
+            // docs/spec/virtqueue.md §7.3: the spec forbids chains over 2^32 bytes; both sums are under 2^33, so no wrap here.
             if (readable + writable > uint.MaxValue)
                 return Failed($"Descriptor chain at head {head} is longer than 2^32 - 1 bytes.");
-            // §7: zero-length descriptors are empty buffers, kept out of the segment list; any
+            // docs/spec/virtqueue.md §7.8: zero-length descriptors are empty buffers, kept out of the segment list; any
             // other buffer must be entirely mapped (possibly across GPA-contiguous regions).
             if (d.Length != 0)
             {
@@ -127,7 +127,7 @@ public sealed partial class SplitQueue
     }
 
     /// <summary>
-    /// Checks an INDIRECT descriptor against §2/§7 and copies its table out of guest memory, so the
+    /// Checks an INDIRECT descriptor against docs/spec/virtqueue.md §7.5 and copies its table out of guest memory, so the
     /// entries are validated and used from our copy only.
     /// </summary>
     private bool TryLoadIndirectTable(in Descriptor d, bool inIndirect, uint index, out int tableSize)

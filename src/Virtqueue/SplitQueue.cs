@@ -1,10 +1,10 @@
 namespace VhostDeviceCan.Virtqueue;
 
 /// <summary>
-/// The device side of one split virtqueue (virtqueue.md). Configuration follows the vhost-user
+/// The device side of one split virtqueue (docs/spec/virtqueue.md). Configuration follows the vhost-user
 /// messages: SET_VRING_NUM → <see cref="TrySetSize"/>, SET_VRING_ADDR → <see cref="TrySetAddresses"/>,
 /// SET_VRING_BASE / GET_VRING_BASE → <see cref="NextAvailable"/>, memory-table changes →
-/// <see cref="TryRemap"/>. A guest that breaks the ring rules (§7) marks only this queue broken.
+/// <see cref="TryRemap"/>. A guest that breaks the ring rules (docs/spec/virtqueue.md §7) marks only this queue broken.
 /// </summary>
 /// <remarks>
 /// Not thread-safe: one thread drives a queue. Popping, reading, writing and completing chains
@@ -12,7 +12,7 @@ namespace VhostDeviceCan.Virtqueue;
 /// </remarks>
 public sealed partial class SplitQueue
 {
-    /// <summary>Largest indirect table accepted (virtqueue.md §7: "1024 is sensible").</summary>
+    /// <summary>Largest indirect table accepted (docs/spec/virtqueue.md §7.5: 1024 entries are plenty).</summary>
     public const int MaxIndirectDescriptors = 1024;
 
     private readonly ushort _maxSize;
@@ -60,15 +60,15 @@ public sealed partial class SplitQueue
     /// <summary>Why the queue is broken, naming the rule the driver broke; null while healthy.</summary>
     public string? BrokenReason { get; private set; }
 
-    /// <summary>VIRTIO_F_EVENT_IDX negotiated (virtqueue.md §4).</summary>
+    /// <summary>VIRTIO_F_EVENT_IDX negotiated (docs/spec/virtqueue.md §4).</summary>
     public bool EventIdx { get; set; }
 
-    /// <summary>VIRTIO_F_INDIRECT_DESC negotiated (virtqueue.md §2); without it an INDIRECT flag breaks the ring.</summary>
+    /// <summary>VIRTIO_F_INDIRECT_DESC negotiated (docs/spec/virtqueue.md §2); without it an INDIRECT flag breaks the ring.</summary>
     public bool IndirectDescriptors { get; set; }
 
     /// <summary>
     /// <c>last_avail</c>: the next available-ring index the device will consume (SET_VRING_BASE /
-    /// GET_VRING_BASE). Free-running u16 (§6).
+    /// GET_VRING_BASE). Free-running u16 (docs/spec/virtqueue.md §6).
     /// </summary>
     public ushort NextAvailable
     {
@@ -91,7 +91,7 @@ public sealed partial class SplitQueue
 
     /// <summary>
     /// SET_VRING_ADDR: the three ring areas as front-end virtual addresses. Each must be aligned
-    /// (16/2/4) and lie entirely inside one mapped region (virtqueue.md §7, first row).
+    /// (16/2/4) and lie entirely inside one mapped region (docs/spec/virtqueue.md §7.1).
     /// </summary>
     public bool TrySetAddresses(GuestMemory memory, ulong descriptorUva, ulong availableUva, ulong usedUva, out string? error)
     {
@@ -120,7 +120,7 @@ public sealed partial class SplitQueue
         return TryMap(memory, out _);
     }
 
-    /// <summary>Starts completions at <c>used.idx</c> as found in guest memory (virtqueue.md §6, vhost-user).</summary>
+    /// <summary>Starts completions at <c>used.idx</c> as found in guest memory (docs/spec/virtqueue.md §6, vhost-user).</summary>
     public void SyncUsedIndexFromMemory()
     {
         if (!IsReady) return;

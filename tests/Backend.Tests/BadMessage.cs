@@ -6,7 +6,7 @@ namespace VhostDeviceCan.Backend.Tests;
 
 /// <summary>
 /// One malformed request. <see cref="HasOwnReply"/>: a request with a reply of its own (GET_*),
-/// which REPLY_ACK cannot turn into an ack (vhost-user.md §7), so refusing it closes the connection.
+/// which REPLY_ACK cannot turn into an ack (docs/spec/vhost-user.md §7), so refusing it closes the connection.
 /// </summary>
 public sealed record BadMessage(string Name, FrontendRequest Request, Setup Setup, Func<VirtioFrontend, byte[]> Payload, int Fds = 0, bool HasOwnReply = false, bool RamFd = false)
 {

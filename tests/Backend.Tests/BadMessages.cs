@@ -4,7 +4,7 @@ using static VhostDeviceCan.VhostUser.FrontendRequest;
 
 namespace VhostDeviceCan.Backend.Tests;
 
-/// <summary>The malformed requests every back-end must refuse cleanly (vhost-user.md §2, §5, §12; virtqueue.md §7).</summary>
+/// <summary>The malformed requests every back-end must refuse cleanly (docs/spec/vhost-user.md §2, docs/spec/vhost-user.md §5, docs/spec/vhost-user.md §12; docs/spec/virtqueue.md §7).</summary>
 internal static class BadMessages
 {
     private const ulong Page = 4096;
@@ -54,7 +54,7 @@ internal static class BadMessages
         yield return new("SET_BACKEND_REQ_FD without an fd", SET_BACKEND_REQ_FD, Setup.Connected, _ => Bytes(0));
         yield return new("SET_VRING_KICK with a memfd, which cannot be polled", SET_VRING_KICK, Setup.Running, _ => U64(0), Fds: 1, RamFd: true);
 
-        // Memory tables (vhost-user.md §12).
+        // Memory tables (docs/spec/vhost-user.md §12).
         yield return new("SET_MEM_TABLE with 0 regions", SET_MEM_TABLE, Setup.Running, _ => MemTable(0, 0));
         yield return new("SET_MEM_TABLE with 9 regions", SET_MEM_TABLE, Setup.Running, f => MemTable(9, 0, NineRegions(f)), Fds: 9);
         yield return new("SET_MEM_TABLE with bad padding", SET_MEM_TABLE, Setup.Running, f => MemTable(1, 1, f.Ram.Regions[0].Description), Fds: 1);
@@ -74,7 +74,7 @@ internal static class BadMessages
         yield return new("SET_MEM_TABLE without the running rings", SET_MEM_TABLE, Setup.Running,
             f => MemTable(1, 0, Shifted(f.Ram.Regions[0].Description, 1UL << 40)), Fds: 1);
 
-        // Ring configuration (virtqueue.md §7, first row).
+        // Ring configuration (docs/spec/virtqueue.md §7.1).
         yield return new("SET_VRING_NUM 3", SET_VRING_NUM, Setup.Connected, _ => State(0, 3));
         yield return new("SET_VRING_NUM 0", SET_VRING_NUM, Setup.Connected, _ => State(0, 0));
         yield return new("SET_VRING_NUM 2048 (above the device maximum)", SET_VRING_NUM, Setup.Connected, _ => State(0, 2048));

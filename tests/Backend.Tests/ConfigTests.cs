@@ -4,7 +4,7 @@ using VhostDeviceCan.VhostUser;
 
 namespace VhostDeviceCan.Backend.Tests;
 
-/// <summary>Config space over GET/SET_CONFIG and the back-end's config-change request (vhost-user.md §9).</summary>
+/// <summary>Config space over GET/SET_CONFIG and the back-end's config-change request (docs/spec/vhost-user.md §9).</summary>
 public sealed class ConfigTests
 {
     [Theory]

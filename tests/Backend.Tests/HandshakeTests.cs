@@ -3,7 +3,7 @@ using VhostDeviceCan.VhostUser;
 
 namespace VhostDeviceCan.Backend.Tests;
 
-/// <summary>QEMU's connect and start sequences (vhost-user.md §10 A, B), every reply checked.</summary>
+/// <summary>QEMU's connect and start sequences (docs/spec/vhost-user.md §10.1, docs/spec/vhost-user.md §10.2), every reply checked.</summary>
 public sealed class HandshakeTests
 {
     [Theory]
@@ -37,7 +37,7 @@ public sealed class HandshakeTests
 
         Assert.Equal(new uint[] { 500, 500 }, frontend.Stop());
         Assert.Equal(0, frontend.Client.GetStatus());
-        // A guest reboot repeats the start sequence on the same connection (§10 C then B).
+        // A guest reboot repeats the start sequence on the same connection (docs/spec/vhost-user.md §10.3 then docs/spec/vhost-user.md §10.2).
         frontend.Start();
         EchoTraffic.Run(frontend, 0, 100);
         Assert.Equal(100u, frontend.Stop()[0]);

@@ -5,7 +5,7 @@ using VhostDeviceCan.Virtqueue;
 namespace VhostDeviceCan.Backend.Tests;
 
 /// <summary>
-/// A guest that breaks the ring rules at runtime (virtqueue.md §7): only that queue stops, the
+/// A guest that breaks the ring rules at runtime (docs/spec/virtqueue.md §7): only that queue stops, the
 /// front-end hears of it on the error eventfd, and a reset brings the queue back.
 /// </summary>
 public sealed class HostileRingTests
@@ -26,7 +26,7 @@ public sealed class HostileRingTests
     public void A_descriptor_loop_breaks_only_its_queue_until_reset(BackendKind kind, Recovery recovery)
     {
         using var backend = Backends.Start(kind);
-        // Without STATUS, a guest reset is only the ring stop and restart of §10 C + B (no SET_STATUS(0)).
+        // Without STATUS, a guest reset is only the ring stop and restart of docs/spec/vhost-user.md §10.3 + docs/spec/vhost-user.md §10.2 (no SET_STATUS(0)).
         var options = new VirtioFrontendOptions
         {
             ProtocolFeatures = VhostUserFrontend.QemuProtocolFeatures & ~ProtocolFeatures.STATUS,

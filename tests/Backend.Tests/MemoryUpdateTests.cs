@@ -3,7 +3,7 @@ using VhostDeviceCan.VhostUser;
 
 namespace VhostDeviceCan.Backend.Tests;
 
-/// <summary>Memory-map changes while rings run (vhost-user.md §8: hotplug).</summary>
+/// <summary>Memory-map changes while rings run (docs/spec/vhost-user.md §8: hotplug).</summary>
 public sealed class MemoryUpdateTests
 {
     private const ulong HotplugGpa = 0x2_0000_0000;

@@ -2,7 +2,7 @@ using VhostDeviceCan.Frontend;
 
 namespace VhostDeviceCan.Backend.Tests;
 
-/// <summary>Front-ends come and go (vhost-user.md §11); the back-end must not leak across sessions.</summary>
+/// <summary>Front-ends come and go (docs/spec/vhost-user.md §11); the back-end must not leak across sessions.</summary>
 public sealed class ReconnectTests
 {
     private const int Cycles = 100;
@@ -80,7 +80,7 @@ public sealed class ReconnectTests
         using var frontend = VirtioFrontend.Connect(backend.SocketPath);
         frontend.Start();
         EchoTraffic.Run(frontend, i % 2, 16, indirect: i % 3 == 0, seed: i);
-        // Half the sessions stop like QEMU first, half just vanish (vhost-user.md §10 C vs D).
+        // Half the sessions stop like QEMU first, half just vanish (docs/spec/vhost-user.md §10.3 vs docs/spec/vhost-user.md §10.4).
         if (i % 2 == 0) frontend.Stop();
     }
 }

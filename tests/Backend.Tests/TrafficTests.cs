@@ -32,7 +32,7 @@ public sealed class TrafficTests
         EchoTraffic.Run(frontend, 0, Buffers, indirect, diagnostics: () => Describe(backend));
 
         // Batching: the device drains a whole ring per kick and signals once per batch, and the
-        // driver kicks only when the device asked (virtqueue.md §4). Signalling or kicking per
+        // driver kicks only when the device asked (docs/spec/virtqueue.md §4). Signalling or kicking per
         // chain would count about one per buffer; on a loaded machine, where driver and device
         // run side by side and batches shrink, a few buffers per signal is still batching.
         Assert.InRange(queue.CallSignals, 1, Buffers / 2);
@@ -61,7 +61,7 @@ public sealed class TrafficTests
     [MemberData(nameof(Backends.Both), MemberType = typeof(Backends))]
     public void Without_replies_acked_the_session_still_works(BackendKind kind)
     {
-        // A front-end without REPLY_ACK syncs with GET_FEATURES instead (vhost-user.md §7).
+        // A front-end without REPLY_ACK syncs with GET_FEATURES instead (docs/spec/vhost-user.md §7).
         using var backend = Backends.Start(kind);
         var options = new VirtioFrontendOptions { ProtocolFeatures = VhostUser.VhostUserFrontend.QemuProtocolFeatures & ~VhostUser.ProtocolFeatures.REPLY_ACK };
         Sessions.ProveWorking(backend.SocketPath, options, () => Describe(backend));

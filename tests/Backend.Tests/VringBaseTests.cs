@@ -2,7 +2,7 @@ using VhostDeviceCan.Frontend;
 
 namespace VhostDeviceCan.Backend.Tests;
 
-/// <summary>GET_VRING_BASE reports the next avail index the device will read (vhost-user.md §6).</summary>
+/// <summary>GET_VRING_BASE reports the next avail index the device will read (docs/spec/vhost-user.md §6).</summary>
 public sealed class VringBaseTests
 {
     [Theory]

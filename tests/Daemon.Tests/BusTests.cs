@@ -161,7 +161,7 @@ public sealed class BusTests
         using var daemon = DaemonProcess.Start(2);
         using var a = Started(daemon.Socket(0));
         using var b = Started(daemon.Socket(1));
-        // Classic length 9: out of range (§8.3).
+        // Classic length 9: out of range (docs/spec/virtio-can.md §8.3).
         byte[] request = new byte[16 + 9];
         request[0] = 0x01;
         request[2] = 9;

@@ -26,7 +26,7 @@ internal static class Traffic
         };
     }
 
-    /// <summary>What a receiver gets for <see cref="Frame"/>: BRS cannot cross virtio 1.4 (§10a).</summary>
+    /// <summary>What a receiver gets for <see cref="Frame"/>: BRS cannot cross virtio 1.4 (docs/spec/linux-driver.md §8.3).</summary>
     public static CanFrame Received(int side, int i)
     {
         CanFrame frame = Frame(side, i);

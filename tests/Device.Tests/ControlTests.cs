@@ -4,7 +4,7 @@ using static VhostDeviceCan.Device.Tests.Wire;
 
 namespace VhostDeviceCan.Device.Tests;
 
-/// <summary>Controlq requests (virtio-can.md §7): every request gets an answer, in order.</summary>
+/// <summary>Controlq requests (docs/spec/virtio-can.md §7): every request gets an answer, in order.</summary>
 public sealed class ControlTests
 {
     private const ushort Start = VirtioCan.VIRTIO_CAN_SET_CTRL_MODE_START;
@@ -13,7 +13,7 @@ public sealed class ControlTests
     private const int NotOk = VirtioCan.VIRTIO_CAN_RESULT_NOT_OK;
 
     /// <summary>(state before, request, answer, started after). START while started and STOP while
-    /// stopped answer OK: the mode already holds, and NOT_OK would fail Linux's open with -EIO (§7).</summary>
+    /// stopped answer OK: the mode already holds, and NOT_OK would fail Linux's open with -EIO (docs/spec/virtio-can.md §7).</summary>
     public static TheoryData<bool, ushort, int, bool, int> Requests => new()
     {
         { false, Start, Ok, true, 0 },

@@ -5,7 +5,7 @@ using static VhostDeviceCan.Device.Tests.Wire;
 
 namespace VhostDeviceCan.Device.Tests;
 
-/// <summary>Rxq delivery (virtio-can.md §9): only negotiated frame kinds, whole frames only, and
+/// <summary>Rxq delivery (docs/spec/virtio-can.md §9): only negotiated frame kinds, whole frames only, and
 /// exactly the used length the Linux driver checks.</summary>
 public sealed class RxTests
 {
@@ -79,7 +79,7 @@ public sealed class RxTests
 
         uint used = TakeUsed(guest, VirtioCan.RxQueue);
         ReadOnlySpan<byte> message = guest.Frontend.Ram.GetSpan(gpa, 16 + 64);
-        // §10a: the driver drops an RTR frame unless used len >= 16 + length.
+        // docs/spec/linux-driver.md §8.2: the driver drops an RTR frame unless used len >= 16 + length.
         Assert.Equal(16u + 5, used);
         Assert.Equal(VirtioCan.VIRTIO_CAN_RX, BinaryPrimitives.ReadUInt16LittleEndian(message));
         Assert.Equal(5, BinaryPrimitives.ReadUInt16LittleEndian(message[2..]));
@@ -113,7 +113,7 @@ public sealed class RxTests
         ulong small = PostRxBuffer(guest, 16 + 4, fill: 0xAA);
         harness.Transport.Inject(ClassicFrame);
 
-        // §9: never half a frame; the buffer comes back empty.
+        // docs/spec/virtio-can.md §9: never half a frame; the buffer comes back empty.
         Assert.Equal(0u, TakeUsed(guest, VirtioCan.RxQueue));
         Assert.True(guest.Frontend.Ram.GetSpan(small, 20).ToArray().All(b => b == 0xAA), "the device wrote into a too-small buffer");
         DeviceHarness.Settle(guest);

@@ -5,7 +5,7 @@ using static VhostDeviceCan.Device.Tests.Wire;
 
 namespace VhostDeviceCan.Device.Tests;
 
-/// <summary>The controller state machine (virtio-can.md §7) and what §10a learned from the real driver.</summary>
+/// <summary>The controller state machine (docs/spec/virtio-can.md §7) and what docs/spec/linux-driver.md §8 learned from the real driver.</summary>
 public sealed class StateMachineTests
 {
     private const byte Ok = VirtioCan.VIRTIO_CAN_RESULT_OK;
@@ -67,7 +67,7 @@ public sealed class StateMachineTests
         guest.Frontend.Queue(VirtioCan.TxQueue).Driver.PublishAvailable();
 
         Assert.True(guest.Stop(DeviceHarness.Timeout));
-        // §10a: completions after the STOP answer are counted as drops by Linux; they must be there already.
+        // docs/spec/linux-driver.md §8.4: completions after the STOP answer are counted as drops by Linux; they must be there already.
         Span<byte> results = stackalloc byte[8];
         Assert.Equal(3, guest.CollectTxCompletions(results));
         Assert.Equal(3, harness.Transport.Sent.Count);
@@ -398,7 +398,7 @@ public sealed class StateMachineTests
         TimeSpan elapsed = answered.Elapsed;
         Assert.True(txSignalled, "the Txq was not signalled after START");
         Assert.True(rxSignalled, "the Rxq was not signalled after START");
-        // §10a: later than the answer (the driver enables NAPI after it), but only tens of ms.
+        // docs/spec/linux-driver.md §8.1: later than the answer (the driver enables NAPI after it), but only tens of ms.
         Assert.InRange(elapsed.TotalMilliseconds, 30, 1000);
         // Exactly once: nothing more follows.
         Assert.Equal(0, epoll.Wait(events, 150));
@@ -411,7 +411,7 @@ public sealed class StateMachineTests
         var guest = harness.Connect();
         harness.Transport.InjectAndWaitDrained(Frame(1));
         DeviceHarness.Settle(guest);
-        // Rx buffers were posted at connect; none may be used before START (§10 weak points).
+        // Rx buffers were posted at connect; none may be used before START (docs/spec/linux-driver.md §9).
         Assert.False(guest.WaitForRx(DeviceHarness.Quiet));
     }
 }

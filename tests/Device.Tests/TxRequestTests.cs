@@ -5,7 +5,7 @@ using static VhostDeviceCan.Device.Tests.Wire;
 namespace VhostDeviceCan.Device.Tests;
 
 /// <summary>
-/// Every malformed Txq request (virtio-can.md §8) is answered NOT_OK, never reaches the bus, is
+/// Every malformed Txq request (docs/spec/virtio-can.md §8) is answered NOT_OK, never reaches the bus, is
 /// counted under its own verdict, and leaves the queue working for the next good request.
 /// </summary>
 public sealed class TxRequestTests
@@ -70,13 +70,13 @@ public sealed class TxRequestTests
 
     public static TheoryData<string, int, byte[], CanFrame> WellFormed => new()
     {
-        // Bytes after 16 + length are not part of the frame (§8.6 reads only what it needs).
+        // Bytes after 16 + length are not part of the frame (docs/spec/virtio-can.md §8.6 reads only what it needs).
         { "classic with trailing bytes", All, TxRequest(2, 0, 0x7FF, payloadBytes: 8), CanFrame.Classic(0x7FF, false, [0xA0, 0xA1]) },
         { "extended max ID", All, TxRequest(0, Ext, 0x1FFFFFFF), CanFrame.Classic(0x1FFFFFFF, true, []) },
         // The Linux driver sends RTR with len zero bytes; a request without them is fine too.
         { "RTR without payload bytes", All, TxRequest(5, RtrFlag, 0x10, payloadBytes: 0), CanFrame.Remote(0x10, false, 5) },
         { "RTR with payload bytes", All, TxRequest(8, RtrFlag | Ext, 0x10, payloadBytes: 8), CanFrame.Remote(0x10, true, 8) },
-        // §6: Linux passes an FD len between DLC steps through; the host stack pads it.
+        // docs/spec/virtio-can.md §6: Linux passes an FD len between DLC steps through; the host stack pads it.
         { "FD length 9 rounds to 12", All, TxRequest(9, FdFlag, 0x55), CanFrame.Fd(0x55, false, [0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8]) },
         { "reserved header bytes ignored", All, WithReserved(TxRequest(1, 0, 0x1)), CanFrame.Classic(0x1, false, [0xA0]) },
     };
@@ -97,7 +97,7 @@ public sealed class TxRequestTests
         using var harness = new DeviceHarness();
         var guest = harness.ConnectStarted();
 
-        // A valid frame but no byte to write the result to: §8.6, used len 0, which Linux reads as NOT_OK.
+        // A valid frame but no byte to write the result to: docs/spec/virtio-can.md §8.6, used len 0, which Linux reads as NOT_OK.
         Assert.True(guest.TrySendRaw(TxRequest(1, 0, 0x123), withResult: false));
         guest.Flush();
         Assert.Equal(0u, TakeUsed(guest, VirtioCan.TxQueue));

@@ -14,7 +14,7 @@ public class RxFrameEncoderTests
     [InlineData(0x123u, 0, 0, "", C, 16, "0101 0000 00 00 0000 00000000 23010000")]
     [InlineData(0x123u, 8, 0, "1122334455667788", C, 24, "0101 0800 00 00 0000 00000000 23010000 1122334455667788")]
     [InlineData(0x92345678u, 1, 0, "AA", C | F, 80, "0101 0100 00 00 0000 00800000 78563412 AA")]
-    // Remote: length = DLC and that many zero bytes, whatever the frame's buffer holds (§9, §10a).
+    // Remote: length = DLC and that many zero bytes, whatever the frame's buffer holds (docs/spec/virtio-can.md §9, docs/spec/linux-driver.md §8.2).
     [InlineData(0x40000123u, 4, 0, "AABBCCDD", C | R, 24, "0101 0400 00 00 0000 00200000 23010000 00000000")]
     [InlineData(0xC0000123u, 0, 0, "", C | R, 24, "0101 0000 00 00 0000 00A00000 23010000")]
     // FD: BRS and ESI are not expressible and vanish; the frame is still FD.

@@ -13,7 +13,7 @@ public class TxRequestDecoderTests
     [InlineData("0100 0100 00 00 0000 00800000 78563412 00", C, "12345678#00")]
     [InlineData("0100 0000 00 00 0000 00800000 FFFFFF1F", C, "1FFFFFFF#")]
     [InlineData("0100 0200 00 00 0000 00000000 23010000 AABB", All, "123#AABB")]
-    // Reserved fields are ignored on input (§5); bytes past 16 + length too.
+    // Reserved fields are ignored on input (docs/spec/virtio-can.md §5); bytes past 16 + length too.
     [InlineData("0100 0100 0F FF FFFF 00000000 23010000 AA CCCCCC", C, "123#AA")]
     // RTR: the Linux driver sends `length` zero bytes; without them it is accepted too.
     [InlineData("0100 0400 00 00 0000 00200000 23010000 00000000", C | R, "123#R4")]

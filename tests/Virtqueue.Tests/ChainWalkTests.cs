@@ -74,7 +74,7 @@ public class ChainWalkTests
         q.Write(d, TestMemory.Pattern(4, 4));
         q.Write(d + 0x10, TestMemory.Pattern(5, 5));
         q.Driver.WriteDescriptor(0, d, 4, Descriptor.FlagNext, 3);
-        // WRITE on the pointing descriptor is ignored (§2).
+        // WRITE on the pointing descriptor is ignored (docs/spec/virtqueue.md §2).
         q.Driver.WriteDescriptor(3, table, 32, Descriptor.FlagIndirect | Descriptor.FlagWrite, 0);
         Span<byte> entries = stackalloc byte[32];
         new Descriptor(d + 0x10, 5, Descriptor.FlagNext, 1).Write(entries);

@@ -1,6 +1,6 @@
 namespace VhostDeviceCan.Virtqueue.Tests;
 
-/// <summary>Every driver error of virtqueue.md §7 breaks the queue with a reason naming it.</summary>
+/// <summary>Every driver error of docs/spec/virtqueue.md §7 breaks the queue with a reason naming it.</summary>
 public class HostileRingTests
 {
     private const ushort N = 8;

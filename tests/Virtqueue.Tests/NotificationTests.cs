@@ -1,6 +1,6 @@
 namespace VhostDeviceCan.Virtqueue.Tests;
 
-/// <summary>Notification suppression (virtqueue.md §4) and index wrap-around (§6).</summary>
+/// <summary>Notification suppression (docs/spec/virtqueue.md §4) and index wrap-around (docs/spec/virtqueue.md §6).</summary>
 public class NotificationTests
 {
     [Theory]

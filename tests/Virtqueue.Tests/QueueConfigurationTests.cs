@@ -1,6 +1,6 @@
 namespace VhostDeviceCan.Virtqueue.Tests;
 
-/// <summary>Ring configuration checks (virtqueue.md §7, first row) and memory-table changes.</summary>
+/// <summary>Ring configuration checks (docs/spec/virtqueue.md §7.1) and memory-table changes.</summary>
 public class QueueConfigurationTests
 {
     private const ulong Uva = TestMemory.Uva;
