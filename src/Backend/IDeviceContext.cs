@@ -14,6 +14,8 @@ public interface IDeviceContext
     /// <summary>Features acked by the driver (0 until SET_FEATURES).</summary>
     ulong AckedFeatures { get; }
 
+    /// <summary>Queue <paramref name="index"/> of the current session; while no front-end is
+    /// connected, a ring that never starts.</summary>
     Vring Queue(int index);
 
     /// <summary>Adds a device-owned fd to the event loop; <paramref name="token"/> must be at least

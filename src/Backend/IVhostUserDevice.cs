@@ -41,7 +41,9 @@ public interface IVhostUserDevice
     /// popped from it now, because the front-end resumes from the index the runtime reports next.</summary>
     void QueueStopping(int index);
 
-    /// <summary>A device-registered fd is ready (see <see cref="IDeviceContext.RegisterFd"/>).</summary>
+    /// <summary>A device-registered fd is ready (see <see cref="IDeviceContext.RegisterFd"/>). If this
+    /// throws, the runtime logs it, stops watching that fd and drops the front-end (resetting the
+    /// device); the fd is watched again when the next front-end connects.</summary>
     void HandleEvent(ulong token, uint events);
 
     /// <summary>Virtio reset: all queues stopped, state back to the initial one, nothing stale kept.

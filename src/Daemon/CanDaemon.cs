@@ -26,7 +26,7 @@ public static class CanDaemon
         try
         {
             for (int i = 0; i < options.SocketCount; i++)
-                instances.Add(Instance.Start(options.SocketName(i), options.SocketFds.Count > 0 ? options.SocketFds[i] : -1,
+                instances.Add(Instance.Start(i, options.SocketName(i), options.SocketFds.Count > 0 ? options.SocketFds[i] : -1,
                     options.Devices[i], new CanDeviceOptions
                 {
                     OfferFd = options.OfferFd,
@@ -91,66 +91,52 @@ public static class CanDaemon
         return 0;
     }
 
+    /// <summary>Socket i's server with the device and transport it owns.</summary>
     private sealed class Instance
     {
-        private readonly DeviceEventLoop _loop;
-        private readonly Thread _thread;
-        private readonly UnixSocket _listener;
+        private readonly DeviceServer _server;
         private readonly CanDevice _device;
         private readonly ICanTransport _transport;
 
-        private Instance(string path, bool inherited, DeviceSpec spec, UnixSocket listener, ICanTransport transport, CanDevice device, DeviceEventLoop loop)
+        private Instance(string path, DeviceSpec spec, DeviceServer server, CanDevice device, ICanTransport transport)
         {
             Path = path;
-            _inherited = inherited;
             Spec = spec;
-            _listener = listener;
-            _transport = transport;
+            _server = server;
             _device = device;
-            _loop = loop;
-            _thread = new Thread(Run) { Name = $"can{path[^1]}", IsBackground = true };
+            _transport = transport;
         }
 
         /// <summary>The socket's path, or "fd N" when it was inherited.</summary>
         public string Path { get; }
         public DeviceSpec Spec { get; }
-        private readonly bool _inherited;
 
-        /// <summary>Listens on <paramref name="path"/>, or serves <paramref name="inheritedFd"/> when it is not -1.</summary>
-        public static Instance Start(string path, int inheritedFd, DeviceSpec spec, CanDeviceOptions deviceOptions, TimeSpan busyPoll, ILoggerFactory loggers)
+        /// <summary>Serves socket <paramref name="index"/>: listens on <paramref name="path"/>, or serves
+        /// <paramref name="inheritedFd"/> when it is not -1.</summary>
+        public static Instance Start(int index, string path, int inheritedFd, DeviceSpec spec, CanDeviceOptions deviceOptions,
+            TimeSpan busyPoll, ILoggerFactory loggers)
         {
             ICanTransport transport = TransportFactory.Open(spec);
-            UnixSocket? listener = null;
+            CanDevice device;
             try
             {
-                if (inheritedFd >= 0)
-                {
-                    listener = UnixSocket.FromListeningFd(inheritedFd);
-                }
-                else
-                {
-                    RemoveStaleSocket(path);
-                    listener = UnixSocket.Listen(path);
-                }
-                string name = inheritedFd >= 0 ? $"fd{inheritedFd}" : System.IO.Path.GetFileName(path);
-                var device = new CanDevice(transport, deviceOptions);
-                var loop = new DeviceEventLoop(device, listener, loggers.CreateLogger(name), name)
-                {
-                    BusyPoll = busyPoll,
-                };
-                var instance = new Instance(path, inheritedFd >= 0, spec, listener, transport, device, loop);
-                instance._thread.Start();
-                return instance;
+                device = new CanDevice(transport, deviceOptions);
             }
             catch
             {
-                listener?.Dispose();
                 transport.Dispose();
                 throw;
             }
+            string name = inheritedFd >= 0 ? $"fd{inheritedFd}" : System.IO.Path.GetFileName(path);
+            // Named by index, not by path or fd: unique with any number of sockets, and short
+            // enough for Linux's 15-byte thread names.
+            var options = new DeviceServerOptions { Name = name, ThreadName = $"can{index}", BusyPoll = busyPoll };
+            ILogger logger = loggers.CreateLogger(name);
+            DeviceServer server = inheritedFd >= 0
+                ? DeviceServer.Adopt(inheritedFd, device, logger, options, transport)
+                : DeviceServer.Listen(path, device, logger, options, transport);
+            return new Instance(path, spec, server, device, transport);
         }
-
-        private void Run() => _loop.Run();
 
         /// <summary>Forces the controller bus-off if the device is on a virtual bus; any thread.</summary>
         public bool InjectBusOff()
@@ -162,40 +148,8 @@ public static class CanDaemon
 
         /// <summary>Connection, controller state and counters; from any thread (values may be a moment old).</summary>
         public string Describe() =>
-            $"{(_loop.IsConnected ? "guest connected" : "no guest")}, controller {(_device.IsStarted ? "started" : "stopped")}; {_device.Counters}";
+            $"{(_server.IsConnected ? "guest connected" : "no guest")}, controller {(_device.IsStarted ? "started" : "stopped")}; {_device.Counters}";
 
-        public void StopAndJoin()
-        {
-            _loop.Stop();
-            _thread.Join();
-            _loop.Dispose();
-            _device.Dispose();
-            _transport.Dispose();
-            _listener.Dispose();
-            // An inherited socket's file belongs to whoever created it (systemd removes its own).
-            if (!_inherited) File.Delete(Path);
-        }
-
-        /// <summary>A socket file left by a killed daemon makes bind fail with EADDRINUSE. Connecting
-        /// tells the cases apart: refused means nobody listens (stale, removed); accepted means
-        /// another back-end serves it (an error); anything else is left for bind to report.</summary>
-        private static void RemoveStaleSocket(string path)
-        {
-            if (!File.Exists(path)) return;
-            try
-            {
-                using var probe = UnixSocket.Connect(path);
-            }
-            catch (SyscallException e) when (e.ErrorNumber == Errno.ECONNREFUSED)
-            {
-                File.Delete(path);
-                return;
-            }
-            catch (SyscallException)
-            {
-                return;
-            }
-            throw new IOException($"{path} is in use by another running back-end");
-        }
+        public void StopAndJoin() => _server.Dispose();
     }
 }

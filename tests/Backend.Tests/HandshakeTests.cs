@@ -19,10 +19,10 @@ public sealed class HandshakeTests
         ulong expected = Sessions.Features() | VirtioFeatures.Bit(VirtioFeatures.VHOST_USER_F_PROTOCOL_FEATURES);
         Assert.Equal(expected, n.OfferedFeatures);
         Assert.Equal(expected, n.OfferedFeaturesAfterOwner);
-        Assert.Equal(DeviceEventLoop.OfferedProtocolFeatures, n.OfferedProtocolFeatures);
-        Assert.Equal(DeviceEventLoop.OfferedProtocolFeatures, n.AckedProtocolFeatures);
+        Assert.Equal(BackendSession.OfferedProtocolFeatures, n.OfferedProtocolFeatures);
+        Assert.Equal(BackendSession.OfferedProtocolFeatures, n.AckedProtocolFeatures);
         Assert.Equal(2UL, n.QueueNum);
-        Assert.Equal((ulong)DeviceEventLoop.MaxMemorySlots, n.MaxMemSlots);
+        Assert.Equal((ulong)BackendSession.MaxMemorySlots, n.MaxMemSlots);
         Assert.NotNull(frontend.BackendRequests);
         Assert.Equal(Sessions.Features(), frontend.AckedFeatures);
 

@@ -6,33 +6,26 @@ namespace VhostDeviceCan.Backend.Tests;
 /// <summary>The runtime serving an <see cref="EchoDevice"/> on its own thread, as a daemon would.</summary>
 public sealed class InProcessEcho : IEchoBackend
 {
-    private readonly UnixSocket _listener;
-    private readonly Thread _thread;
+    private readonly DeviceServer _server;
 
     public InProcessEcho(int queues = 2, ushort maxQueueSize = 1024, TimeSpan busyPoll = default)
     {
         SocketPath = TestPaths.NewSocketPath();
-        _listener = UnixSocket.Listen(SocketPath);
         Device = new EchoDevice(queues, maxQueueSize);
         Log = new RecordingLogger();
-        Loop = new DeviceEventLoop(Device, _listener, Log, "echo") { BusyPoll = busyPoll };
-        _thread = new Thread(Loop.Run) { IsBackground = true, Name = "echo event loop" };
-        _thread.Start();
+        _server = DeviceServer.Listen(SocketPath, Device, Log, new DeviceServerOptions { Name = "echo", BusyPoll = busyPoll });
     }
 
     public string SocketPath { get; }
     public EchoDevice Device { get; }
-    public DeviceEventLoop Loop { get; }
+    public DeviceEventLoop Loop => _server.Loop;
     public RecordingLogger Log { get; }
 
     public int CountFds() => FileDescriptor.CountOpen();
 
     public void Dispose()
     {
-        Loop.Stop();
-        Assert.True(_thread.Join(TimeSpan.FromSeconds(10)), "the event loop did not stop");
-        Loop.Dispose();
-        _listener.Dispose();
-        File.Delete(SocketPath);
+        Assert.True(_server.Stop(TimeSpan.FromSeconds(10)), "the event loop did not stop");
+        _server.Dispose();
     }
 }

@@ -8,8 +8,8 @@ using VhostDeviceCan.VhostUser;
 namespace VhostDeviceCan.Device.Tests;
 
 /// <summary>
-/// A <see cref="CanDevice"/> served by the real runtime (a <see cref="DeviceEventLoop"/> on its own
-/// thread, a listening Unix socket in the temp directory) over a <see cref="TestTransport"/>, and
+/// A <see cref="CanDevice"/> served by the real runtime (a <see cref="DeviceServer"/> on a listening
+/// Unix socket in the temp directory) over a <see cref="TestTransport"/>, and
 /// guests that connect to it over that socket with memfd RAM and eventfds, as a VMM does.
 /// </summary>
 public sealed class DeviceHarness : IDisposable
@@ -20,25 +20,21 @@ public sealed class DeviceHarness : IDisposable
     /// to show that something does NOT happen.</summary>
     public static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(150);
 
-    private readonly UnixSocket _listener;
-    private readonly Thread _thread;
+    private readonly DeviceServer _server;
     private readonly List<VirtioCanGuest> _guests = [];
 
     public DeviceHarness(TestTransport? transport = null, CanDeviceOptions? options = null)
     {
         Transport = transport ?? new TestTransport();
         SocketPath = Path.Combine(Path.GetTempPath(), $"vdc-dev-{Guid.NewGuid():N}.sock");
-        _listener = UnixSocket.Listen(SocketPath);
         Device = new CanDevice(Transport, options);
         Log = new RecordingLogger(LogLevel.Debug);
-        Loop = new DeviceEventLoop(Device, _listener, Log, "can-test");
-        _thread = new Thread(Loop.Run) { IsBackground = true, Name = "device event loop" };
-        _thread.Start();
+        _server = DeviceServer.Listen(SocketPath, Device, Log, new DeviceServerOptions { Name = "can-test" }, Transport);
     }
 
     public TestTransport Transport { get; }
     public CanDevice Device { get; }
-    public DeviceEventLoop Loop { get; }
+    public DeviceEventLoop Loop => _server.Loop;
     public RecordingLogger Log { get; }
     public string SocketPath { get; }
     public CanDeviceCounters Counters => Device.Counters;
@@ -115,12 +111,7 @@ public sealed class DeviceHarness : IDisposable
     public void Dispose()
     {
         foreach (var guest in _guests) guest.Dispose();
-        Loop.Stop();
-        Assert.True(_thread.Join(TimeSpan.FromSeconds(10)), "the event loop did not stop");
-        Loop.Dispose();
-        Device.Dispose();
-        Transport.Dispose();
-        _listener.Dispose();
-        File.Delete(SocketPath);
+        Assert.True(_server.Stop(TimeSpan.FromSeconds(10)), "the event loop did not stop");
+        _server.Dispose();
     }
 }

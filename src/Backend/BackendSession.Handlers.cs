@@ -5,13 +5,13 @@ using VhostDeviceCan.Virtqueue;
 
 namespace VhostDeviceCan.Backend;
 
-public sealed partial class DeviceEventLoop
+public sealed partial class BackendSession
 {
     private void SetFeatures(ulong features)
     {
         ulong unknown = features & ~OfferedFeatures;
         if (unknown != 0) throw Refuse(VhostUserError.InvalidPayload, $"feature bits 0x{unknown:x} were not offered");
-        _ackedFeatures = features & ~VirtioFeatures.Bit(VirtioFeatures.VHOST_USER_F_PROTOCOL_FEATURES);
+        _driver.AckedFeatures = features & ~VirtioFeatures.Bit(VirtioFeatures.VHOST_USER_F_PROTOCOL_FEATURES);
         bool eventIdx = VirtioFeatures.Has(features, VirtioFeatures.VIRTIO_RING_F_EVENT_IDX);
         bool indirect = VirtioFeatures.Has(features, VirtioFeatures.VIRTIO_RING_F_INDIRECT_DESC);
         foreach (var ring in _vrings)
@@ -19,8 +19,8 @@ public sealed partial class DeviceEventLoop
             ring.Queue.EventIdx = eventIdx;
             ring.Queue.IndirectDescriptors = indirect;
         }
-        Logger.LogInformation("{Name}: driver acked features 0x{Features:x}", Name, _ackedFeatures);
-        _device.FeaturesAcked(_ackedFeatures);
+        Logger.LogInformation("{Name}: driver acked features 0x{Features:x}", Name, _driver.AckedFeatures);
+        _device.FeaturesAcked(_driver.AckedFeatures);
         // vhost-user.rst "Ring states": without VHOST_USER_F_PROTOCOL_FEATURES rings start enabled.
         if (!VirtioFeatures.Has(features, VirtioFeatures.VHOST_USER_F_PROTOCOL_FEATURES))
             for (int i = 0; i < _vrings.Length; i++) EnableRing(i, true);
@@ -130,6 +130,8 @@ public sealed partial class DeviceEventLoop
 
     private void RemoveMemoryRegion(in SingleMemoryRegion message)
     {
+        // QEMU has been seen to pass the region's fd here too; accept and close it.
+        if (_fds.Count > 1) throw Refuse(VhostUserError.WrongFdCount, $"expected at most 1 fd, got {_fds.Count}");
         MemoryRegion r = message.Region;
         if (!_memory.ContainsRegion(r.GuestPhysAddr, r.MemorySize, r.UserspaceAddr))
             throw Refuse(VhostUserError.InvalidPayload, $"no memory region {r} to remove");
@@ -154,6 +156,12 @@ public sealed partial class DeviceEventLoop
         foreach (var ring in _vrings)
             if (!ring.Queue.TryRemap(memory) && ring.Started) ok = false;
         return ok;
+    }
+
+    private void SetBackendChannel()
+    {
+        _backendChannel?.Dispose();
+        _backendChannel = new BackendChannel(new UnixSocket(_fds.Take(0)));
     }
 
     private void SetVringNum(VringState state)
@@ -191,7 +199,7 @@ public sealed partial class DeviceEventLoop
         ring.Queue.NextAvailable = (ushort)state.Num;
     }
 
-    private bool GetVringBase(VringState state)
+    private void GetVringBase(VringState state)
     {
         Vring ring = Ring(state.Index);
         bool wasActive = IsActive;
@@ -206,14 +214,13 @@ public sealed partial class DeviceEventLoop
         ring.RecoverIfBroken();
         Span<byte> reply = stackalloc byte[VringState.Length];
         Payload.Write(reply, new VringState(state.Index, next));
-        _connection!.SendReply((uint)FrontendRequest.GET_VRING_BASE, reply);
+        _connection.SendReply((uint)FrontendRequest.GET_VRING_BASE, reply);
         // docs/spec/vhost-user.md §10.3: all rings stopped is the VMM's virtio reset.
         if (wasActive && !IsActive)
         {
             Logger.LogInformation("{Name}: all queues stopped; device reset", Name);
             _device.Reset();
         }
-        return true;
     }
 
     private void SetVringFd(FrontendRequest request, VringFdPayload value)
@@ -273,7 +280,7 @@ public sealed partial class DeviceEventLoop
         else if (wasLive && !ring.IsLive) RunDevice(static (d, i) => d.QueueStopping(i), index);
     }
 
-    private bool GetConfig(ReadOnlySpan<byte> payload)
+    private void GetConfig(ReadOnlySpan<byte> payload)
     {
         var config = ReadConfigHeader(payload, fds: 0);
         int length = ConfigHeader.Length + (int)config.Size;
@@ -284,8 +291,7 @@ public sealed partial class DeviceEventLoop
         // docs/spec/vhost-user.md §12: QEMU treats any other reply size as a protocol error, so never fail
         // here; bytes beyond the device's config read as zero.
         _device.ReadConfig(config.Offset, reply[ConfigHeader.Length..]);
-        _connection!.SendReply((uint)FrontendRequest.GET_CONFIG, reply);
-        return true;
+        _connection.SendReply((uint)FrontendRequest.GET_CONFIG, reply);
     }
 
     private void SetConfig(ReadOnlySpan<byte> payload)
@@ -310,8 +316,8 @@ public sealed partial class DeviceEventLoop
     private void SetStatus(ulong status)
     {
         if (status > byte.MaxValue) throw Refuse(VhostUserError.InvalidPayload, $"status 0x{status:x} is wider than a byte");
-        if (status == 0 && _status != 0) ResetDevice("SET_STATUS(0)");
-        _status = (byte)status;
+        if (status == 0 && _driver.Status != 0) ResetDevice("SET_STATUS(0)");
+        _driver.Status = (byte)status;
     }
 
     /// <summary>Virtio reset from the front-end: rings back to their initial state, device reset;
@@ -322,7 +328,6 @@ public sealed partial class DeviceEventLoop
         StopAllRings();
         _device.Reset();
         foreach (var ring in _vrings) ring.ResetDevice();
-        _ackedFeatures = 0;
-        _status = 0;
+        _driver = default;
     }
 }

@@ -1,0 +1,162 @@
+using Microsoft.Extensions.Logging;
+using VhostDeviceCan.Interop;
+using VhostDeviceCan.VhostUser;
+using VhostDeviceCan.Virtqueue;
+
+namespace VhostDeviceCan.Backend;
+
+/// <summary>
+/// One front-end's connection to the back-end, from accept to disconnect: the socket, the rings
+/// with their eventfds, the guest memory map, the back-end channel and what was negotiated. Created
+/// when the <see cref="DeviceEventLoop"/> accepts a front-end and disposed when it leaves, so a
+/// disconnect can forget nothing: all per-connection state dies with this object. What a virtio
+/// reset clears inside a connection (RESET_DEVICE, SET_STATUS 0) is <see cref="DriverState"/>.
+/// </summary>
+public sealed partial class BackendSession : IDisposable
+{
+    /// <summary>A front-end never pauses inside one message; a peer that does is hostile or dead.</summary>
+    private static readonly TimeSpan MessageReceiveTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly IVhostUserDevice _device;
+    private readonly Epoll _epoll;
+    private readonly VhostUserConnection _connection;
+    private readonly Vring[] _vrings;
+    private readonly byte[] _payload = new byte[MessageHeader.MaxPayload];
+    private readonly ReceivedFds _fds = new();
+    private GuestMemory _memory = GuestMemory.Empty;
+    private BackendChannel? _backendChannel;
+    private ProtocolFeatures _ackedProtocolFeatures;
+    private DriverState _driver;
+
+    /// <summary>What the driver set up and a virtio reset clears; the connection keeps the rest.</summary>
+    private struct DriverState
+    {
+        /// <summary>SET_FEATURES, without VHOST_USER_F_PROTOCOL_FEATURES.</summary>
+        public ulong AckedFeatures;
+        /// <summary>SET_STATUS.</summary>
+        public byte Status;
+    }
+
+    /// <summary>Takes <paramref name="socket"/> and watches it in <paramref name="epoll"/> with
+    /// <paramref name="connectionToken"/>; kick fds are watched with their queue index as token.</summary>
+    internal BackendSession(UnixSocket socket, IVhostUserDevice device, Epoll epoll, ulong connectionToken, ILogger logger, string name)
+    {
+        _device = device;
+        _epoll = epoll;
+        Logger = logger;
+        Name = name;
+        socket.SetTimeouts(MessageReceiveTimeout);
+        _connection = new VhostUserConnection(socket) { MessageTimeout = MessageReceiveTimeout };
+        _vrings = new Vring[device.QueueCount];
+        for (int i = 0; i < _vrings.Length; i++) _vrings[i] = new Vring(i, device.MaxQueueSize, logger);
+        _epoll.Add(socket.Fd, connectionToken, Libc.EPOLLIN | Libc.EPOLLRDHUP);
+    }
+
+    public ILogger Logger { get; }
+    public string Name { get; }
+    public GuestMemory Memory => _memory;
+    public ulong AckedFeatures => _driver.AckedFeatures;
+    public bool IsActive => Array.Exists(_vrings, v => v.Started);
+    public ulong OfferedFeatures => _device.Features | VirtioFeatures.Bit(VirtioFeatures.VHOST_USER_F_PROTOCOL_FEATURES);
+    public Vring Queue(int index) => _vrings[index];
+
+    /// <summary>The peer's credentials, for the log.</summary>
+    internal string DescribePeer() => _connection.Socket.DescribePeer();
+
+    /// <summary>Tells the front-end that config space changed, without waiting for its reply.</summary>
+    internal bool NotifyConfigChanged()
+    {
+        // docs/spec/vhost-user.md §9: never wait for the reply on this thread, QEMU answers it only after
+        // asking us for the new config on the main socket.
+        if (_backendChannel is null || !IsActive) return false;
+        try
+        {
+            _backendChannel.SendConfigChange(needReply: false);
+            return true;
+        }
+        catch (VhostUserException e)
+        {
+            Logger.LogWarning("{Name}: could not send the config-change notification: {Reason}", Name, e.Message);
+            return false;
+        }
+    }
+
+    /// <summary>Serves the request waiting on the socket. Returns why the connection must end, or
+    /// null to keep it.</summary>
+    internal string? ServeRequest()
+    {
+        try
+        {
+            if (!_connection.Receive(out MessageHeader header, _payload, _fds)) return "the front-end closed the connection";
+            Dispatch(header, _payload.AsSpan(0, (int)header.Size));
+            return null;
+        }
+        catch (VhostUserException e) when (e.DropConnection)
+        {
+            return e.Message;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Logger.LogError(e, "{Name}: internal error while handling a request", Name);
+            return "internal error";
+        }
+        finally
+        {
+            _fds.Dispose();
+        }
+    }
+
+    internal void OnKick(int index)
+    {
+        Vring ring = _vrings[index];
+        if (ring.Kick is null || ring.Kick.Consume() == 0) return;
+        if (ring.IsLive) RunDevice(static (d, i) => d.QueueKicked(i), index);
+    }
+
+    private void RunDevice(Action<IVhostUserDevice, int> action, int index)
+    {
+        try
+        {
+            action(_device, index);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Logger.LogError(e, "{Name}: device failed on queue {Index}", Name, index);
+        }
+        if (_vrings[index].Queue.IsBroken) _vrings[index].ReportBroken();
+    }
+
+    private void StopAllRings()
+    {
+        for (int i = 0; i < _vrings.Length; i++)
+        {
+            if (_vrings[i].IsLive) RunDevice(static (d, q) => d.QueueStopping(q), i);
+            if (_vrings[i].Kick is { } kick) _epoll.Remove(kick.Fd);
+            _vrings[i].Started = false;
+        }
+    }
+
+    /// <summary>Installs <paramref name="memory"/> and disposes the previous set, which unmaps only
+    /// the regions it still owns (none, when the new set was derived from it).</summary>
+    private void SwapMemory(GuestMemory memory)
+    {
+        GuestMemory old = _memory;
+        _memory = memory;
+        old.Dispose();
+    }
+
+    /// <summary>The front-end left: settles what is in flight, resets the device and releases
+    /// every fd and mapping of the connection.</summary>
+    public void Dispose()
+    {
+        // docs/spec/vhost-user.md §10.4: the front-end resumes from the used index, so settle what is in flight.
+        StopAllRings();
+        _device.Reset();
+        foreach (var ring in _vrings) ring.Dispose();
+        _backendChannel?.Dispose();
+        SwapMemory(GuestMemory.Empty);
+        _epoll.Remove(_connection.Socket.Fd);
+        _connection.Dispose();
+        _fds.Dispose();
+    }
+}
