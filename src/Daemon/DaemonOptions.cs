@@ -54,17 +54,17 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// <summary>Socket i is the prefix with i appended, always (the reference's README).</summary>
     public string SocketPath(int index) => SocketPathPrefix + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>Validates raw option values; returns null and a one-line error when they make no sense.</summary>
-    public static DaemonOptions? Create(string? socketPath, int socketCount, string? canDevices, string? logLevel,
-        string? rustLog, out string? error, int busyPollMicroseconds = 0,
-        IReadOnlyList<string>? txFilters = null, IReadOnlyList<string>? rxFilters = null, IReadOnlyList<string>? txRates = null,
-        IReadOnlyList<int>? socketFds = null, bool socketCountGiven = false)
+    /// <summary>Validates the command line's values; returns null and a one-line error when they make no sense.</summary>
+    public static DaemonOptions? Create(DaemonArguments arguments, out string? error)
     {
         error = null;
-        socketFds ??= [];
+        string? socketPath = arguments.SocketPath;
+        int socketCount = arguments.SocketCount;
+        IReadOnlyList<int> socketFds = arguments.SocketFds;
+        int busyPollMicroseconds = arguments.BusyPollMicroseconds;
         if (socketFds.Count > 0)
         {
-            error = CheckSocketFds(socketPath, socketFds, socketCount, socketCountGiven);
+            error = CheckSocketFds(socketPath, socketFds, socketCount, arguments.SocketCountGiven);
             if (error is not null) return null;
             socketCount = socketFds.Count;
         }
@@ -101,14 +101,14 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         }
 
         var devices = new List<DeviceSpec>(socketCount);
-        if (canDevices is null)
+        if (arguments.CanDevices is null)
         {
             // The embedded default: every guest on one in-process bus, no host setup, no root.
             for (int i = 0; i < socketCount; i++) devices.Add(DeviceSpec.VirtualBus(DeviceSpec.DefaultVirtualBus));
         }
         else
         {
-            string[] entries = canDevices.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            string[] entries = arguments.CanDevices.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
             if (entries.Length != socketCount)
             {
                 error = $"--can-devices lists {entries.Length} device(s) but --socket-count is {socketCount}; give one per socket";
@@ -130,16 +130,16 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             }
         }
 
-        CanIdFilter?[]? tx = ParsePerSocket("--tx-filter", "RULES", "0=100-1FF,7DF", txFilters, socketCount, ParseFilter, out error);
+        CanIdFilter?[]? tx = ParsePerSocket("--tx-filter", "RULES", "0=100-1FF,7DF", arguments.TxFilters, socketCount, ParseFilter, out error);
         if (tx is null) return null;
-        CanIdFilter?[]? rx = ParsePerSocket("--rx-filter", "RULES", "0=100-1FF,7DF", rxFilters, socketCount, ParseFilter, out error);
+        CanIdFilter?[]? rx = ParsePerSocket("--rx-filter", "RULES", "0=100-1FF,7DF", arguments.RxFilters, socketCount, ParseFilter, out error);
         if (rx is null) return null;
-        TxRate?[]? rates = ParsePerSocket("--tx-rate", "RATE[/BURST]", "0=1000/50", txRates, socketCount, ParseTxRate, out error);
+        TxRate?[]? rates = ParsePerSocket("--tx-rate", "RATE[/BURST]", "0=1000/50", arguments.TxRates, socketCount, ParseTxRate, out error);
         if (rates is null) return null;
 
-        LogLevel? level = ParseLogLevel(logLevel, out error);
+        LogLevel? level = ParseLogLevel(arguments.LogLevel, out error);
         if (error is not null) return null;
-        level ??= ParseRustLog(rustLog) ?? LogLevel.Information;
+        level ??= ParseRustLog(arguments.RustLog) ?? LogLevel.Information;
         return new DaemonOptions(socketPath ?? "", devices, level.Value)
         {
             SocketFds = socketFds,
@@ -147,6 +147,8 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             TxFilters = tx,
             RxFilters = rx,
             TxRates = rates,
+            OfferFd = !arguments.NoFd,
+            AllowUnsealedMemory = arguments.AllowUnsealedMemory,
         };
     }
 
@@ -166,12 +168,12 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     }
 
     /// <summary>"SOCKET=VALUE" option values, at most one per socket, into one setting (or null) per socket.</summary>
-    private static T?[]? ParsePerSocket<T>(string option, string valueName, string example, IReadOnlyList<string>? values, int socketCount,
+    private static T?[]? ParsePerSocket<T>(string option, string valueName, string example, IReadOnlyList<string> values, int socketCount,
         Func<string, (T? Value, string? Reason)> parse, out string? error) where T : class
     {
         error = null;
         var settings = new T?[socketCount];
-        foreach (string value in values ?? [])
+        foreach (string value in values)
         {
             int equals = value.IndexOf('=');
             if (equals <= 0 || !int.TryParse(value.AsSpan(0, equals), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index))

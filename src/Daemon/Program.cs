@@ -80,15 +80,28 @@ if (parsed.Errors.Count > 0)
 }
 root.SetAction(result =>
 {
-    DaemonOptions? options = DaemonOptions.Create(result.GetValue(socketPath), result.GetValue(socketCount),
-        result.GetValue(canDevices), result.GetValue(logLevel), Environment.GetEnvironmentVariable("RUST_LOG"), out string? error,
-        result.GetValue(busyPoll), result.GetValue(txFilter), result.GetValue(rxFilter),
-        result.GetValue(txRate), result.GetValue(socketFd), result.GetResult(socketCount) is { Implicit: false });
+    var arguments = new DaemonArguments
+    {
+        SocketPath = result.GetValue(socketPath),
+        SocketCount = result.GetValue(socketCount),
+        SocketCountGiven = result.GetResult(socketCount) is { Implicit: false },
+        SocketFds = result.GetValue(socketFd) ?? [],
+        CanDevices = result.GetValue(canDevices),
+        LogLevel = result.GetValue(logLevel),
+        RustLog = Environment.GetEnvironmentVariable("RUST_LOG"),
+        NoFd = result.GetValue(noFd),
+        BusyPollMicroseconds = result.GetValue(busyPoll),
+        TxFilters = result.GetValue(txFilter) ?? [],
+        RxFilters = result.GetValue(rxFilter) ?? [],
+        TxRates = result.GetValue(txRate) ?? [],
+        AllowUnsealedMemory = result.GetValue(allowUnsealedMemory),
+    };
+    DaemonOptions? options = DaemonOptions.Create(arguments, out string? error);
     if (options is null)
     {
         Console.Error.WriteLine($"vhost-device-can: error: {error}");
         return 2;
     }
-    return CanDaemon.Run(options with { OfferFd = !result.GetValue(noFd), AllowUnsealedMemory = result.GetValue(allowUnsealedMemory) });
+    return CanDaemon.Run(options);
 });
 return parsed.Invoke();

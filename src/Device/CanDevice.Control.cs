@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.VirtioCanWire;
 using VhostDeviceCan.Virtqueue;
 
 namespace VhostDeviceCan.Device;

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.VirtioCanWire;
 using VhostDeviceCan.Virtqueue;
 
 namespace VhostDeviceCan.Device;

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Interop;
+using VhostDeviceCan.VirtioCanWire;
 using VhostDeviceCan.Virtqueue;
 
 namespace VhostDeviceCan.Device;

@@ -4,6 +4,7 @@ using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Interop;
 using VhostDeviceCan.VhostUser;
+using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.Device;
 

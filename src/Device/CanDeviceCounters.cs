@@ -1,4 +1,5 @@
 using VhostDeviceCan.Can;
+using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.Device;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Frontend;
+using VhostDeviceCan.VirtioCanWire;
 using VhostDeviceCan.Virtqueue;
 using VhostDeviceCan.VhostUser;
 
@@ -54,7 +55,7 @@ public sealed class VirtioCanGuest : IDisposable
     public string? LastRxDropReason { get; private set; }
     public int TxInFlight => _txInFlight;
 
-    public bool Has(int canFeature) => VirtioCan.Has(Negotiated, canFeature);
+    public bool Has(int canFeature) => VirtioFeatures.Has(Negotiated, canFeature);
 
     /// <summary>Connects, negotiates and starts the queues as QEMU does at DRIVER_OK; the
     /// controller stays STOPPED until <see cref="Start"/>.</summary>
@@ -139,7 +140,7 @@ public sealed class VirtioCanGuest : IDisposable
     {
         if (!_tx.Buffers.TryRent(out ulong gpa)) return false;
         Span<byte> request = _frontend.Ram.GetSpan(gpa, SlotSize);
-        int length = GuestCodec.EncodeTx(frame, request);
+        int length = DriverCodec.EncodeTx(frame, request);
         request[TxResultOffset] = 0xEE;
         ReadOnlySpan<DriverBuffer> chain = [new DriverBuffer(gpa, (uint)length, false), new DriverBuffer(gpa + TxResultOffset, 1, true)];
         // Like Linux: one indirect descriptor per request when negotiated, a direct chain otherwise.
@@ -237,7 +238,7 @@ public sealed class VirtioCanGuest : IDisposable
         while (count < frames.Length && _rx.TryTakeUsed(out ushort head, out uint length))
         {
             ulong gpa = _rxSlot[head];
-            CanFrame? frame = GuestCodec.DecodeRx(_frontend.Ram.GetSpan(gpa, (int)Math.Min(length, (uint)SlotSize)), Negotiated, out string? reason);
+            CanFrame? frame = DriverCodec.DecodeRx(_frontend.Ram.GetSpan(gpa, (int)Math.Min(length, (uint)SlotSize)), Negotiated, out string? reason);
             if (frame is { } received)
             {
                 frames[count++] = received;

@@ -1,5 +1,7 @@
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Frontend;
+using VhostDeviceCan.VhostUser;
+using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.Guest;
 
@@ -9,8 +11,8 @@ public sealed record VirtioCanGuestOptions
     /// <summary>virtio-can feature bits the driver accepts (it acks the intersection with the offer).
     /// Like the Linux driver: all four.</summary>
     public ulong CanFeatures { get; init; } =
-        VirtioCan.Bit(VirtioCan.VIRTIO_CAN_F_CAN_CLASSIC) | VirtioCan.Bit(VirtioCan.VIRTIO_CAN_F_CAN_FD)
-        | VirtioCan.Bit(VirtioCan.VIRTIO_CAN_F_RTR_FRAMES) | VirtioCan.Bit(VirtioCan.VIRTIO_CAN_F_LATE_TX_ACK);
+        VirtioFeatures.Bit(VirtioCan.VIRTIO_CAN_F_CAN_CLASSIC) | VirtioFeatures.Bit(VirtioCan.VIRTIO_CAN_F_CAN_FD)
+        | VirtioFeatures.Bit(VirtioCan.VIRTIO_CAN_F_RTR_FRAMES) | VirtioFeatures.Bit(VirtioCan.VIRTIO_CAN_F_LATE_TX_ACK);
 
     public bool EventIdx { get; init; } = true;
     public bool IndirectDescriptors { get; init; } = true;

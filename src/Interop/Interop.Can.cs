@@ -16,7 +16,6 @@ public static partial class Libc
     public const int CAN_RAW_LOOPBACK = 3;
     public const int CAN_RAW_RECV_OWN_MSGS = 4;
     public const int CAN_RAW_FD_FRAMES = 5;
-    public const int CAN_RAW_JOIN_FILTERS = 6;
 
     /// <summary>sizeof(struct can_frame): the MTU of a classic-only interface.</summary>
     public const int CAN_MTU = 16;

@@ -7,8 +7,6 @@ public static partial class Libc
     public const int PROT_READ = 0x1;
     public const int PROT_WRITE = 0x2;
     public const int MAP_SHARED = 0x01;
-    public const int MAP_PRIVATE = 0x02;
-    public const int MAP_ANONYMOUS = 0x20;
     public static readonly nint MAP_FAILED = -1;
 
     [LibraryImport(LibraryName, SetLastError = true)]

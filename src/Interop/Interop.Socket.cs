@@ -13,7 +13,6 @@ public static partial class Libc
     public const int SOL_SOCKET = 1;
     public const int SO_RCVBUF = 8;
     public const int SO_SNDBUF = 7;
-    public const int SO_ERROR = 4;
     public const int SO_PEERCRED = 17;
     public const int SO_RCVTIMEO = 20;
     public const int SO_SNDTIMEO = 21;
@@ -21,11 +20,9 @@ public static partial class Libc
     public const int SO_ACCEPTCONN = 30;
     public const int SO_DOMAIN = 39;
     public const int SCM_RIGHTS = 1;
-    public const int MSG_PEEK = 0x2;
     public const int MSG_DONTROUTE = 0x4;
     public const int MSG_CONFIRM = 0x800;
     public const int MSG_CTRUNC = 0x8;
-    public const int MSG_TRUNC = 0x20;
     public const int MSG_DONTWAIT = 0x40;
     public const int MSG_WAITALL = 0x100;
     public const int MSG_NOSIGNAL = 0x4000;

@@ -1,6 +1,7 @@
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
 using VhostDeviceCan.VhostUser;
+using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.Simulator;
 

@@ -110,33 +110,6 @@ public sealed partial class DriverQueue
         return true;
     }
 
-    /// <summary>Hostile-test hook: writes any descriptor table entry.</summary>
-    public void WriteDescriptor(ushort index, ulong address, uint length, ushort flags, ushort next)
-    {
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, _size);
-        RingMemory.StoreDescriptor(DescriptorAddress(index), new Descriptor(address, length, flags, next));
-    }
-
-    /// <summary>Hostile-test hook: writes avail.ring[slot % N].</summary>
-    public void WriteAvailableRaw(ushort slot, ushort head) =>
-        RingMemory.Store16(_available + RingLayout.AvailRingOffset(slot & (uint)(_size - 1)), head);
-
-    /// <summary>Hostile-test hook: release-stores avail.idx without touching the driver's bookkeeping.</summary>
-    public void SetAvailableIndexRaw(ushort index) =>
-        RingMemory.StoreRelease16(_available + RingLayout.AvailIdxOffset, index);
-
-    /// <summary>Test hook: writes avail.flags.</summary>
-    public void SetAvailableFlagsRaw(ushort flags) => RingMemory.Store16(_available + RingLayout.AvailFlagsOffset, flags);
-
-    /// <summary>Test hook: writes used_event.</summary>
-    public void SetUsedEventRaw(ushort usedEvent) => RingMemory.Store16(_available + RingLayout.UsedEventOffset(_size), usedEvent);
-
-    /// <summary>used.flags as the device left it.</summary>
-    public ushort UsedFlags => RingMemory.Load16(_used + RingLayout.UsedFlagsOffset);
-
-    /// <summary>avail_event as the device left it.</summary>
-    public ushort AvailEvent => RingMemory.Load16(_used + RingLayout.AvailEventOffset(_size));
-
     /// <summary>used.idx as the device published it.</summary>
     public ushort UsedIndex => RingMemory.LoadAcquire16(_used + RingLayout.UsedIdxOffset);
 

@@ -71,6 +71,9 @@ public sealed partial class DriverQueue
     public static ulong UsedRingAlignment => RingLayout.UsedRingAlignment;
 
     public ushort Size => _size;
+    /// <summary>The guest memory holding the rings: a test that plays a hostile driver writes
+    /// them through it directly, past this class's bookkeeping.</summary>
+    public GuestMemory Memory => _memory;
     public ulong DescriptorGpa { get; }
     public ulong AvailableGpa { get; }
     public ulong UsedGpa { get; }

@@ -55,10 +55,6 @@ public sealed class GuestMemoryRegion : IDisposable
         return new GuestMemoryRegion(mapping, guestPhysAddr, size, userspaceAddr, mmapOffset);
     }
 
-    /// <summary>True if <c>[gpa, gpa + length)</c> is non-empty and lies entirely inside this region.</summary>
-    public bool ContainsGuestRange(ulong gpa, ulong length) =>
-        length != 0 && gpa >= GuestPhysAddr && gpa - GuestPhysAddr < Size && length <= Size - (gpa - GuestPhysAddr);
-
     /// <summary>True if <c>[uva, uva + length)</c> is non-empty and lies entirely inside this region.</summary>
     public bool ContainsUserRange(ulong uva, ulong length) =>
         length != 0 && uva >= UserspaceAddr && uva - UserspaceAddr < Size && length <= Size - (uva - UserspaceAddr);

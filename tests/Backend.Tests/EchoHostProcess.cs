@@ -18,7 +18,7 @@ public sealed class EchoHostProcess : IEchoBackend
 
     public EchoHostProcess(int queues = 2)
     {
-        string binary = Path.Combine(TestPaths.RepositoryRoot(), "artifacts", "bin", "echo-device-host");
+        string binary = Path.Combine(RepositoryPaths.Root(), "artifacts", "bin", "echo-device-host");
         if (!File.Exists(binary))
             throw new XunitException($"{binary} is missing: run ./build.sh to publish the echo device host.");
         SocketPath = TestPaths.NewSocketPath();

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
+using VhostDeviceCan.VirtioCanWire;
 using static VhostDeviceCan.Daemon.Tests.Traffic;
 
 namespace VhostDeviceCan.Daemon.Tests;

@@ -2,6 +2,7 @@ using System.Globalization;
 using VhostDeviceCan.Interop;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
+using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.Daemon.Tests;
 

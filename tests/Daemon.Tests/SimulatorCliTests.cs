@@ -131,7 +131,7 @@ public sealed class SimulatorCliTests
     public void Dump_into_a_pipe_closed_by_head_ends_quietly()
     {
         using var daemon = DaemonProcess.Start(2);
-        string sim = Path.Combine(ChildProcess.BinDirectory(), "vhost-can-sim");
+        string sim = Path.Combine(RepositoryPaths.BinDirectory(), "vhost-can-sim");
         var start = new ProcessStartInfo("bash", ["-c", $"'{sim}' dump '{daemon.Socket(1)}' -L | head -1; echo \"status ${{PIPESTATUS[0]}}\""])
         {
             RedirectStandardOutput = true,
@@ -204,7 +204,7 @@ public sealed class SimulatorCliTests
     [Fact]
     public void Every_cansend_example_of_the_docs_is_accepted()
     {
-        string root = Path.GetDirectoryName(ChildProcess.BinDirectory())!;
+        string root = Path.GetDirectoryName(RepositoryPaths.BinDirectory())!;
         root = Path.GetDirectoryName(root)!;
         string[] examples = [.. File.ReadLines(Path.Combine(root, "docs", "real-guest.md"))
             .Select(l => Regex.Match(l, @"^cansend can0 (\S+)"))

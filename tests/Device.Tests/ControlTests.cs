@@ -1,4 +1,5 @@
 using VhostDeviceCan.Can;
+using VhostDeviceCan.VirtioCanWire;
 using static VhostDeviceCan.Device.Tests.Wire;
 
 namespace VhostDeviceCan.Device.Tests;

@@ -1,9 +1,9 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
 using VhostDeviceCan.Interop;
+using VhostDeviceCan.VhostUser;
 
 namespace VhostDeviceCan.Device.Tests;
 
@@ -26,14 +26,14 @@ public sealed class DeviceHarness : IDisposable
         Transport = transport ?? new TestTransport();
         SocketPath = Path.Combine(Path.GetTempPath(), $"vdc-dev-{Guid.NewGuid():N}.sock");
         Device = new CanDevice(Transport, options);
-        Log = new LogLines();
+        Log = new RecordingLogger(LogLevel.Debug);
         _server = DeviceServer.Listen(SocketPath, Device, Log, new DeviceServerOptions { Name = "can-test" }, Transport);
     }
 
     public TestTransport Transport { get; }
     public CanDevice Device { get; }
     public DeviceEventLoop Loop => _server.Loop;
-    public LogLines Log { get; }
+    public RecordingLogger Log { get; }
     public string SocketPath { get; }
     public CanDeviceCounters Counters => Device.Counters;
 
@@ -56,7 +56,7 @@ public sealed class DeviceHarness : IDisposable
     public VirtioCanGuest ConnectStarted(params int[] canFeatures)
     {
         ulong bits = 0;
-        foreach (int bit in canFeatures) bits |= VirtioCan.Bit(bit);
+        foreach (int bit in canFeatures) bits |= VirtioFeatures.Bit(bit);
         return ConnectStarted(new VirtioCanGuestOptions { CanFeatures = bits });
     }
 
@@ -105,25 +105,4 @@ public sealed class DeviceHarness : IDisposable
         Assert.True(_server.Stop(TimeSpan.FromSeconds(10)), "the event loop did not stop");
         _server.Dispose();
     }
-}
-
-/// <summary>The runtime's and device's log lines, so a failing test can say what the device saw.</summary>
-public sealed class LogLines : ILogger
-{
-    private readonly ConcurrentQueue<string> _lines = new();
-
-    public IReadOnlyCollection<string> Lines => _lines;
-
-    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
-
-    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-    {
-        if (!IsEnabled(logLevel)) return;
-        _lines.Enqueue($"{logLevel}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
-        while (_lines.Count > 2000) _lines.TryDequeue(out _);
-    }
-
-    public override string ToString() => string.Join(Environment.NewLine, _lines.TakeLast(40));
 }

@@ -1,5 +1,6 @@
 using VhostDeviceCan.Can;
 using VhostDeviceCan.VhostUser;
+using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.Device.Tests;
 

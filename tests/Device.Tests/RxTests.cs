@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.VirtioCanWire;
 using static VhostDeviceCan.Device.Tests.Wire;
 
 namespace VhostDeviceCan.Device.Tests;

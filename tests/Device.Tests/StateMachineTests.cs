@@ -1,5 +1,6 @@
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
+using VhostDeviceCan.VirtioCanWire;
 using static VhostDeviceCan.Device.Tests.Wire;
 
 namespace VhostDeviceCan.Device.Tests;

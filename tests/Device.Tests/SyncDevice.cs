@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using VhostDeviceCan.Backend;
+using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.VirtioCanWire;
 using VhostDeviceCan.Guest;
 using VhostDeviceCan.Interop;
 using VhostDeviceCan.VhostUser;
@@ -39,7 +41,7 @@ public sealed class SyncDevice : IDisposable
     {
         Transport = transport ?? new TestTransport();
         Device = new CanDevice(Transport, options);
-        Log = new LogLines();
+        Log = new RecordingLogger(LogLevel.Debug);
         using (var fd = MemFd.Create("guest", (long)(DataArea + VirtioCan.QueueCount * QueueSize * SlotSize)))
             _memory = new GuestMemory([GuestMemoryRegion.Map(fd, Gpa, DataArea + VirtioCan.QueueCount * QueueSize * SlotSize, Uva, 0)]);
         _context = new SyncDeviceContext(_memory, Device.QueueCount, Device.MaxQueueSize, Log);
@@ -59,7 +61,7 @@ public sealed class SyncDevice : IDisposable
 
     public TestTransport Transport { get; }
     public CanDevice Device { get; }
-    public LogLines Log { get; }
+    public RecordingLogger Log { get; }
     public CanDeviceCounters Counters => Device.Counters;
     public ulong Negotiated { get; }
 
@@ -76,7 +78,7 @@ public sealed class SyncDevice : IDisposable
         }
     }
 
-    public bool Has(int canFeature) => VirtioCan.Has(Negotiated, canFeature);
+    public bool Has(int canFeature) => VirtioFeatures.Has(Negotiated, canFeature);
 
     /// <summary>A Controlq request; returns the result byte.</summary>
     public byte Control(ushort messageType)
@@ -97,7 +99,7 @@ public sealed class SyncDevice : IDisposable
     public void Send(params CanFrame[] frames)
     {
         Span<byte> request = stackalloc byte[VirtioCan.MaxTxRequestLength];
-        foreach (var frame in frames) Post(VirtioCan.TxQueue, request[..GuestCodec.EncodeTx(in frame, request)], writable: 1);
+        foreach (var frame in frames) Post(VirtioCan.TxQueue, request[..DriverCodec.EncodeTx(in frame, request)], writable: 1);
     }
 
     /// <summary>Posts raw TX request bytes with a result byte.</summary>
@@ -133,7 +135,7 @@ public sealed class SyncDevice : IDisposable
             ulong gpa = _slotOf[VirtioCan.RxQueue][head];
             var message = new byte[length];
             Assert.True(_memory.TryRead(gpa, message));
-            CanFrame? frame = GuestCodec.DecodeRx(message, Negotiated, out string? reason);
+            CanFrame? frame = DriverCodec.DecodeRx(message, Negotiated, out string? reason);
             Assert.True(frame is not null, $"the device wrote an Rxq message the driver drops: {reason}");
             frames.Add(frame.Value);
         }

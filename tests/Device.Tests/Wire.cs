@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Frontend;
 using VhostDeviceCan.Guest;
+using VhostDeviceCan.VirtioCanWire;
 using VhostDeviceCan.Virtqueue;
 
 namespace VhostDeviceCan.Device.Tests;

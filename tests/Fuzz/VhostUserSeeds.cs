@@ -1,5 +1,6 @@
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.VirtioCanWire;
 using VhostDeviceCan.Device;
 using VhostDeviceCan.VhostUser;
 using static VhostDeviceCan.VhostUser.FrontendRequest;

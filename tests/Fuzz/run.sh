@@ -33,7 +33,7 @@ fi
 # only when the build output changed; each run then works on its own copy of it.
 build=artifacts/build/bin/VhostDeviceCan.Fuzz/release
 instrumented=artifacts/fuzz/instrumented
-products=(Virtqueue Can VhostUser Backend Device)
+products=(Virtqueue Can VirtioCanWire VhostUser Backend Device)
 stamp=$(cd "$build" && md5sum vhost-device-can-fuzz.dll $(printf 'VhostDeviceCan.%s.dll ' "${products[@]}"))
 if [ "$(cat "$instrumented/.stamp" 2>/dev/null)" != "$stamp" ]; then
   dotnet tool restore >/dev/null

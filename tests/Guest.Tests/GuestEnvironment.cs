@@ -2,26 +2,17 @@ using System.Diagnostics;
 
 namespace VhostDeviceCan.Guest.Tests;
 
-/// <summary>Where the published daemon and the guest scripts are, and the QEMU, kernel and
+/// <summary>Where the guest scripts are, and the QEMU, kernel and
 /// initramfs that tests/guest/run-guest.sh prepared (resolved once per test run).</summary>
 internal static class GuestEnvironment
 {
     private static readonly Lazy<IReadOnlyDictionary<string, string>> s_artifacts = new(Prepare);
 
-    public static string RepositoryRoot { get; } = FindRoot();
-    public static string Daemon => Path.Combine(RepositoryRoot, "artifacts/bin/vhost-device-can");
-    public static string RunGuest => Path.Combine(RepositoryRoot, "tests/guest/run-guest.sh");
+    public static string RunGuest => Path.Combine(RepositoryPaths.Root(), "tests/guest/run-guest.sh");
 
     /// <summary>VDC_QEMU, VDC_KERNEL, VDC_INITRD for run-guest.sh: resolving them once spares every
     /// boot the cache checks (seconds each on a busy machine).</summary>
     public static IReadOnlyDictionary<string, string> Artifacts => s_artifacts.Value;
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "publish.list"))) return dir.FullName;
-        throw new InvalidOperationException("publish.list not found above " + AppContext.BaseDirectory);
-    }
 
     private static IReadOnlyDictionary<string, string> Prepare()
     {

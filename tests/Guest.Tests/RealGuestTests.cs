@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.VirtioCanWire;
 using Xunit.Abstractions;
 
 namespace VhostDeviceCan.Guest.Tests;
@@ -24,8 +25,8 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     [InlineData("classic")]
     public void Driver_binds_and_can0_comes_up(string mode)
     {
-        using var daemon = DaemonProcess.Start(1, mode == "classic" ? "--no-fd" : "");
-        using var guest = QemuGuest.Start("up", daemon.SocketPath(0), $"vdc.expect={mode}");
+        using var daemon = StartDaemon(1, mode == "classic" ? "--no-fd" : "");
+        using var guest = QemuGuest.Start("up", daemon.Socket(0), $"vdc.expect={mode}");
         Match? features = guest.WaitForMark("features ([01]+)", Boot);
         ExpectPass(guest, daemon);
 
@@ -63,9 +64,9 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     [Fact]
     public void Guest_cansend_reaches_a_simulated_guest_exactly_in_order()
     {
-        using var daemon = DaemonProcess.Start(2);
+        using var daemon = StartDaemon(2);
         using var sim = StartSim(daemon, 1);
-        using var guest = QemuGuest.Start("guest-tx", daemon.SocketPath(0), "vdc.frames=" + string.Join(',', GuestTxFrames));
+        using var guest = QemuGuest.Start("guest-tx", daemon.Socket(0), "vdc.frames=" + string.Join(',', GuestTxFrames));
         var watch = Stopwatch.StartNew();
         List<string> received = ReceiveCanonical(sim, GuestTxFrames.Length, Boot, guest);
         ExpectPass(guest, daemon);
@@ -92,9 +93,9 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     [Fact]
     public void Simulated_frames_reach_candump_in_the_guest_exactly_in_order()
     {
-        using var daemon = DaemonProcess.Start(2);
+        using var daemon = StartDaemon(2);
         using var sim = StartSim(daemon, 1);
-        using var guest = QemuGuest.Start("guest-rx", daemon.SocketPath(0), $"vdc.count={SimTxFrames.Length}");
+        using var guest = QemuGuest.Start("guest-rx", daemon.Socket(0), $"vdc.count={SimTxFrames.Length}");
         Assert.True(guest.WaitForMark("listening", Boot) is not null, Report("guest never listened", guest, daemon));
         foreach (string text in SimTxFrames)
             Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, sim.SendAndWait(Frames.Parse(text)));
@@ -106,9 +107,9 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     public void Two_guests_on_one_bus_talk_both_ways_and_see_their_own_frames_once()
     {
         const int count = 40;
-        using var daemon = DaemonProcess.Start(2);
-        using var a = QemuGuest.Start("pair", daemon.SocketPath(0), $"vdc.role=a vdc.count={count}");
-        using var b = QemuGuest.Start("pair", daemon.SocketPath(1), $"vdc.role=b vdc.count={count}");
+        using var daemon = StartDaemon(2);
+        using var a = QemuGuest.Start("pair", daemon.Socket(0), $"vdc.role=a vdc.count={count}");
+        using var b = QemuGuest.Start("pair", daemon.Socket(1), $"vdc.role=b vdc.count={count}");
         ExpectPass(a, daemon, b);
         ExpectPass(b, daemon, a);
 
@@ -130,11 +131,11 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     public void Bulk_20000_frames_each_way_without_loss()
     {
         const int count = 20_000;
-        using var daemon = DaemonProcess.Start(2);
+        using var daemon = StartDaemon(2);
         // The largest ring the device allows: headroom for this receiver sharing two cores
         // with an emulated CPU.
         using var sim = StartSim(daemon, 1, new VirtioCanGuestOptions { QueueSize = 1024 });
-        using var guest = QemuGuest.Start("bulk", daemon.SocketPath(0), $"vdc.count={count}", timeoutSeconds: 900);
+        using var guest = QemuGuest.Start("bulk", daemon.Socket(0), $"vdc.count={count}", timeoutSeconds: 900);
 
         // Guest -> simulator: cangen numbers IDs 0, 1, 2, ... modulo 0x800. The simulator takes
         // frames from the moment the guest boots, not from its "tx start" mark: the emulated
@@ -202,9 +203,9 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     public void ID_filters_and_rate_limit_hold_for_the_real_driver()
     {
         const int burst = 100;
-        using var daemon = DaemonProcess.Start(2, "--tx-filter 0=100-1FF --rx-filter 0=200-2FF --tx-rate 0=200/20");
+        using var daemon = StartDaemon(2, "--tx-filter 0=100-1FF --rx-filter 0=200-2FF --tx-rate 0=200/20");
         using var sim = StartSim(daemon, 1);
-        using var guest = QemuGuest.Start("isolation", daemon.SocketPath(0));
+        using var guest = QemuGuest.Start("isolation", daemon.Socket(0));
 
         // TX: 123 passes, 321 is refused; the simulator hears only 123.
         Assert.Equal(["123#01"], ReceiveCanonical(sim, 1, Boot, guest));
@@ -234,9 +235,9 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     public void Link_down_and_up_during_traffic_stops_and_resumes_it()
     {
         const int rounds = 3;
-        using var daemon = DaemonProcess.Start(2);
+        using var daemon = StartDaemon(2);
         using var sim = StartSim(daemon, 1);
-        using var guest = QemuGuest.Start("stop-start", daemon.SocketPath(0), $"vdc.rounds={rounds}");
+        using var guest = QemuGuest.Start("stop-start", daemon.Socket(0), $"vdc.rounds={rounds}");
         Assert.True(guest.WaitForMark("round 1 listening", Boot) is not null, Report("guest never listened", guest, daemon));
 
         // Live traffic while the guest toggles its link: a frame every 5 ms, until it is done.
@@ -264,14 +265,14 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     [Fact]
     public void Bus_off_reaches_the_guest_and_its_restart_recovers()
     {
-        using var daemon = DaemonProcess.Start(2);
+        using var daemon = StartDaemon(2);
         using var sim = StartSim(daemon, 1);
-        using var guest = QemuGuest.Start("bus-off", daemon.SocketPath(0));
+        using var guest = QemuGuest.Start("bus-off", daemon.Socket(0));
         for (int round = 1; round <= 2; round++)
         {
             Assert.True(guest.WaitForMark($"up {round}", Boot) is not null, Report($"round {round}: guest not up", guest, daemon));
             int configChanges = sim.ConfigChangeCount;
-            daemon.Signal(Native.SIGUSR1);
+            daemon.Signal("USR1");
             // The simulated guest shares the bus, so it goes bus-off too; it restarts at once.
             Assert.True(sim.WaitForConfigChange(Short) || sim.ConfigChangeCount > configChanges,
                 Report($"round {round}: the simulated guest got no config change", guest, daemon));
@@ -294,14 +295,14 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     public void Qemu_killed_and_restarted_against_the_same_daemon_works_and_leaks_nothing()
     {
         const int cycles = 4;
-        using var daemon = DaemonProcess.Start(2);
+        using var daemon = StartDaemon(2);
         using var sim = StartSim(daemon, 1);
         int fdsBefore = 0;
         long rssBefore = 0;
         for (int cycle = 0; cycle < cycles; cycle++)
         {
             int logFrom = daemon.Log.Count;
-            using var guest = QemuGuest.Start("hold", daemon.SocketPath(0), $"vdc.tag={cycle:X2}");
+            using var guest = QemuGuest.Start("hold", daemon.Socket(0), $"vdc.tag={cycle:X2}");
             Assert.True(guest.WaitForMark("ready", Boot) is not null, Report($"cycle {cycle}: guest not ready", guest, daemon));
             Assert.Equal($"6C0#{cycle:X2}", ReceiveCanonical(sim, 1, Short, guest).SingleOrDefault());
             guest.KillQemu();
@@ -327,8 +328,8 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     [Fact]
     public void Guest_poweroff_ends_the_session_cleanly()
     {
-        using var daemon = DaemonProcess.Start(1);
-        using var guest = QemuGuest.Start("up", daemon.SocketPath(0), "vdc.expect=fd");
+        using var daemon = StartDaemon(1);
+        using var guest = QemuGuest.Start("up", daemon.Socket(0), "vdc.expect=fd");
         ExpectPass(guest, daemon);
         Assert.True(daemon.Log.WaitFor(new Regex(@"can\.sock0: front-end disconnected: the front-end closed the connection"), Short) is not null,
             Report("no clean disconnect after poweroff", guest, daemon));
@@ -339,9 +340,13 @@ public sealed class RealGuestTests(ITestOutputHelper output)
 
     // ---- helpers ----
 
+    /// <summary>The published daemon at debug level, so a failing scenario's report shows every refusal.</summary>
+    private static DaemonProcess StartDaemon(int sockets, string extraArguments = "") =>
+        DaemonProcess.Start(sockets, ["-l", "debug", .. extraArguments.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
+
     private static VirtioCanGuest StartSim(DaemonProcess daemon, int socket, VirtioCanGuestOptions? options = null)
     {
-        var sim = VirtioCanGuest.Connect(daemon.SocketPath(socket), options);
+        var sim = VirtioCanGuest.Connect(daemon.Socket(socket), options);
         if (!sim.Start())
         {
             sim.Dispose();

@@ -4,6 +4,8 @@ using System.Text.RegularExpressions;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
 using VhostDeviceCan.Interop;
+using VhostDeviceCan.VhostUser;
+using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.SocketCan.Tests;
 
@@ -14,7 +16,13 @@ public sealed class DaemonFixture : IDisposable
 
     // Started on first use, so that a kernel without AF_CAN fails each test with the UML hint
     // instead of a fixture error.
-    public DaemonProcess Daemon => _daemon ??= new DaemonProcess("vcan0", "vcan1");
+    public DaemonProcess Daemon => _daemon ??= Start();
+
+    private static DaemonProcess Start()
+    {
+        Vcan.RequireAfCan();
+        return DaemonProcess.Start(2, ["-d", "vcan0 vcan1"]);
+    }
 
     public void Dispose() => _daemon?.Dispose();
 }
@@ -404,7 +412,7 @@ public sealed class DaemonEndToEndTests : IClassFixture<DaemonFixture>, IDisposa
     [Fact]
     public void Without_late_tx_ack_a_request_completes_when_written()
     {
-        var guest = Guest(index: 1, canFeatures: AllFeatures & ~VirtioCan.Bit(VirtioCan.VIRTIO_CAN_F_LATE_TX_ACK));
+        var guest = Guest(index: 1, canFeatures: AllFeatures & ~VirtioFeatures.Bit(VirtioCan.VIRTIO_CAN_F_LATE_TX_ACK));
         Assert.False(guest.Has(VirtioCan.VIRTIO_CAN_F_LATE_TX_ACK));
         using var peer = Vcan.Open("vcan1");
         using var buffer = new CanReceiveBuffer(8);

@@ -1,4 +1,4 @@
-namespace VhostDeviceCan.Can;
+namespace VhostDeviceCan.VirtioCanWire;
 
 /// <summary>
 /// The outcome of encoding one host frame for the Rxq. Everything but <see cref="Ok"/> means

@@ -1,4 +1,4 @@
-namespace VhostDeviceCan.Can.Tests;
+namespace VhostDeviceCan.VirtioCanWire.Tests;
 
 /// <summary>Short feature masks for table rows: C = CAN_CLASSIC, F = CAN_FD, R = RTR_FRAMES, L = LATE_TX_ACK.</summary>
 internal static class Features

@@ -1,7 +1,7 @@
-namespace VhostDeviceCan.Can.Tests;
+namespace VhostDeviceCan.TestSupport;
 
 /// <summary>Literal byte rows for [Theory] data: "01 00 08 00 ..." (spaces and dashes ignored).</summary>
-internal static class Hex
+public static class Hex
 {
     public static byte[] Parse(string text) =>
         Convert.FromHexString(text.Replace(" ", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal));

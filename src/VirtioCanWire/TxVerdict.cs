@@ -1,4 +1,4 @@
-namespace VhostDeviceCan.Can;
+namespace VhostDeviceCan.VirtioCanWire;
 
 /// <summary>
 /// The outcome of decoding one Txq request. Everything but <see cref="Ok"/> is answered with

@@ -1,4 +1,7 @@
-namespace VhostDeviceCan.Can;
+using VhostDeviceCan.Can;
+using VhostDeviceCan.VhostUser;
+
+namespace VhostDeviceCan.VirtioCanWire;
 
 /// <summary>
 /// Translates a host frame into a <c>virtio_can_rx</c> buffer. Pure and allocation-free; the
@@ -29,13 +32,13 @@ public static class RxFrameEncoder
         bool remote = frame.IsRemote;
         if (fd)
         {
-            if (!VirtioCan.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_CAN_FD)) return RxVerdict.FdNotNegotiated;
+            if (!VirtioFeatures.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_CAN_FD)) return RxVerdict.FdNotNegotiated;
             if (remote) return RxVerdict.RtrWithFd;
         }
         else
         {
-            if (!VirtioCan.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_CAN_CLASSIC)) return RxVerdict.ClassicNotNegotiated;
-            if (remote && !VirtioCan.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_RTR_FRAMES)) return RxVerdict.RtrNotNegotiated;
+            if (!VirtioFeatures.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_CAN_CLASSIC)) return RxVerdict.ClassicNotNegotiated;
+            if (remote && !VirtioFeatures.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_RTR_FRAMES)) return RxVerdict.RtrNotNegotiated;
         }
 
         int length = frame.Len;

@@ -1,4 +1,6 @@
-namespace VhostDeviceCan.Can;
+using VhostDeviceCan.VhostUser;
+
+namespace VhostDeviceCan.VirtioCanWire;
 
 /// <summary>
 /// Constants of the virtio CAN device (virtio 1.4 "CAN Device"; docs/spec/virtio-can.md). Names are the
@@ -13,7 +15,8 @@ public static class VirtioCan
     public const int RxQueue = 1;
     public const int ControlQueue = 2;
 
-    // Feature bit numbers, as in the spec (docs/spec/virtio-can.md §2). Drivers up to v5 and the Rust
+    // Feature bit numbers, as in the spec (docs/spec/virtio-can.md §2); test and set them with
+    // VirtioFeatures.Has and VirtioFeatures.Bit, which serve every feature word. Drivers up to v5 and the Rust
     // reference's 0.1.0 swapped bits 2 and 3; the spec, Linux v15 and Rust HEAD use these.
     public const int VIRTIO_CAN_F_CAN_CLASSIC = 0;
     public const int VIRTIO_CAN_F_CAN_FD = 1;
@@ -55,12 +58,9 @@ public static class VirtioCan
 
     /// <summary>The Rxq buffer the Linux driver posts: 16 + 64 with FD, 16 + 8 without (docs/spec/linux-driver.md §1).</summary>
     public static int RxBufferLength(ulong features) =>
-        HeaderLength + (Has(features, VIRTIO_CAN_F_CAN_FD) ? MaxFdPayload : MaxClassicPayload);
+        HeaderLength + (VirtioFeatures.Has(features, VIRTIO_CAN_F_CAN_FD) ? MaxFdPayload : MaxClassicPayload);
 
     public const int TxResultLength = 1;
     public const int ControlRequestLength = 2;
     public const int ControlResultLength = 1;
-
-    public static ulong Bit(int bit) => 1UL << bit;
-    public static bool Has(ulong features, int bit) => (features & (1UL << bit)) != 0;
 }

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 
-namespace VhostDeviceCan.Can;
+namespace VhostDeviceCan.VirtioCanWire;
 
 /// <summary>
 /// The 16-byte header shared by <c>virtio_can_tx_out</c> (Txq) and <c>virtio_can_rx</c> (Rxq),

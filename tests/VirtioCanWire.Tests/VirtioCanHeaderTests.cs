@@ -1,6 +1,7 @@
+using VhostDeviceCan.VhostUser;
 using System.Runtime.CompilerServices;
 
-namespace VhostDeviceCan.Can.Tests;
+namespace VhostDeviceCan.VirtioCanWire.Tests;
 
 public class VirtioCanHeaderTests
 {
@@ -34,7 +35,7 @@ public class VirtioCanHeaderTests
         Assert.Equal(3, VirtioCan.VIRTIO_CAN_F_LATE_TX_ACK);
         Assert.Equal(0x0001, VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF);
         Assert.Equal(0xE000u, VirtioCan.FlagsMask);
-        Assert.Equal(80, VirtioCan.RxBufferLength(VirtioCan.Bit(VirtioCan.VIRTIO_CAN_F_CAN_FD)));
-        Assert.Equal(24, VirtioCan.RxBufferLength(VirtioCan.Bit(VirtioCan.VIRTIO_CAN_F_CAN_CLASSIC)));
+        Assert.Equal(80, VirtioCan.RxBufferLength(VirtioFeatures.Bit(VirtioCan.VIRTIO_CAN_F_CAN_FD)));
+        Assert.Equal(24, VirtioCan.RxBufferLength(VirtioFeatures.Bit(VirtioCan.VIRTIO_CAN_F_CAN_CLASSIC)));
     }
 }

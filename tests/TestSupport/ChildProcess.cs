@@ -1,10 +1,12 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace VhostDeviceCan.Daemon.Tests;
+namespace VhostDeviceCan.TestSupport;
 
-/// <summary>A published binary from artifacts/bin run as a child process, its output kept line by line.</summary>
+/// <summary>A published binary from artifacts/bin run as a child process, its output kept line by
+/// line: stdout and stderr apart, and both in arrival order in <see cref="Log"/>.</summary>
 public sealed class ChildProcess : IDisposable
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
@@ -15,12 +17,11 @@ public sealed class ChildProcess : IDisposable
     private readonly SemaphoreSlim _lineArrived = new(0);
     private readonly TaskCompletionSource _stdoutClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _openStreams = 2;
 
     public ChildProcess(string binary, IEnumerable<string> arguments, IDictionary<string, string?>? environment = null)
     {
-        string path = Path.Combine(BinDirectory(), binary);
-        if (!File.Exists(path)) throw new InvalidOperationException($"{path} is missing: run ./build.sh");
-        var start = new ProcessStartInfo(path)
+        var start = new ProcessStartInfo(RepositoryPaths.Binary(binary))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -42,20 +43,22 @@ public sealed class ChildProcess : IDisposable
     public int Id => _process.Id;
     public IReadOnlyCollection<string> Stdout => _stdout;
     public IReadOnlyCollection<string> Stderr => _stderr;
+    /// <summary>Both streams in the order their lines arrived, for waits that go on from a line index.</summary>
+    public LineLog Log { get; } = new();
     public bool HasExited => _process.HasExited;
-
-    /// <summary>The repository's artifacts/bin, found from the test binaries' location.</summary>
-    public static string BinDirectory()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "publish.list"))) return Path.Combine(dir.FullName, "artifacts", "bin");
-        throw new InvalidOperationException("publish.list not found above " + AppContext.BaseDirectory);
-    }
 
     private void OnLine(ConcurrentQueue<string> lines, TaskCompletionSource closed, string? line)
     {
-        if (line is null) closed.TrySetResult();
-        else lines.Enqueue(line);
+        if (line is null)
+        {
+            closed.TrySetResult();
+            if (Interlocked.Decrement(ref _openStreams) == 0) Log.Add(null);
+        }
+        else
+        {
+            lines.Enqueue(line);
+            Log.Add(line);
+        }
         _lineArrived.Release();
     }
 
@@ -90,14 +93,46 @@ public sealed class ChildProcess : IDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Sends a signal by name (TERM, USR1, ...): .NET itself can only SIGKILL.</summary>
     public void Signal(string signal)
     {
-        using var kill = Process.Start("kill", ["-" + signal, Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var kill = Process.Start("kill", ["-" + signal, Id.ToString(CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
-        Assert.Equal(0, kill.ExitCode);
+        if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -{signal} {Id} exited {kill.ExitCode}");
+    }
+
+    /// <summary>Open file descriptors of the process right now.</summary>
+    public int FdCount => Directory.GetFileSystemEntries($"/proc/{Id}/fd").Length;
+
+    /// <summary>Resident memory in KiB (VmRSS).</summary>
+    public long RssKiB
+    {
+        get
+        {
+            foreach (string line in File.ReadLines($"/proc/{Id}/status"))
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                    return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
+            throw new InvalidOperationException("no VmRSS line");
+        }
     }
 
     public string Output => $"stdout:\n{string.Join('\n', _stdout)}\nstderr:\n{string.Join('\n', _stderr)}";
+
+    /// <summary>SIGTERM, then SIGKILL if it has not exited after <paramref name="grace"/>.</summary>
+    public void Terminate(TimeSpan grace)
+    {
+        if (_process.HasExited) return;
+        try
+        {
+            Signal("TERM");
+        }
+        catch (InvalidOperationException)
+        {
+            // Exited between the check and the signal.
+        }
+        if (!_process.WaitForExit(grace)) _process.Kill();
+        _process.WaitForExit();
+    }
 
     public void Dispose()
     {
@@ -108,58 +143,5 @@ public sealed class ChildProcess : IDisposable
         }
         // _lineArrived stays undisposed: the output reader threads may still signal it.
         _process.Dispose();
-    }
-}
-
-/// <summary>The published daemon serving sockets in a private temporary directory.</summary>
-public sealed class DaemonProcess : IDisposable
-{
-    private DaemonProcess(string directory, string prefix, int count, ChildProcess process)
-    {
-        Folder = directory;
-        Prefix = prefix;
-        Count = count;
-        Process = process;
-    }
-
-    public string Folder { get; }
-    public string Prefix { get; }
-    public int Count { get; }
-    public ChildProcess Process { get; }
-
-    public string Socket(int index) => Prefix + index;
-
-    public static string NewDirectory()
-    {
-        string directory = Path.Combine(Path.GetTempPath(), $"vdc-e2e-{Guid.NewGuid():N}"[..20]);
-        System.IO.Directory.CreateDirectory(directory);
-        return directory;
-    }
-
-    /// <summary>Starts the daemon with <c>-s DIR/can.sock -c count</c> plus <paramref name="extra"/>
-    /// and waits until every socket listens.</summary>
-    public static DaemonProcess Start(int count, string[]? extra = null, IDictionary<string, string?>? environment = null, string? directory = null)
-    {
-        directory ??= NewDirectory();
-        string prefix = Path.Combine(directory, "can.sock");
-        string[] arguments = ["-s", prefix, "-c", count.ToString(System.Globalization.CultureInfo.InvariantCulture), .. extra ?? []];
-        var process = new ChildProcess("vhost-device-can", arguments, environment);
-        var daemon = new DaemonProcess(directory, prefix, count, process);
-        try
-        {
-            for (int i = 0; i < count; i++) process.WaitForLog($"listening on {Regex.Escape(daemon.Socket(i))} ");
-        }
-        catch
-        {
-            daemon.Dispose();
-            throw;
-        }
-        return daemon;
-    }
-
-    public void Dispose()
-    {
-        Process.Dispose();
-        try { System.IO.Directory.Delete(Folder, recursive: true); } catch (IOException) { }
     }
 }

@@ -1,4 +1,7 @@
-namespace VhostDeviceCan.Can;
+using VhostDeviceCan.Can;
+using VhostDeviceCan.VhostUser;
+
+namespace VhostDeviceCan.VirtioCanWire;
 
 /// <summary>
 /// Validates a Txq request (<c>virtio_can_tx_out</c>) and translates it into a host frame.
@@ -34,9 +37,9 @@ public static class TxRequestDecoder
 
         bool fd = header.IsFd;
         bool remote = header.IsRemote;
-        if (fd && !VirtioCan.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_CAN_FD)) return TxVerdict.FdNotNegotiated;
-        if (!fd && !VirtioCan.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_CAN_CLASSIC)) return TxVerdict.ClassicNotNegotiated;
-        if (remote && !VirtioCan.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_RTR_FRAMES)) return TxVerdict.RtrNotNegotiated;
+        if (fd && !VirtioFeatures.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_CAN_FD)) return TxVerdict.FdNotNegotiated;
+        if (!fd && !VirtioFeatures.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_CAN_CLASSIC)) return TxVerdict.ClassicNotNegotiated;
+        if (remote && !VirtioFeatures.Has(negotiatedFeatures, VirtioCan.VIRTIO_CAN_F_RTR_FRAMES)) return TxVerdict.RtrNotNegotiated;
         if (remote && fd) return TxVerdict.RtrWithFd;
 
         int length = header.PayloadLength;

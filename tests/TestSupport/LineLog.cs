@@ -1,10 +1,10 @@
 using System.Text.RegularExpressions;
 
-namespace VhostDeviceCan.Guest.Tests;
+namespace VhostDeviceCan.TestSupport;
 
 /// <summary>Lines of a child process's output as they arrive, with waits for a line that
 /// matches: the tests synchronise on console markers and daemon log lines, never on sleeps.</summary>
-internal sealed class LineLog
+public sealed class LineLog
 {
     private readonly List<string> _lines = [];
     private readonly object _lock = new();

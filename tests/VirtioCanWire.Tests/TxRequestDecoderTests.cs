@@ -1,6 +1,7 @@
-using static VhostDeviceCan.Can.Tests.Features;
+using VhostDeviceCan.Can;
+using static VhostDeviceCan.VirtioCanWire.Tests.Features;
 
-namespace VhostDeviceCan.Can.Tests;
+namespace VhostDeviceCan.VirtioCanWire.Tests;
 
 public class TxRequestDecoderTests
 {
