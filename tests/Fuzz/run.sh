@@ -35,6 +35,10 @@ build=artifacts/build/bin/VhostDeviceCan.Fuzz/release
 instrumented=artifacts/fuzz/instrumented
 products=(Virtqueue Can VirtioCanWire VhostUser Backend Device)
 stamp=$(cd "$build" && md5sum vhost-device-can-fuzz.dll $(printf 'VhostDeviceCan.%s.dll ' "${products[@]}"))
+# Runs of two targets at once share that copy: one instruments, the other waits for it.
+mkdir -p artifacts/fuzz
+exec 9>artifacts/fuzz/.lock
+flock 9
 if [ "$(cat "$instrumented/.stamp" 2>/dev/null)" != "$stamp" ]; then
   dotnet tool restore >/dev/null
   rm -rf "$instrumented"
@@ -46,6 +50,7 @@ if [ "$(cat "$instrumented/.stamp" 2>/dev/null)" != "$stamp" ]; then
   done
   echo "$stamp" >"$instrumented/.stamp"
 fi
+flock -u 9
 rm -rf "$out"
 mkdir -p "$out/bin"
 cp -r "$instrumented/." "$out/bin/"
