@@ -120,10 +120,15 @@ public sealed class DeviceServer : IDisposable
 
     /// <summary>A socket file left by a killed back-end makes bind fail with EADDRINUSE. Connecting
     /// tells the cases apart: refused means nobody listens (stale, removed); accepted means
-    /// another back-end serves it (an error); anything else is left for bind to report.</summary>
+    /// another back-end serves it (an error); anything else is left for bind to report.
+    /// Anything but a socket file at the path (a user's file, a directory, a symbolic link) is
+    /// never touched: an <see cref="IOException"/> names it.</summary>
     private static void RemoveStaleSocket(string path)
     {
-        if (!File.Exists(path)) return;
+        string? existing = UnixSocket.DescribePath(path);
+        if (existing is null) return;
+        if (existing != "socket")
+            throw new IOException($"{path} is a {existing}, not a socket; it is left as it is (remove it or choose another --socket-path)");
         try
         {
             using var probe = UnixSocket.Connect(path);

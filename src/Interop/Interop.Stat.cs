@@ -7,6 +7,8 @@ public static partial class Libc
     public const uint S_IFMT = 0xF000;
     public const uint S_IFREG = 0x8000;
     public const uint S_IFSOCK = 0xC000;
+    public const uint S_IFDIR = 0x4000;
+    public const uint S_IFLNK = 0xA000;
 
     /// <summary>
     /// struct stat, as a raw buffer: its layout differs between architectures, and only st_mode and
@@ -46,4 +48,7 @@ public static partial class Libc
 
     [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static unsafe partial int stat(string path, StatBuffer* buffer);
+
+    [LibraryImport(LibraryName, StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    public static unsafe partial int lstat(string path, StatBuffer* buffer);
 }

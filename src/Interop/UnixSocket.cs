@@ -85,6 +85,24 @@ public sealed class UnixSocket : IDisposable
         return socket;
     }
 
+    /// <summary>What a path names itself, without following a symbolic link: "socket",
+    /// "regular file", "directory", "symbolic link" or "special file"; null when nothing is
+    /// there. The daemon replaces only a socket file at its socket path.</summary>
+    // SAFETY: lstat writes one StatBuffer into the local it is given.
+    public static unsafe string? DescribePath(string path)
+    {
+        Libc.StatBuffer stat = default;
+        if (Libc.lstat(path, &stat) < 0) return null;
+        return (stat.Mode & Libc.S_IFMT) switch
+        {
+            Libc.S_IFSOCK => "socket",
+            Libc.S_IFREG => "regular file",
+            Libc.S_IFDIR => "directory",
+            Libc.S_IFLNK => "symbolic link",
+            _ => "special file",
+        };
+    }
+
     // SAFETY: stat writes one StatBuffer into the local it is given.
     private static unsafe bool IsSocketPath(string path)
     {

@@ -82,6 +82,32 @@ public sealed class LifecycleTests
         }
     }
 
+    [Theory]
+    [InlineData("regular file")]
+    [InlineData("directory")]
+    [InlineData("symbolic link")]
+    public void Anything_but_a_socket_file_at_the_socket_path_is_left_untouched(string kind)
+    {
+        string directory = DaemonProcess.NewDirectory();
+        string prefix = Path.Combine(directory, "notes");
+        string path = prefix + "0", target = Path.Combine(directory, "target");
+        File.WriteAllText(target, "data\n");
+        switch (kind)
+        {
+            case "regular file": File.WriteAllText(path, "data\n"); break;
+            case "directory": Directory.CreateDirectory(path); break;
+            default: File.CreateSymbolicLink(path, target); break;
+        }
+
+        using var daemon = new ChildProcess("vhost-device-can", ["-s", prefix]);
+        Assert.NotEqual(0, daemon.WaitForExit());
+        string[] lines = daemon.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.Contains(path, StringComparison.Ordinal) && l.Contains($"is a {kind}", StringComparison.Ordinal));
+        Assert.Equal(kind, UnixSocket.DescribePath(path));
+        if (kind == "regular file") Assert.Equal("data\n", File.ReadAllText(path));
+        Assert.Equal("data\n", File.ReadAllText(target));
+    }
+
     [Fact]
     public void A_socket_served_by_a_running_daemon_is_not_taken_over()
     {
