@@ -59,6 +59,12 @@ internal sealed class ChainWalkTarget : IFuzzTarget, IDisposable
         uint desc = input.U32(), avail = input.U32(), used = input.U32();
         FillRam(input.Rest);
 
+        // The back-end refuses a region reaching past its file (touching it would raise SIGBUS).
+        // Checked before anything is mapped: a mapping left behind by an early return would leak
+        // on every such input until the process runs out of mappings.
+        foreach (var (_, size, offset) in layout)
+            if (offset > RamFileSize || size > RamFileSize - offset) return;
+
         var regions = new List<GuestMemoryRegion>(regionCount);
         GuestMemory memory;
         try
@@ -66,8 +72,6 @@ internal sealed class ChainWalkTarget : IFuzzTarget, IDisposable
             for (int i = 0; i < regionCount; i++)
             {
                 var (gpa, size, offset) = layout[i];
-                // The back-end refuses a region reaching past its file (touching it would raise SIGBUS).
-                if (offset > RamFileSize || size > RamFileSize - offset) return;
                 regions.Add(GuestMemoryRegion.Map(_ram, gpa, size, UserAddressOf(i), offset));
             }
             memory = new GuestMemory(regions);
