@@ -39,12 +39,7 @@ public static partial class SpecReferences
             foreach (Match reference in ReferencePattern().Matches(line))
             {
                 covered.Add(reference.Index + reference.Value.IndexOf(SectionSign, StringComparison.Ordinal));
-                string document = reference.Groups[1].Value;
-                string section = reference.Groups[2].Value;
-                if (!headingsByDocument.TryGetValue(document, out HashSet<string>? headings))
-                    yield return $"{path}:{i + 1}: {SpecFolder}/{document} does not exist";
-                else if (!headings.Contains(section))
-                    yield return $"{path}:{i + 1}: {SpecFolder}/{document} has no section {section}";
+                if (Unresolved(reference, headingsByDocument) is { } problem) yield return $"{path}:{i + 1}: {problem}";
             }
             for (int at = line.IndexOf(SectionSign, StringComparison.Ordinal); at >= 0; at = line.IndexOf(SectionSign, at + 1))
             {
@@ -65,14 +60,17 @@ public static partial class SpecReferences
         {
             foreach (Match reference in CrossReferencePattern().Matches(lines[i]))
             {
-                string document = reference.Groups[1].Value;
-                string section = reference.Groups[2].Value;
-                if (!headingsByDocument.TryGetValue(document, out HashSet<string>? headings))
-                    yield return $"{path}:{i + 1}: {SpecFolder}/{document} does not exist";
-                else if (!headings.Contains(section))
-                    yield return $"{path}:{i + 1}: {SpecFolder}/{document} has no section {section}";
+                if (Unresolved(reference, headingsByDocument) is { } problem) yield return $"{path}:{i + 1}: {problem}";
             }
         }
+    }
+
+    private static string? Unresolved(Match reference, IReadOnlyDictionary<string, HashSet<string>> headingsByDocument)
+    {
+        string document = reference.Groups[1].Value;
+        string section = reference.Groups[2].Value;
+        if (!headingsByDocument.TryGetValue(document, out HashSet<string>? headings)) return $"{SpecFolder}/{document} does not exist";
+        return headings.Contains(section) ? null : $"{SpecFolder}/{document} has no section {section}";
     }
 
     [GeneratedRegex(@"^#{2,4}\s+(\d+[a-z]?(?:\.\d+)*)\.?\s")]
