@@ -26,6 +26,10 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     private readonly ulong _exitToken;
     private readonly ulong _listenerToken;
     private readonly ulong _connectionToken;
+    private readonly ulong _livenessToken;
+    /// <summary>Written by a supervisor to ask the loop to prove it still turns (<see cref="RequestLivenessAck"/>).</summary>
+    private readonly EventFd _liveness = new();
+    private long _livenessAcks;
     /// <summary>What a device sees while no front-end is connected: rings that never start.</summary>
     private readonly Vring[] _idleRings;
     private volatile bool _stopRequested;
@@ -44,8 +48,10 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         _exitToken = (ulong)device.QueueCount;
         _listenerToken = _exitToken + 1;
         _connectionToken = _exitToken + 2;
+        _livenessToken = _exitToken + 3;
         _listener.Descriptor.SetNonBlocking(true);
         _epoll.Add(_exit.Fd, _exitToken);
+        _epoll.Add(_liveness.Fd, _livenessToken);
         _epoll.Add(_listener.Fd, _listenerToken);
     }
 
@@ -73,6 +79,21 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
 
     /// <summary>Times the loop polled epoll without sleeping (<see cref="BusyPoll"/>).</summary>
     public long PollingWaits => Volatile.Read(ref _pollingWaits);
+
+    /// <summary>
+    /// Runs on the loop thread right after a front-end connected and right after it is gone, so a
+    /// supervisor can report how many guests are attached. It must not block; what it throws is
+    /// logged and the loop goes on.
+    /// </summary>
+    public Action<DeviceEventLoop>? ConnectionChanged { get; init; }
+
+    /// <summary>How many liveness requests the loop has answered; it answers from its own thread,
+    /// between events, so a count that stops growing means the loop is stuck.</summary>
+    public long LivenessAcks => Volatile.Read(ref _livenessAcks);
+
+    /// <summary>Asks the loop to bump <see cref="LivenessAcks"/> at its next turn; any thread.
+    /// A service watchdog pings only when every loop answered, not merely because a timer ran.</summary>
+    public void RequestLivenessAck() => _liveness.Signal();
 
     /// <summary>Number of front-ends served so far (for logs and tests).</summary>
     public int SessionCount { get; private set; }
@@ -113,6 +134,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
                 if (token < _exitToken) _session?.OnKick((int)token);
                 else if (token == _connectionToken) OnConnectionReadable();
                 else if (token == _listenerToken) listenerReadable = true;
+                else if (token == _livenessToken) AcknowledgeLiveness();
                 else if (token >= FirstDeviceToken) RunDeviceEvent(token, events[i].Events);
             }
             // Last, so that a front-end that left just before the next one came is gone by then.
@@ -143,6 +165,26 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         _session = new BackendSession(socket, _device, _epoll, _connectionToken, Logger, Name) { AllowUnsealedMemory = AllowUnsealedMemory };
         Logger.LogInformation("{Name}: front-end connected: {Peer} (session {Session})", Name, _session.DescribePeer(), SessionCount);
         WatchSilencedFds();
+        OnConnectionChanged();
+    }
+
+    private void AcknowledgeLiveness()
+    {
+        _liveness.Consume();
+        // Written by this thread only; the supervisor just reads it.
+        Volatile.Write(ref _livenessAcks, _livenessAcks + 1);
+    }
+
+    private void OnConnectionChanged()
+    {
+        try
+        {
+            ConnectionChanged?.Invoke(this);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Logger.LogError(e, "{Name}: reporting the connection change failed", Name);
+        }
     }
 
     private void OnConnectionReadable()
@@ -156,6 +198,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         // The device may still use the session's rings and memory while it settles and resets.
         _session!.Dispose();
         _session = null;
+        OnConnectionChanged();
     }
 
     /// <summary>
@@ -196,5 +239,6 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         foreach (var ring in _idleRings) ring.Dispose();
         _epoll.Dispose();
         _exit.Dispose();
+        _liveness.Dispose();
     }
 }

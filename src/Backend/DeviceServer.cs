@@ -18,6 +18,9 @@ public sealed record DeviceServerOptions
 
     /// <summary>See <see cref="DeviceEventLoop.AllowUnsealedMemory"/>.</summary>
     public bool AllowUnsealedMemory { get; init; }
+
+    /// <summary>See <see cref="DeviceEventLoop.ConnectionChanged"/>.</summary>
+    public Action<DeviceEventLoop>? ConnectionChanged { get; init; }
 }
 
 /// <summary>
@@ -41,7 +44,11 @@ public sealed class DeviceServer : IDisposable
         _device = device;
         _deviceResources = deviceResources;
         SocketPath = path;
-        Loop = new DeviceEventLoop(device, listener, logger, name) { BusyPoll = options.BusyPoll, AllowUnsealedMemory = options.AllowUnsealedMemory };
+        Loop = new DeviceEventLoop(device, listener, logger, name) {
+            BusyPoll = options.BusyPoll,
+            AllowUnsealedMemory = options.AllowUnsealedMemory,
+            ConnectionChanged = options.ConnectionChanged,
+        };
         _thread = new Thread(Loop.Run) { Name = options.ThreadName ?? name, IsBackground = true };
         _thread.Start();
     }

@@ -47,9 +47,10 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// empty when the daemon creates its sockets from --socket-path.</summary>
     public IReadOnlyList<int> SocketFds { get; init; } = [];
 
-    /// <summary>Socket i for logs: its path, or "fd N" for an inherited one.</summary>
+    /// <summary>Socket i for logs: its path; an inherited one's as it is bound (getsockname), or
+    /// "fd N" when it has none.</summary>
     public string SocketName(int index) =>
-        SocketFds.Count > 0 ? $"fd {SocketFds[index]}" : SocketPath(index);
+        SocketFds.Count > 0 ? VhostDeviceCan.Interop.UnixSocket.BoundPath(SocketFds[index]) ?? $"fd {SocketFds[index]}" : SocketPath(index);
 
     /// <summary>Socket i is the prefix with i appended, always (the reference's README).</summary>
     public string SocketPath(int index) => SocketPathPrefix + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -75,7 +76,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         }
         if (socketFds.Count == 0 && string.IsNullOrEmpty(socketPath))
         {
-            error = "--socket-path (or --socket-fd) is required";
+            error = "--socket-path (or --socket-fd, or sockets passed by systemd) is required";
             return null;
         }
         if (socketCount < 1 || socketCount > MaxSocketCount)
