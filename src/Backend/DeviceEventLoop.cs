@@ -129,8 +129,14 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     {
         if (_session is not null && !FinishLeavingFrontend())
         {
-            RefuseBusy();
-            return;
+            if (_session.HasSpoken)
+            {
+                RefuseBusy();
+                return;
+            }
+            // A connection that never said a word holds no front-end's state: it must not keep
+            // the socket from the one that comes next.
+            DropSession("a newer connection came");
         }
         UnixSocket? socket;
         try

@@ -88,6 +88,22 @@ public sealed class ReconnectTests
     }
 
     [Fact]
+    public void A_silent_connection_gives_way_to_the_next_front_end()
+    {
+        using var backend = new InProcessEcho(logLevel: LogLevel.Debug);
+        using var silent = Interop.UnixSocket.Connect(backend.SocketPath);
+        Assert.True(SpinWait.SpinUntil(() => backend.Log.Lines.Any(l => l.StartsWith("Debug: echo: connection from ", StringComparison.Ordinal)), Sessions.Wait));
+        using var frontend = VirtioFrontend.Connect(backend.SocketPath);
+        frontend.Start();
+        EchoTraffic.Run(frontend, 0, 10);
+        Assert.Equal(1, backend.Loop.SessionCount);
+        Assert.Contains(backend.Log.Lines, l => l.EndsWith(" ended without a message (probe?): a newer connection came", StringComparison.Ordinal));
+        Assert.DoesNotContain(backend.Log.Lines, l => l.StartsWith("Warning:", StringComparison.Ordinal));
+        silent.SetTimeouts(Sessions.Wait);
+        Assert.Equal(0, silent.Receive(new byte[1], fds: null));
+    }
+
+    [Fact]
     public void A_silent_connection_while_a_front_end_is_attached_is_closed_without_a_warning()
     {
         using var backend = new InProcessEcho(logLevel: LogLevel.Debug);
