@@ -16,7 +16,7 @@ namespace VhostDeviceCan.Backend;
 public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
 {
     /// <summary>Tokens below this belong to the runtime: kick fds use the queue index, then exit,
-    /// listener and connection.</summary>
+    /// listener, connection and a refused connection.</summary>
     public const ulong FirstDeviceToken = 1UL << 32;
 
     private readonly IVhostUserDevice _device;
@@ -26,6 +26,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     private readonly ulong _exitToken;
     private readonly ulong _listenerToken;
     private readonly ulong _connectionToken;
+    private readonly ulong _refusedToken;
     /// <summary>What a device sees while no front-end is connected: rings that never start.</summary>
     private readonly Vring[] _idleRings;
     private volatile bool _stopRequested;
@@ -44,6 +45,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         _exitToken = (ulong)device.QueueCount;
         _listenerToken = _exitToken + 1;
         _connectionToken = _exitToken + 2;
+        _refusedToken = _exitToken + 3;
         _listener.Descriptor.SetNonBlocking(true);
         _epoll.Add(_exit.Fd, _exitToken);
         _epoll.Add(_listener.Fd, _listenerToken);
@@ -74,7 +76,8 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     /// <summary>Times the loop polled epoll without sleeping (<see cref="BusyPoll"/>).</summary>
     public long PollingWaits => Volatile.Read(ref _pollingWaits);
 
-    /// <summary>Number of front-ends served so far (for logs and tests).</summary>
+    /// <summary>Number of front-ends served so far (for logs and tests): connections that sent a
+    /// message, not those that closed without one (<see cref="BackendSession.HasSpoken"/>).</summary>
     public int SessionCount { get; private set; }
 
     public bool IsConnected => _session is not null;
@@ -113,6 +116,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
                 if (token < _exitToken) _session?.OnKick((int)token);
                 else if (token == _connectionToken) OnConnectionReadable();
                 else if (token == _listenerToken) listenerReadable = true;
+                else if (token == _refusedToken) OnRefusedReadable();
                 else if (token >= FirstDeviceToken) RunDeviceEvent(token, events[i].Events);
             }
             // Last, so that a front-end that left just before the next one came is gone by then.
@@ -125,8 +129,14 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     {
         if (_session is not null && !FinishLeavingFrontend())
         {
-            RefuseBusy();
-            return;
+            if (_session.HasSpoken)
+            {
+                RefuseBusy();
+                return;
+            }
+            // A connection that never said a word holds no front-end's state: it must not keep
+            // the socket from the one that comes next.
+            DropSession("a newer connection came");
         }
         UnixSocket? socket;
         try
@@ -135,14 +145,25 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         }
         catch (SyscallException e)
         {
-            Logger.LogError("{Name}: accept failed: {Reason}", Name, e.Message);
+            Logger.LogError("{Name}: {Reason}", Name, e.Message);
             return;
         }
         if (socket is null) return;
-        SessionCount++;
-        _session = new BackendSession(socket, _device, _epoll, _connectionToken, Logger, Name) { AllowUnsealedMemory = AllowUnsealedMemory };
-        Logger.LogInformation("{Name}: front-end connected: {Peer} (session {Session})", Name, _session.DescribePeer(), SessionCount);
+        _session = new BackendSession(socket, _device, _epoll, _connectionToken, Logger, Name)
+        {
+            AllowUnsealedMemory = AllowUnsealedMemory,
+            Spoke = OnFrontendSpoke,
+        };
+        Logger.LogDebug("{Name}: connection from {Peer}", Name, _session.Peer);
         WatchSilencedFds();
+    }
+
+    /// <summary>A connection becomes a front-end's session with its first message; until then it
+    /// may be a probe (another back-end checking the socket), which is no event worth an info line.</summary>
+    private void OnFrontendSpoke()
+    {
+        SessionCount++;
+        Logger.LogInformation("{Name}: front-end connected: {Peer} (session {Session})", Name, _session!.Peer, SessionCount);
     }
 
     private void OnConnectionReadable()
@@ -152,7 +173,8 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
 
     private void DropSession(string reason)
     {
-        Logger.LogInformation("{Name}: front-end disconnected: {Reason}", Name, reason);
+        if (_session!.HasSpoken) Logger.LogInformation("{Name}: front-end disconnected: {Reason}", Name, reason);
+        else Logger.LogDebug("{Name}: a connection from {Peer} ended without a message (probe?): {Reason}", Name, _session.Peer, reason);
         // The device may still use the session's rings and memory while it settles and resets.
         _session!.Dispose();
         _session = null;
@@ -172,27 +194,10 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         return _session is null;
     }
 
-    /// <summary>
-    /// One front-end at a time: a second one is accepted and closed at once, so that it learns the
-    /// socket is busy (its first request sees the connection closed) instead of waiting unanswered.
-    /// </summary>
-    private void RefuseBusy()
-    {
-        try
-        {
-            using UnixSocket? refused = _listener.Accept();
-            if (refused is not null)
-                Logger.LogWarning("{Name}: refused a second front-end ({Peer}): one is already attached", Name, refused.DescribePeer());
-        }
-        catch (SyscallException e)
-        {
-            Logger.LogError("{Name}: accept failed: {Reason}", Name, e.Message);
-        }
-    }
-
     public void Dispose()
     {
         if (_session is not null) DropSession("disposed");
+        DisposeRefused();
         foreach (var ring in _idleRings) ring.Dispose();
         _epoll.Dispose();
         _exit.Dispose();
