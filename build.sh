@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # Publishes every executable as a NativeAOT single binary into artifacts/bin/.
+#   ./build.sh --deb   also builds the Debian package artifacts/vhost-device-can_VERSION_amd64.deb
+#                      (packaging/deb/build.sh: needs scdoc and dpkg-dev)
 set -euo pipefail
+deb=false
+case "${1:-}" in
+  "") ;;
+  --deb) deb=true ;;
+  *) echo "usage: ./build.sh [--deb]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 mkdir -p artifacts/bin
@@ -9,3 +17,4 @@ for project in $(cat publish.list); do
 done
 rm -f artifacts/bin/*.dbg artifacts/bin/*.pdb
 ls -1 artifacts/bin
+if $deb; then packaging/deb/build.sh artifacts; fi

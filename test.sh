@@ -4,7 +4,8 @@
 #
 # Three runs, all counted in the last line:
 #  1. on this host, every test except Category=RealCan (the host kernel has no AF_CAN) and
-#     Category=RealGuest, then a bounded afl-fuzz run of each fuzz target (tests/Fuzz/run.sh;
+#     Category=RealGuest (as root these include installing the Debian package into this system
+#     with dpkg and purging it again, tests/Daemon.Tests/PackageTests.cs), then a bounded afl-fuzz run of each fuzz target (tests/Fuzz/run.sh;
 #     one counted test per target, failed on any crash or hang);
 #  2. inside User-Mode Linux (tests/uml/uml-run.sh), the Category=RealCan tests, which need a
 #     real kernel CAN stack with vcan0/vcan1 and can-utils;

@@ -42,6 +42,14 @@ public sealed partial class BackendSession : IDisposable
     /// <summary>See <see cref="DeviceEventLoop.AllowUnsealedMemory"/>.</summary>
     public bool AllowUnsealedMemory { get; init; }
 
+    /// <summary>Called once, when the peer's first bytes arrive, before they are handled.</summary>
+    internal Action? Spoke { get; init; }
+
+    /// <summary>Whether the peer has sent anything. A front-end speaks first (docs/spec/vhost-user.md §10.1),
+    /// so a connection that closes before it does was no front-end: another back-end checking
+    /// whether the socket is served, or a health check.</summary>
+    internal bool HasSpoken { get; private set; }
+
     internal BackendSession(UnixSocket socket, IVhostUserDevice device, Epoll epoll, ulong connectionToken, ILogger logger, string name)
     {
         _device = device;
@@ -52,6 +60,8 @@ public sealed partial class BackendSession : IDisposable
         _connection = new VhostUserConnection(socket) { MessageTimeout = MessageReceiveTimeout };
         _vrings = new Vring[device.QueueCount];
         for (int i = 0; i < _vrings.Length; i++) _vrings[i] = new Vring(i, device.MaxQueueSize, logger);
+        // Read now: a peer that has already closed again leaves its pid, not its name, in /proc.
+        Peer = socket.DescribePeer();
         _epoll.Add(socket.Fd, connectionToken, Libc.EPOLLIN | Libc.EPOLLRDHUP);
     }
 
@@ -63,8 +73,8 @@ public sealed partial class BackendSession : IDisposable
     public ulong OfferedFeatures => _device.Features | VirtioFeatures.Bit(VirtioFeatures.VHOST_USER_F_PROTOCOL_FEATURES);
     public Vring Queue(int index) => _vrings[index];
 
-    /// <summary>The peer's credentials, for the log.</summary>
-    internal string DescribePeer() => _connection.Socket.DescribePeer();
+    /// <summary>The peer's credentials as they were when it connected, for the log.</summary>
+    internal string Peer { get; }
 
     internal int SocketFd => _connection.Socket.Fd;
 
@@ -93,11 +103,15 @@ public sealed partial class BackendSession : IDisposable
         try
         {
             if (!_connection.Receive(out MessageHeader header, _payload, _fds)) return "the front-end closed the connection";
+            MarkSpoken();
             Dispatch(header, _payload.AsSpan(0, (int)header.Size));
             return null;
         }
         catch (VhostUserException e) when (e.DropConnection)
         {
+            // A socket error before any byte (ECONNRESET) leaves a silent peer silent; anything
+            // else means bytes arrived, a front-end that broke the protocol.
+            if (e.Error != VhostUserError.SocketError) MarkSpoken();
             return e.Message;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -109,6 +123,13 @@ public sealed partial class BackendSession : IDisposable
         {
             _fds.Dispose();
         }
+    }
+
+    private void MarkSpoken()
+    {
+        if (HasSpoken) return;
+        HasSpoken = true;
+        Spoke?.Invoke();
     }
 
     internal void OnKick(int index)

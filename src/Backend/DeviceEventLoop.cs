@@ -16,7 +16,7 @@ namespace VhostDeviceCan.Backend;
 public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
 {
     /// <summary>Tokens below this belong to the runtime: kick fds use the queue index, then exit,
-    /// listener and connection.</summary>
+    /// listener, connection and a refused connection.</summary>
     public const ulong FirstDeviceToken = 1UL << 32;
 
     private readonly IVhostUserDevice _device;
@@ -26,6 +26,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     private readonly ulong _exitToken;
     private readonly ulong _listenerToken;
     private readonly ulong _connectionToken;
+    private readonly ulong _refusedToken;
     private readonly ulong _livenessToken;
     /// <summary>Written by a supervisor to ask the loop to prove it still turns (<see cref="RequestLivenessAck"/>).</summary>
     private readonly EventFd _liveness = new();
@@ -48,7 +49,8 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         _exitToken = (ulong)device.QueueCount;
         _listenerToken = _exitToken + 1;
         _connectionToken = _exitToken + 2;
-        _livenessToken = _exitToken + 3;
+        _refusedToken = _exitToken + 3;
+        _livenessToken = _exitToken + 4;
         _listener.Descriptor.SetNonBlocking(true);
         _epoll.Add(_exit.Fd, _exitToken);
         _epoll.Add(_liveness.Fd, _livenessToken);
@@ -81,7 +83,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     public long PollingWaits => Volatile.Read(ref _pollingWaits);
 
     /// <summary>
-    /// Runs on the loop thread right after a front-end connected and right after it is gone, so a
+    /// Runs on the loop thread right after a front-end's first message and right after it is gone, so a
     /// supervisor can report how many guests are attached. It must not block; what it throws is
     /// logged and the loop goes on.
     /// </summary>
@@ -95,10 +97,15 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     /// A service watchdog pings only when every loop answered, not merely because a timer ran.</summary>
     public void RequestLivenessAck() => _liveness.Signal();
 
-    /// <summary>Number of front-ends served so far (for logs and tests).</summary>
+    /// <summary>Number of front-ends served so far (for logs and tests): connections that sent a
+    /// message, not those that closed without one (<see cref="BackendSession.HasSpoken"/>).</summary>
     public int SessionCount { get; private set; }
 
     public bool IsConnected => _session is not null;
+
+    /// <summary>Whether a front-end is attached that has sent a message: a probe that connects and
+    /// closes without one is no guest (what <see cref="ConnectionChanged"/> reports).</summary>
+    public bool HasFrontend => _session is { HasSpoken: true };
     public GuestMemory Memory => _session?.Memory ?? GuestMemory.Empty;
     public ulong AckedFeatures => _session?.AckedFeatures ?? 0;
     public bool IsActive => _session?.IsActive ?? false;
@@ -135,6 +142,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
                 else if (token == _connectionToken) OnConnectionReadable();
                 else if (token == _listenerToken) listenerReadable = true;
                 else if (token == _livenessToken) AcknowledgeLiveness();
+                else if (token == _refusedToken) OnRefusedReadable();
                 else if (token >= FirstDeviceToken) RunDeviceEvent(token, events[i].Events);
             }
             // Last, so that a front-end that left just before the next one came is gone by then.
@@ -147,8 +155,14 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     {
         if (_session is not null && !FinishLeavingFrontend())
         {
-            RefuseBusy();
-            return;
+            if (_session.HasSpoken)
+            {
+                RefuseBusy();
+                return;
+            }
+            // A connection that never said a word holds no front-end's state: it must not keep
+            // the socket from the one that comes next.
+            DropSession("a newer connection came");
         }
         UnixSocket? socket;
         try
@@ -157,15 +171,17 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         }
         catch (SyscallException e)
         {
-            Logger.LogError("{Name}: accept failed: {Reason}", Name, e.Message);
+            Logger.LogError("{Name}: {Reason}", Name, e.Message);
             return;
         }
         if (socket is null) return;
-        SessionCount++;
-        _session = new BackendSession(socket, _device, _epoll, _connectionToken, Logger, Name) { AllowUnsealedMemory = AllowUnsealedMemory };
-        Logger.LogInformation("{Name}: front-end connected: {Peer} (session {Session})", Name, _session.DescribePeer(), SessionCount);
+        _session = new BackendSession(socket, _device, _epoll, _connectionToken, Logger, Name)
+        {
+            AllowUnsealedMemory = AllowUnsealedMemory,
+            Spoke = OnFrontendSpoke,
+        };
+        Logger.LogDebug("{Name}: connection from {Peer}", Name, _session.Peer);
         WatchSilencedFds();
-        OnConnectionChanged();
     }
 
     private void AcknowledgeLiveness()
@@ -187,6 +203,15 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         }
     }
 
+    /// <summary>A connection becomes a front-end's session with its first message; until then it
+    /// may be a probe (another back-end checking the socket), which is no event worth an info line.</summary>
+    private void OnFrontendSpoke()
+    {
+        SessionCount++;
+        Logger.LogInformation("{Name}: front-end connected: {Peer} (session {Session})", Name, _session!.Peer, SessionCount);
+        OnConnectionChanged();
+    }
+
     private void OnConnectionReadable()
     {
         if (_session?.ServeRequest() is { } reason) DropSession(reason);
@@ -194,11 +219,13 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
 
     private void DropSession(string reason)
     {
-        Logger.LogInformation("{Name}: front-end disconnected: {Reason}", Name, reason);
+        bool spoke = _session!.HasSpoken;
+        if (spoke) Logger.LogInformation("{Name}: front-end disconnected: {Reason}", Name, reason);
+        else Logger.LogDebug("{Name}: a connection from {Peer} ended without a message (probe?): {Reason}", Name, _session.Peer, reason);
         // The device may still use the session's rings and memory while it settles and resets.
         _session!.Dispose();
         _session = null;
-        OnConnectionChanged();
+        if (spoke) OnConnectionChanged();
     }
 
     /// <summary>
@@ -215,27 +242,10 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         return _session is null;
     }
 
-    /// <summary>
-    /// One front-end at a time: a second one is accepted and closed at once, so that it learns the
-    /// socket is busy (its first request sees the connection closed) instead of waiting unanswered.
-    /// </summary>
-    private void RefuseBusy()
-    {
-        try
-        {
-            using UnixSocket? refused = _listener.Accept();
-            if (refused is not null)
-                Logger.LogWarning("{Name}: refused a second front-end ({Peer}): one is already attached", Name, refused.DescribePeer());
-        }
-        catch (SyscallException e)
-        {
-            Logger.LogError("{Name}: accept failed: {Reason}", Name, e.Message);
-        }
-    }
-
     public void Dispose()
     {
         if (_session is not null) DropSession("disposed");
+        DisposeRefused();
         foreach (var ring in _idleRings) ring.Dispose();
         _epoll.Dispose();
         _exit.Dispose();

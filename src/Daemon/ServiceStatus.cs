@@ -56,7 +56,7 @@ internal sealed class ServiceStatus(ILogger log)
     {
         lock (_gate)
         {
-            var connected = _loops.Where(l => l.IsConnected).Select(l => l.Name).ToList();
+            var connected = _loops.Where(l => l.HasFrontend).Select(l => l.Name).ToList();
             string text = $"{connected.Count} of {_loops.Count} guest{(_loops.Count == 1 ? "" : "s")} connected";
             return connected.Count == 0 ? text : $"{text}: {string.Join(", ", connected)}";
         }

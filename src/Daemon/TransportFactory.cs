@@ -12,8 +12,8 @@ internal static class TransportFactory
         _ => OpenSocketCan(spec.Name),
     };
 
-    /// <summary>The two failures a user meets first get a sentence saying what to do; the rest
-    /// keep the system call and errno.</summary>
+    /// <summary>Every failure names the system call and its errno; the two a user meets first
+    /// add, after a semicolon, what to do.</summary>
     private static SocketCanTransport OpenSocketCan(string name)
     {
         try
@@ -22,12 +22,12 @@ internal static class TransportFactory
         }
         catch (SyscallException e) when (e.ErrorNumber == Errno.EAFNOSUPPORT)
         {
-            throw new IOException($"cannot open CAN interface {name}: this kernel has no AF_CAN support "
+            throw new IOException($"{e.Message}; this kernel has no AF_CAN support "
                 + "(load the can and can-raw modules), or use vbus:NAME for the built-in virtual bus", e);
         }
         catch (SyscallException e) when (e.ErrorNumber == Errno.ENODEV)
         {
-            throw new IOException($"cannot open CAN interface {name}: no such CAN interface ({e.Message})", e);
+            throw new IOException($"{e.Message}; no such CAN interface", e);
         }
     }
 }

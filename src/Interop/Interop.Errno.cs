@@ -2,7 +2,11 @@ using System.Runtime.InteropServices;
 
 namespace VhostDeviceCan.Interop;
 
-/// <summary>errno values this project reacts to (asm-generic/errno-base.h, errno.h).</summary>
+/// <summary>
+/// errno values this project reacts to (asm-generic/errno-base.h, errno.h), and the one way every
+/// message renders a failed call: "connect(/run/can.sock0): No such file or directory (ENOENT)",
+/// what was attempted, the C library's text, the symbolic name a user can look up.
+/// </summary>
 public static class Errno
 {
     public const int EPERM = 1;
@@ -24,44 +28,48 @@ public static class Errno
     public const int ENOTCONN = 107;
     public const int ECONNREFUSED = 111;
     public const int ENOTSOCK = 88;
+    public const int EADDRINUSE = 98;
     public const int EAFNOSUPPORT = 97;
     public const int EPROTONOSUPPORT = 93;
+
+    /// <summary>Symbolic names by number, as Linux numbers them on x86-64 and arm64 (the generic
+    /// table); 41 and 58 are unused (EWOULDBLOCK and EDEADLOCK are aliases of 11 and 35).</summary>
+    private static readonly string?[] Names =
+    [
+        null, "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF",
+        "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV", "ENODEV",
+        "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG", "ENOSPC", "ESPIPE",
+        "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EDEADLK", "ENAMETOOLONG", "ENOLCK", "ENOSYS", "ENOTEMPTY",
+        "ELOOP", null, "ENOMSG", "EIDRM", "ECHRNG", "EL2NSYNC", "EL3HLT", "EL3RST", "ELNRNG", "EUNATCH",
+        "ENOCSI", "EL2HLT", "EBADE", "EBADR", "EXFULL", "ENOANO", "EBADRQC", "EBADSLT", null, "EBFONT",
+        "ENOSTR", "ENODATA", "ETIME", "ENOSR", "ENONET", "ENOPKG", "EREMOTE", "ENOLINK", "EADV", "ESRMNT",
+        "ECOMM", "EPROTO", "EMULTIHOP", "EDOTDOT", "EBADMSG", "EOVERFLOW", "ENOTUNIQ", "EBADFD", "EREMCHG", "ELIBACC",
+        "ELIBBAD", "ELIBSCN", "ELIBMAX", "ELIBEXEC", "EILSEQ", "ERESTART", "ESTRPIPE", "EUSERS", "ENOTSOCK", "EDESTADDRREQ",
+        "EMSGSIZE", "EPROTOTYPE", "ENOPROTOOPT", "EPROTONOSUPPORT", "ESOCKTNOSUPPORT", "EOPNOTSUPP", "EPFNOSUPPORT", "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL",
+        "ENETDOWN", "ENETUNREACH", "ENETRESET", "ECONNABORTED", "ECONNRESET", "ENOBUFS", "EISCONN", "ENOTCONN", "ESHUTDOWN", "ETOOMANYREFS",
+        "ETIMEDOUT", "ECONNREFUSED", "EHOSTDOWN", "EHOSTUNREACH", "EALREADY", "EINPROGRESS", "ESTALE", "EUCLEAN", "ENOTNAM", "ENAVAIL",
+        "EISNAM", "EREMOTEIO", "EDQUOT", "ENOMEDIUM", "EMEDIUMTYPE", "ECANCELED", "ENOKEY", "EKEYEXPIRED", "EKEYREVOKED", "EKEYREJECTED",
+        "EOWNERDEAD", "ENOTRECOVERABLE", "ERFKILL", "EHWPOISON",
+    ];
 
     /// <summary>The errno of the last libc call made with SetLastError.</summary>
     public static int Last => Marshal.GetLastPInvokeError();
 
-    public static string Describe(int errno) => $"{Name(errno)} ({Marshal.GetPInvokeErrorMessage(errno)})";
+    /// <summary>"No such file or directory (ENOENT)": strerror's text, then the name.</summary>
+    public static string Describe(int errno) => $"{Marshal.GetPInvokeErrorMessage(errno)} ({Name(errno)})";
 
-    public static string Name(int errno) => errno switch
-    {
-        EPERM => "EPERM",
-        EACCES => "EACCES",
-        ENOENT => "ENOENT",
-        EINTR => "EINTR",
-        ENXIO => "ENXIO",
-        EBADF => "EBADF",
-        EAGAIN => "EAGAIN",
-        ENOMEM => "ENOMEM",
-        EFAULT => "EFAULT",
-        ENODEV => "ENODEV",
-        EINVAL => "EINVAL",
-        EMFILE => "EMFILE",
-        EPIPE => "EPIPE",
-        EPROTONOSUPPORT => "EPROTONOSUPPORT",
-        EAFNOSUPPORT => "EAFNOSUPPORT",
-        ENETDOWN => "ENETDOWN",
-        ECONNRESET => "ECONNRESET",
-        ENOBUFS => "ENOBUFS",
-        ENOTCONN => "ENOTCONN",
-        ECONNREFUSED => "ECONNREFUSED",
-        ENOTSOCK => "ENOTSOCK",
-        _ => $"errno {errno}",
-    };
+    /// <summary>"<paramref name="attempted"/>: No such file or directory (ENOENT)", the form of every
+    /// message about a failed system call.</summary>
+    public static string Format(string attempted, int errno) => $"{attempted}: {Describe(errno)}";
+
+    /// <summary>"ENOENT"; "errno 4095" for a number Linux does not define.</summary>
+    public static string Name(int errno) =>
+        errno >= 0 && errno < Names.Length && Names[errno] is { } name ? name : $"errno {errno}";
 }
 
-/// <summary>A failed system call, named with its errno.</summary>
+/// <summary>A failed system call: "bind(/run/can.sock0): Address already in use (EADDRINUSE)".</summary>
 public sealed class SyscallException(string syscall, int errno)
-    : IOException($"{syscall} failed: {Errno.Describe(errno)}")
+    : IOException(Errno.Format(syscall, errno))
 {
     public string Syscall { get; } = syscall;
     public int ErrorNumber { get; } = errno;

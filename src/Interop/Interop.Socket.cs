@@ -24,6 +24,8 @@ public static partial class Libc
     public const int MSG_CONFIRM = 0x800;
     public const int MSG_CTRUNC = 0x8;
     public const int MSG_DONTWAIT = 0x40;
+    /// <summary>asm-generic/ioctls.h, the same on x86-64 and arm64; SIOCINQ for sockets.</summary>
+    public const ulong FIONREAD = 0x541B;
     public const int MSG_WAITALL = 0x100;
     public const int MSG_NOSIGNAL = 0x4000;
     public const int MSG_CMSG_CLOEXEC = 0x40000000;

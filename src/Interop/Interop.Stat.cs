@@ -11,8 +11,8 @@ public static partial class Libc
     public const uint S_IFLNK = 0xA000;
 
     /// <summary>
-    /// struct stat, as a raw buffer: its layout differs between architectures, and only st_mode and
-    /// st_size are read (<see cref="StatBuffer.Mode"/>, <see cref="StatBuffer.Size"/>).
+    /// struct stat, as a raw buffer: its layout differs between architectures, and only st_dev,
+    /// st_ino, st_mode and st_size are read.
     /// </summary>
     [StructLayout(LayoutKind.Sequential, Size = 256)]
     public struct StatBuffer
@@ -20,7 +20,7 @@ public static partial class Libc
         private byte _first;
 
         // x86-64: dev, ino, nlink (8 each), then mode; arm64 (the generic layout): dev, ino, then mode.
-        // st_size is at byte 48 on both.
+        // st_dev and st_ino are the first two 8-byte fields and st_size is at byte 48 on both.
         private static int ModeOffset => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 24 : 16;
         private const int SizeOffset = 48;
 
@@ -30,6 +30,24 @@ public static partial class Libc
             {
                 // SAFETY: the struct is 256 bytes, larger than struct stat on every supported architecture.
                 fixed (byte* p = &_first) return *(uint*)(p + ModeOffset);
+            }
+        }
+
+        public readonly unsafe ulong Device
+        {
+            get
+            {
+                // SAFETY: as for Mode.
+                fixed (byte* p = &_first) return *(ulong*)p;
+            }
+        }
+
+        public readonly unsafe ulong Inode
+        {
+            get
+            {
+                // SAFETY: as for Mode.
+                fixed (byte* p = &_first) return *(ulong*)(p + 8);
             }
         }
 

@@ -51,7 +51,7 @@ public sealed class UnixSocket : IDisposable
     {
         if (fd < 0) return $"fd {fd} is not a file descriptor";
         if (!TryGetSocketOption(fd, Libc.SO_DOMAIN, out int domain))
-            return $"fd {fd} is not a socket ({Errno.Describe(Errno.Last)})";
+            return $"fd {fd} is not a socket: {Errno.Format("getsockopt(SO_DOMAIN)", Errno.Last)}";
         if (domain != Libc.AF_UNIX || !TryGetSocketOption(fd, Libc.SO_TYPE, out int type) || type != Libc.SOCK_STREAM)
             return $"fd {fd} is not a Unix stream socket";
         if (!TryGetSocketOption(fd, Libc.SO_ACCEPTCONN, out int listening) || listening == 0)
@@ -313,6 +313,15 @@ public sealed class UnixSocket : IDisposable
             command = "?";
         }
         return $"pid {peer.Pid} ({command}), uid {peer.Uid}";
+    }
+
+    /// <summary>Bytes the peer sent that are still unread (FIONREAD), without reading them.</summary>
+    // SAFETY: ioctl writes one int into the local.
+    public unsafe int UnreadBytes()
+    {
+        int count = 0;
+        if (Libc.ioctl(Fd, Libc.FIONREAD, &count) < 0) throw SyscallException.FromLast("ioctl(FIONREAD)");
+        return count;
     }
 
     public void Shutdown() => Libc.shutdown(Fd, Libc.SHUT_RDWR);

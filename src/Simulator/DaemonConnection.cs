@@ -24,7 +24,7 @@ internal static class DaemonConnection
         }
         catch (SyscallException e) when (e.Syscall.StartsWith("connect(", StringComparison.Ordinal))
         {
-            throw new CommandFailure(ExitStatus.Unreachable, $"{socket}: {ConnectFailure(e.ErrorNumber, e.Message)}");
+            throw new CommandFailure(ExitStatus.Unreachable, ConnectAdvice(e.ErrorNumber) is { } advice ? $"{e.Message}; {advice}" : e.Message);
         }
         catch (VhostUserException e) when (IsClosedByPeer(e))
         {
@@ -42,13 +42,14 @@ internal static class DaemonConnection
         }
     }
 
-    private static string ConnectFailure(int errno, string fallback) => errno switch
+    /// <summary>What a failed connect means here, after the system call's own words
+    /// ("connect(PATH): Connection refused (ECONNREFUSED)").</summary>
+    private static string? ConnectAdvice(int errno) => errno switch
     {
         Errno.ENOENT => "no such socket (is the daemon running?)",
-        Errno.ENOTSOCK => "not a socket",
+        Errno.ENOTSOCK => "the path is not a socket",
         Errno.ECONNREFUSED => "nothing listens on this socket (left behind by a daemon that has exited?)",
-        Errno.EACCES => "permission denied",
-        _ => fallback,
+        _ => null,
     };
 
     /// <summary>The connection closed under a request: EOF, or EPIPE / ECONNRESET on the socket.</summary>

@@ -50,7 +50,7 @@ public static class GuestMemorySeals
             }
             reason = errno == Errno.EPERM
                 ? "its memfd accepts seals but the fd is not open for writing, so F_SEAL_SHRINK cannot be added"
-                : $"adding F_SEAL_SHRINK failed with {Errno.Describe(errno)}";
+                : Errno.Format("fcntl(F_ADD_SEALS, F_SEAL_SHRINK)", errno);
         }
         else if (errno == 0)
         {
@@ -61,7 +61,7 @@ public static class GuestMemorySeals
         {
             reason = errno == Errno.EINVAL
                 ? "its file system has no file seals (a file on disk, not a memfd)"
-                : $"reading its seals failed with {Errno.Describe(errno)}";
+                : Errno.Format("fcntl(F_GET_SEALS)", errno);
         }
         reason += "; the front-end could shrink it under the mapping, and the next access would kill the whole process with SIGBUS";
         return allowUnprotected;

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using VhostDeviceCan.EchoDeviceHost;
 using VhostDeviceCan.Interop;
 
@@ -8,11 +9,12 @@ public sealed class InProcessEcho : IEchoBackend
 {
     private readonly DeviceServer _server;
 
-    public InProcessEcho(int queues = 2, ushort maxQueueSize = 1024, TimeSpan busyPoll = default, bool allowUnsealedMemory = false)
+    public InProcessEcho(int queues = 2, ushort maxQueueSize = 1024, TimeSpan busyPoll = default, bool allowUnsealedMemory = false,
+        LogLevel logLevel = LogLevel.Information)
     {
         SocketPath = TestPaths.NewSocketPath();
         Device = new EchoDevice(queues, maxQueueSize);
-        Log = new RecordingLogger();
+        Log = new RecordingLogger(logLevel);
         _server = DeviceServer.Listen(SocketPath, Device, Log, new DeviceServerOptions { Name = "echo", BusyPoll = busyPoll, AllowUnsealedMemory = allowUnsealedMemory });
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Frontend;
 using VhostDeviceCan.VhostUser;
 
@@ -67,6 +68,71 @@ public sealed class ReconnectTests
         Assert.Contains("refused a second front-end", backend.Log.ToString());
         EchoTraffic.Run(first, 0, 10);
         Assert.Equal(1, backend.Loop.SessionCount);
+    }
+
+    [Fact]
+    public void A_connection_closed_without_a_message_is_no_session()
+    {
+        // What a second back-end does to learn whether the socket is still served.
+        using var backend = new InProcessEcho(logLevel: LogLevel.Debug);
+        using (Interop.UnixSocket.Connect(backend.SocketPath)) { }
+        using var frontend = VirtioFrontend.Connect(backend.SocketPath);
+        frontend.Start();
+        EchoTraffic.Run(frontend, 0, 10);
+        Assert.Equal(1, backend.Loop.SessionCount);
+        string[] lines = [.. backend.Log.Lines];
+        Assert.Contains(lines, l => l.StartsWith("Debug: echo: a connection from pid ", StringComparison.Ordinal)
+            && l.EndsWith(" ended without a message (probe?): the front-end closed the connection", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.StartsWith("Information: echo: front-end disconnected", StringComparison.Ordinal));
+        Assert.Single(lines, l => l.StartsWith("Information: echo: front-end connected", StringComparison.Ordinal) && l.EndsWith("(session 1)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_silent_connection_gives_way_to_the_next_front_end()
+    {
+        using var backend = new InProcessEcho(logLevel: LogLevel.Debug);
+        using var silent = Interop.UnixSocket.Connect(backend.SocketPath);
+        Assert.True(SpinWait.SpinUntil(() => backend.Log.Lines.Any(l => l.StartsWith("Debug: echo: connection from ", StringComparison.Ordinal)), Sessions.Wait));
+        using var frontend = VirtioFrontend.Connect(backend.SocketPath);
+        frontend.Start();
+        EchoTraffic.Run(frontend, 0, 10);
+        Assert.Equal(1, backend.Loop.SessionCount);
+        Assert.Contains(backend.Log.Lines, l => l.EndsWith(" ended without a message (probe?): a newer connection came", StringComparison.Ordinal));
+        Assert.DoesNotContain(backend.Log.Lines, l => l.StartsWith("Warning:", StringComparison.Ordinal));
+        silent.SetTimeouts(Sessions.Wait);
+        Assert.Equal(0, silent.Receive(new byte[1], fds: null));
+    }
+
+    [Fact]
+    public void A_silent_connection_while_a_front_end_is_attached_is_closed_without_a_warning()
+    {
+        using var backend = new InProcessEcho(logLevel: LogLevel.Debug);
+        using var first = VirtioFrontend.Connect(backend.SocketPath);
+        first.Start();
+        using (Interop.UnixSocket.Connect(backend.SocketPath)) { }
+        Assert.True(SpinWait.SpinUntil(() => backend.Log.Lines.Any(l => l.StartsWith("Debug: echo: a connection from pid ", StringComparison.Ordinal)
+            && l.EndsWith(" closed without a message while a front-end is attached (probe?)", StringComparison.Ordinal)), Sessions.Wait), backend.Log.ToString());
+        Assert.DoesNotContain(backend.Log.Lines, l => l.StartsWith("Warning:", StringComparison.Ordinal));
+        EchoTraffic.Run(first, 0, 10);
+        Assert.Equal(1, backend.Loop.SessionCount);
+    }
+
+    [Fact]
+    public void Only_the_newest_of_two_silent_connections_is_held_while_a_front_end_is_attached()
+    {
+        using var backend = new InProcessEcho(logLevel: LogLevel.Debug);
+        using var first = VirtioFrontend.Connect(backend.SocketPath);
+        first.Start();
+        using var older = Interop.UnixSocket.Connect(backend.SocketPath);
+        using var newer = Interop.UnixSocket.Connect(backend.SocketPath);
+        // The older one is closed by the daemon: its read sees the end of the stream.
+        older.SetTimeouts(Sessions.Wait);
+        Assert.Equal(0, older.Receive(new byte[1], fds: null));
+        using var refusedLater = new VhostUserFrontend(newer) { ReplyTimeout = Sessions.Wait };
+        var refused = Assert.Throws<VhostUserException>(() => refusedLater.GetFeatures());
+        Assert.True(refused.Error is VhostUserError.Disconnected or VhostUserError.SocketError, refused.Message);
+        Assert.Single(backend.Log.Lines, l => l.StartsWith("Warning: echo: refused a second front-end", StringComparison.Ordinal));
+        EchoTraffic.Run(first, 0, 10);
     }
 
     /// <summary>This process's open fds as "N -> target".</summary>

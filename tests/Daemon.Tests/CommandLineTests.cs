@@ -86,8 +86,9 @@ public sealed class CommandLineTests
         int status = daemon.WaitForExit();
         Assert.NotEqual(0, status);
         string line = Assert.Single(daemon.Stderr);
-        Assert.Contains("vcan0", line);
-        Assert.Contains("AF_CAN", line);
+        // The system call and its errno in the one form of every such message, then what to do.
+        Assert.StartsWith("vhost-device-can: error: socket(PF_CAN, SOCK_RAW, CAN_RAW) for CAN interface vcan0: "
+            + "Address family not supported by protocol (EAFNOSUPPORT); this kernel has no AF_CAN support", line);
         Assert.False(File.Exists(Path.Combine(directory, "can.sock0")), "a socket file was left behind");
         Directory.Delete(directory, recursive: true);
     }

@@ -61,7 +61,8 @@ public sealed class SimulatorCliTests
     {
         using var daemon = DaemonProcess.Start(2);
         using var sim = Sim("bench", daemon.Folder + "/missing0", daemon.Socket(1));
-        Assert.Contains("no such socket", AssertOneLineFailure(sim, Unreachable));
+        Assert.Equal($"vhost-can-sim: error: connect({daemon.Folder}/missing0): No such file or directory (ENOENT); "
+            + "no such socket (is the daemon running?)", AssertOneLineFailure(sim, Unreachable));
     }
 
     [Fact]
@@ -71,7 +72,8 @@ public sealed class SimulatorCliTests
         string file = Path.Combine(directory, "plain");
         File.WriteAllText(file, "not a socket");
         using var sim = Sim("send", file, "123#01");
-        Assert.Contains("not a socket", AssertOneLineFailure(sim, Unreachable));
+        Assert.Equal($"vhost-can-sim: error: connect({file}): Socket operation on non-socket (ENOTSOCK); the path is not a socket",
+            AssertOneLineFailure(sim, Unreachable));
         Directory.Delete(directory, recursive: true);
     }
 
@@ -85,7 +87,8 @@ public sealed class SimulatorCliTests
         string path = daemon.Socket(0);
         Assert.True(File.Exists(path));
         using var sim = Sim("info", path);
-        Assert.Contains("nothing listens", AssertOneLineFailure(sim, Unreachable));
+        Assert.Equal($"vhost-can-sim: error: connect({path}): Connection refused (ECONNREFUSED); "
+            + "nothing listens on this socket (left behind by a daemon that has exited?)", AssertOneLineFailure(sim, Unreachable));
     }
 
     [Fact]

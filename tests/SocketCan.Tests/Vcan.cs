@@ -55,7 +55,7 @@ internal static unsafe class Vcan
         {
             epoll.Wait(events, timeoutMs: 100);
             int errno = socket.Receive(buffer, out int count);
-            Assert.True(errno == 0, $"receive on {socket.InterfaceName} failed: {Errno.Describe(errno)}");
+            Assert.True(errno == 0, Errno.Format($"receive on {socket.InterfaceName}", errno));
             if (count > 0) return count;
         }
         Assert.Fail($"no frame arrived on {socket.InterfaceName} within {timeoutMs} ms");
@@ -96,7 +96,7 @@ internal static unsafe class Vcan
     public static void SendOk(CanSocket socket, byte[] frame)
     {
         int errno = socket.Send(frame);
-        Assert.True(errno == 0, $"send on {socket.InterfaceName} failed: {Errno.Describe(errno)}");
+        Assert.True(errno == 0, Errno.Format($"send on {socket.InterfaceName}", errno));
     }
 
     /// <summary>Runs a tool to completion and returns its stdout; fails on a non-zero exit or a hang.</summary>
