@@ -39,6 +39,23 @@ public sealed class SystemdNotifyTests
     }
 
     [Fact]
+    public void A_connection_that_never_speaks_is_no_guest_in_the_status()
+    {
+        string directory = DaemonProcess.NewDirectory();
+        using var systemd = new NotifySocket(directory);
+        using var daemon = DaemonProcess.Start(1, environment: new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = systemd.Path },
+            directory: directory);
+        Assert.Equal("READY=1\nSTATUS=0 of 1 guest connected", systemd.NextState());
+        // Another back-end checking whether the socket is served connects and closes at once.
+        using (var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream,
+            System.Net.Sockets.ProtocolType.Unspecified))
+            probe.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(daemon.Socket(0)));
+        Assert.Null(systemd.Receive(TimeSpan.FromMilliseconds(500)));
+        using var guest = VirtioCanGuest.Connect(daemon.Socket(0));
+        Assert.Equal("STATUS=1 of 1 guest connected: can.sock0", systemd.NextState());
+    }
+
+    [Fact]
     public void Watchdog_pings_come_four_times_per_WATCHDOG_USEC()
     {
         string directory = DaemonProcess.NewDirectory();
