@@ -12,8 +12,8 @@ var socketCount = new Option<int>("--socket-count", "-c")
 };
 var canDevices = new Option<string?>("--can-devices", "-d")
 {
-    Description = "One CAN device per socket, space-separated: a host interface (can0, vcan0) or vbus:NAME "
-        + "for the built-in virtual bus. Default: every socket on vbus:default",
+    Description = "One CAN device per socket, space-separated: a host interface (can0, vcan0; several sockets may "
+        + "name the same one) or vbus:NAME for the built-in virtual bus. Default: every socket on vbus:default",
 };
 var logLevel = new Option<string?>("--log-level", "-l")
 {
