@@ -162,6 +162,8 @@ public sealed class SharedInterfaceTests : IClassFixture<SharedInterfaceFixture>
         var a = Guest(0);
         var b = Guest(1);
         using var reader = Vcan.Open("vcan0");
+        // Read only after the senders finished: room for all their frames (the default holds some 250).
+        reader.RequestReceiveBuffer(4 << 20);
         using var buffer = new CanReceiveBuffer(256);
 
         var senders = new[] { (Guest: a, Id: 0x1A0u), (Guest: b, Id: 0x1B0u) }
