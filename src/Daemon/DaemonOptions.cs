@@ -120,14 +120,10 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
                 if (spec is null) return null;
                 devices.Add(spec.Value);
             }
-            var hostDuplicates = devices.Where(d => d.Kind == DeviceKind.SocketCan).GroupBy(d => d.Name).FirstOrDefault(g => g.Count() > 1);
-            if (hostDuplicates is not null)
-            {
-                // Two guests on one interface through one daemon would each miss the other's frames
-                // (one raw socket per device never receives its own writes); a shared bus is vbus.
-                error = $"--can-devices names '{hostDuplicates.Key}' more than once; use a virtual bus (vbus:NAME) to share one bus between guests";
-                return null;
-            }
+            // A host interface may be named for several sockets: each device opens its own raw
+            // socket, and the kernel hands every frame one socket sends to the other sockets on
+            // that interface, so two guests on "vcan0 vcan0" hear each other and the host's
+            // nodes, while each socket's own frames come back only as its confirmations.
         }
 
         CanIdFilter?[]? tx = ParsePerSocket("--tx-filter", "RULES", "0=100-1FF,7DF", arguments.TxFilters, socketCount, ParseFilter, out error);

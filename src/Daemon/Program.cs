@@ -10,8 +10,8 @@ var socketPath = new Option<string>("--socket-path", "-s")
 var socketCount = WholeNumbers.Option("--socket-count", ["-c"], "Number of guests (sockets) to serve", int.MinValue, fallback: 1);
 var canDevices = new Option<string?>("--can-devices", "-d")
 {
-    Description = "One CAN device per socket, space-separated: a host interface (can0, vcan0) or vbus:NAME "
-        + "for the built-in virtual bus. Default: every socket on vbus:default",
+    Description = "One CAN device per socket, space-separated: a host interface (can0, vcan0; several sockets may "
+        + "name the same one) or vbus:NAME for the built-in virtual bus. Default: every socket on vbus:default",
 };
 var logLevel = new Option<string?>("--log-level", "-l")
 {
