@@ -8,7 +8,8 @@ using VhostDeviceCan.Interop;
 namespace VhostDeviceCan.Daemon;
 
 /// <summary>One device, one listening socket and one event-loop thread per guest; runs until
-/// SIGINT or SIGTERM, then settles in-flight work, removes the socket files and returns 0.</summary>
+/// SIGTERM, SIGINT, SIGHUP or SIGQUIT, then settles in-flight work, removes the socket files and
+/// returns 0.</summary>
 public static class CanDaemon
 {
     /// <summary>Linux x86-64/arm64 signal number; PosixSignal accepts raw numbers on Unix.</summary>
@@ -52,6 +53,12 @@ public static class CanDaemon
         }
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        // Left to their default action these end the process on the spot, socket files left behind.
+        // There is no configuration file to reload, and SIGHUP is what a closing terminal sends its
+        // jobs: it ends the daemon, as it ends the reference, but cleanly. SIGQUIT (Ctrl-\) likewise,
+        // without the core dump a healthy daemon's state would not explain anything.
+        using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
+        using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, OnSignal);
         // SIGUSR1 puts every virtual-bus device's controller bus-off (fault injection; see
         // VirtualCanBusMember.InjectBusOff). Without a handler the signal would kill the daemon.
         using var busOff = PosixSignalRegistration.Create(SIGUSR1, context =>

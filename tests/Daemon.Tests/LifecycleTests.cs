@@ -12,6 +12,8 @@ public sealed class LifecycleTests
     [Theory]
     [InlineData("TERM")]
     [InlineData("INT")]
+    [InlineData("HUP")]
+    [InlineData("QUIT")]
     public void Signal_exits_0_and_removes_the_socket_files(string signal)
     {
         using var daemon = DaemonProcess.Start(2);
@@ -27,7 +29,7 @@ public sealed class LifecycleTests
         // Logs go to stderr; a clean shutdown logs nothing worse than INFO.
         Assert.DoesNotContain(daemon.Process.Stderr, l => l.Contains(" WARN ", StringComparison.Ordinal)
             || l.Contains(" ERROR ", StringComparison.Ordinal) || l.Contains(" FATAL ", StringComparison.Ordinal));
-        Assert.Contains(daemon.Process.Stderr, l => l.Contains(": shutting down", StringComparison.Ordinal));
+        Assert.Contains(daemon.Process.Stderr, l => l.Contains($"SIG{signal}: shutting down", StringComparison.Ordinal));
     }
 
     [Fact]
