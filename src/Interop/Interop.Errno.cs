@@ -26,6 +26,8 @@ public static class Errno
     public const int ENOTSOCK = 88;
     public const int EAFNOSUPPORT = 97;
     public const int EPROTONOSUPPORT = 93;
+    public const int EEXIST = 17;
+    public const int ERANGE = 34;
 
     /// <summary>The errno of the last libc call made with SetLastError.</summary>
     public static int Last => Marshal.GetLastPInvokeError();
@@ -55,6 +57,8 @@ public static class Errno
         ENOTCONN => "ENOTCONN",
         ECONNREFUSED => "ECONNREFUSED",
         ENOTSOCK => "ENOTSOCK",
+        EEXIST => "EEXIST",
+        ERANGE => "ERANGE",
         _ => $"errno {errno}",
     };
 }
