@@ -38,7 +38,19 @@ internal sealed class StderrLoggerProvider(LogLevel minimum) : ILoggerProvider
             string where = message.StartsWith(category + ":", StringComparison.Ordinal) ? "" : category + ": ";
             string line = $"{DateTime.Now:HH:mm:ss.fff} {level} {where}{message}";
             if (exception is not null) line += ": " + exception;
-            lock (Gate) Console.Error.WriteLine(line);
+            lock (Gate)
+            {
+                try
+                {
+                    Console.Error.WriteLine(line);
+                }
+                catch (IOException)
+                {
+                    // stderr is a terminal that hung up (EIO) or is otherwise gone: the line has nowhere
+                    // to go, and a daemon must not die of its log (the hang-up's SIGHUP is on its way
+                    // to end it cleanly).
+                }
+            }
         }
     }
 }
