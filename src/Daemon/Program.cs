@@ -1,15 +1,13 @@
 using System.CommandLine;
+using VhostDeviceCan.CommandLine;
 using VhostDeviceCan.Daemon;
 
 var socketPath = new Option<string>("--socket-path", "-s")
 {
     Description = "Location of the vhost-user Unix sockets; socket i is PATH followed by i (PATH0, PATH1, ...)",
 };
-var socketCount = new Option<int>("--socket-count", "-c")
-{
-    Description = "Number of guests (sockets) to serve",
-    DefaultValueFactory = _ => 1,
-};
+// Ranges are checked with the other rules in DaemonOptions; the parsers only refuse non-numbers.
+var socketCount = WholeNumbers.Option("--socket-count", ["-c"], "Number of guests (sockets) to serve", int.MinValue, fallback: 1);
 var canDevices = new Option<string?>("--can-devices", "-d")
 {
     Description = "One CAN device per socket, space-separated: a host interface (can0, vcan0) or vbus:NAME "
@@ -25,12 +23,10 @@ var noFd = new Option<bool>("--no-fd")
     Description = "Never offer CAN FD: guests see a classic CAN controller even on an FD-capable bus",
 };
 
-var busyPoll = new Option<int>("--busy-poll")
-{
-    Description = "Microseconds each guest's event loop keeps polling after an event before it sleeps: "
+var busyPoll = WholeNumbers.Option("--busy-poll", [], "Microseconds each guest's event loop keeps polling after an event before it sleeps: "
         + "lower latency for more CPU while traffic flows (idle guests still cost nothing). Default 0: never poll",
-    HelpName = "MICROSECONDS",
-};
+    int.MinValue);
+busyPoll.HelpName = "MICROSECONDS";
 
 var txFilter = new Option<string[]>("--tx-filter")
 {
@@ -51,12 +47,9 @@ var txRate = new Option<string[]>("--tx-rate")
     HelpName = "SOCKET=RATE[/BURST]",
 };
 
-var socketFd = new Option<int[]>("--socket-fd")
-{
-    Description = "Serve an inherited, already listening Unix socket instead of creating one (socket activation); "
-        + "repeat once per guest, instead of --socket-path",
-    HelpName = "FD",
-};
+var socketFd = WholeNumbers.Repeated("--socket-fd", "Serve an inherited, already listening Unix socket instead of creating one "
+    + "(socket activation); repeat once per guest, instead of --socket-path", int.MinValue);
+socketFd.HelpName = "FD";
 
 var allowUnsealedMemory = new Option<bool>("--allow-unsealed-memory")
 {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using VhostDeviceCan.CommandLine;
 
 namespace VhostDeviceCan.Simulator;
 
@@ -11,12 +12,7 @@ namespace VhostDeviceCan.Simulator;
 internal static class Options
 {
     public static Option<int> Count(string name, string[] aliases, string description, int min, int? fallback = null) =>
-        new(name, aliases)
-        {
-            Description = description,
-            CustomParser = r => ParseInt(r, name, min, int.MaxValue),
-            DefaultValueFactory = _ => fallback ?? 0,
-        };
+        WholeNumbers.Option(name, aliases, description, min, fallback: fallback ?? 0);
 
     public static Option<double> Seconds(string name, string[] aliases, string description, double? fallback = null) =>
         new(name, aliases)
@@ -41,7 +37,7 @@ internal static class Options
             Description = description,
             CustomParser = r =>
             {
-                int value = ParseInt(r, name, 2, 1024);
+                int value = WholeNumbers.Parse(r, name, 2, 1024);
                 if (r.Errors.Any() || (value & (value - 1)) == 0) return value;
                 r.AddError($"{name} wants a power of two from 2 to 1024; got '{Single(r)}'");
                 return fallback;
@@ -62,15 +58,5 @@ internal static class Options
             },
         };
 
-    private static int ParseInt(ArgumentResult r, string name, int min, int max)
-    {
-        string text = Single(r);
-        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value >= min && value <= max)
-            return value;
-        string range = max == int.MaxValue ? $"{min} or more" : $"from {min} to {max}";
-        r.AddError($"{name} wants a whole number, {range}; got '{text}'");
-        return min;
-    }
-
-    private static string Single(ArgumentResult r) => r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+    private static string Single(ArgumentResult r) => WholeNumbers.LastToken(r);
 }

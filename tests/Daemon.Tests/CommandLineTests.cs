@@ -60,6 +60,7 @@ public sealed class CommandLineTests
         string line = Assert.Single(daemon.Stderr);
         Assert.Contains(named, line);
         Assert.StartsWith("vhost-device-can: error: ", line);
+        Assert.DoesNotContain("System.", line); // the user's words, not .NET type names
         Assert.Empty(daemon.Stdout);
     }
 
