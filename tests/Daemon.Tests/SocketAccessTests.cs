@@ -99,6 +99,7 @@ public sealed class SocketAccessTests
         Assert.StartsWith("vhost-device-can: error: ", line, StringComparison.Ordinal);
         Assert.Contains("only root or a member of the group may", line, StringComparison.Ordinal);
         Assert.Empty(Directory.GetFileSystemEntries(directory));
+        Directory.Delete(directory);
     }
 
     public static TheoryData<string[], string> BadInputs => new()
@@ -123,6 +124,7 @@ public sealed class SocketAccessTests
         Assert.StartsWith("vhost-device-can: error: ", line);
         Assert.Contains(named, line, StringComparison.Ordinal);
         Assert.Empty(Directory.GetFileSystemEntries(directory));
+        Directory.Delete(directory);
     }
 
     [Theory]
