@@ -57,9 +57,23 @@ var allowUnsealedMemory = new Option<bool>("--allow-unsealed-memory")
         + "Risky: a front-end that shrinks such memory kills the whole daemon, every guest with it",
 };
 
+var socketMode = new Option<string?>("--socket-mode")
+{
+    Description = "Permission bits of the socket files, octal (e.g. 0660): a VMM must be able to write a socket to connect. "
+        + "Set before the file appears at its path. Default: from the umask (0660 with --socket-group alone). Not with --socket-fd",
+    HelpName = "MODE",
+};
+var socketGroup = new Option<string?>("--socket-group")
+{
+    Description = "Group of the socket files, a name or numeric id (e.g. kvm, libvirt-qemu), so that a VMM running as "
+        + "another user in that group can connect. Needs root or membership of the group. Not with --socket-fd",
+    HelpName = "GROUP",
+};
+
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
     socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, allowUnsealedMemory,
+    socketMode, socketGroup,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -88,6 +102,8 @@ root.SetAction(result =>
         RxFilters = result.GetValue(rxFilter) ?? [],
         TxRates = result.GetValue(txRate) ?? [],
         AllowUnsealedMemory = result.GetValue(allowUnsealedMemory),
+        SocketMode = result.GetValue(socketMode),
+        SocketGroup = result.GetValue(socketGroup),
     };
     DaemonOptions? options = DaemonOptions.Create(arguments, out string? error);
     if (options is null)
