@@ -21,6 +21,11 @@ public sealed record DeviceServerOptions
 
     /// <summary>See <see cref="DeviceEventLoop.ConnectionChanged"/>.</summary>
     public Action<DeviceEventLoop>? ConnectionChanged { get; init; }
+
+    /// <summary>Mode and group of the socket file <see cref="DeviceServer.Listen"/> creates; null
+    /// leaves them to the umask and the process's group. Ignored by <see cref="DeviceServer.Adopt"/>:
+    /// an inherited socket's file belongs to whoever created it.</summary>
+    public SocketFileAccess? SocketAccess { get; init; }
 }
 
 /// <summary>
@@ -72,7 +77,12 @@ public sealed class DeviceServer : IDisposable
         DeviceServerOptions? options = null, IDisposable? deviceResources = null)
     {
         options ??= new DeviceServerOptions();
-        return Start(() => { RemoveStaleSocket(path); return UnixSocket.Listen(path); }, path,
+        SocketFileAccess? access = options.SocketAccess;
+        return Start(() =>
+            {
+                RemoveStaleSocket(path);
+                return access is { } chosen ? UnixSocket.Listen(path, chosen) : UnixSocket.Listen(path);
+            }, path,
             options.Name ?? Path.GetFileName(path), device, deviceResources, logger, options);
     }
 

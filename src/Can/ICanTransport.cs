@@ -123,4 +123,13 @@ public interface ICanTransport : IDisposable
     /// for its counters and logs; may be read from any thread.
     /// </summary>
     long Dropped => 0;
+
+    /// <summary>
+    /// Frames meant for this device that the transport discarded because its controller was
+    /// <see cref="CanBusState.BusOff"/>, since it was opened: a transport that models the
+    /// controller (the virtual bus) counts what it stopped hearing. SocketCAN leaves it 0: what the
+    /// kernel still delivers while a host controller is bus-off reaches the device, which counts it
+    /// as dropped while stopped. Any thread.
+    /// </summary>
+    long DroppedWhileBusOff => 0;
 }

@@ -26,6 +26,7 @@ public sealed class VirtualCanBusMember : ICanTransport
     private int _busOffRequested;
     private bool _busOff;
     private long _dropped;
+    private long _droppedWhileBusOff;
     private volatile bool _disposed;
 
     internal VirtualCanBusMember(VirtualCanBus bus, int inboxCapacity)
@@ -63,6 +64,10 @@ public sealed class VirtualCanBusMember : ICanTransport
 
     /// <summary>Frames lost for this member because its inbox was full. Any thread.</summary>
     public long Dropped => Volatile.Read(ref _dropped);
+
+    /// <summary>Frames the bus delivered to this member while its controller was bus-off, which it
+    /// therefore never heard (see <see cref="InjectBusOff"/>). Any thread.</summary>
+    public long DroppedWhileBusOff => Volatile.Read(ref _droppedWhileBusOff);
 
     public int InboxCapacity => _inbox.Capacity;
 
@@ -121,10 +126,9 @@ public sealed class VirtualCanBusMember : ICanTransport
         if (Interlocked.Exchange(ref _busOffRequested, 0) != 0) _busOff = true;
         if (_busOff)
         {
-            // A bus-off controller hears nothing: what arrived meanwhile is gone.
-            while (_inbox.DequeueInto(frames) > 0)
-            {
-            }
+            // A bus-off controller hears nothing: what arrived meanwhile is gone, and counted.
+            int discarded;
+            while ((discarded = _inbox.DequeueInto(frames)) > 0) Interlocked.Add(ref _droppedWhileBusOff, discarded);
             return 0;
         }
         int count = _inbox.DequeueInto(frames);
@@ -176,5 +180,5 @@ public sealed class VirtualCanBusMember : ICanTransport
         _wake.Dispose();
     }
 
-    public override string ToString() => $"{Name} (pending {PendingCount}, dropped {Dropped})";
+    public override string ToString() => $"{Name} (pending {PendingCount}, dropped {Dropped}, dropped while bus-off {DroppedWhileBusOff})";
 }

@@ -8,7 +8,8 @@ using VhostDeviceCan.Interop;
 namespace VhostDeviceCan.Daemon;
 
 /// <summary>One device, one listening socket and one event-loop thread per guest; runs until
-/// SIGINT or SIGTERM, then settles in-flight work, removes the socket files and returns 0.</summary>
+/// SIGTERM, SIGINT, SIGHUP or SIGQUIT, then settles in-flight work, removes the socket files and
+/// returns 0.</summary>
 public static class CanDaemon
 {
     /// <summary>Linux x86-64/arm64 signal number; PosixSignal accepts raw numbers on Unix.</summary>
@@ -35,7 +36,7 @@ public static class CanDaemon
                     TxFilter = options.TxFilter(i),
                     RxFilter = options.RxFilter(i),
                     TxRate = options.TxRateOf(i),
-                }, options.BusyPoll, options.AllowUnsealedMemory, service.OnConnectionChanged, loggers));
+                }, options.BusyPoll, options.AllowUnsealedMemory, options.SocketAccess, service.OnConnectionChanged, loggers));
                 service.Add(instances[i].Loop);
             }
         }
@@ -56,6 +57,12 @@ public static class CanDaemon
         }
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        // Left to their default action these end the process on the spot, socket files left behind.
+        // There is no configuration file to reload, and SIGHUP is what a closing terminal sends its
+        // jobs: it ends the daemon, as it ends the reference, but cleanly. SIGQUIT (Ctrl-\) likewise,
+        // without the core dump a healthy daemon's state would not explain anything.
+        using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
+        using var quit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, OnSignal);
         // SIGUSR1 puts every virtual-bus device's controller bus-off (fault injection; see
         // VirtualCanBusMember.InjectBusOff). Without a handler the signal would kill the daemon.
         using var busOff = PosixSignalRegistration.Create(SIGUSR1, context =>
@@ -85,6 +92,8 @@ public static class CanDaemon
             if (options.TxRateOf(i) is { } rate) log.LogInformation("{Path}: the guest transmits at most {Rate}", instances[i].Path, rate);
             if (options.RxFilter(i) is { } rx) log.LogInformation("{Path}: the guest receives only IDs {Filter}", instances[i].Path, rx);
         }
+        if (options.SocketAccess is { } access)
+            log.LogInformation("socket files have {Access}", access);
         if (options.BusyPoll > TimeSpan.Zero)
             log.LogInformation("busy polling for {Microseconds} µs after each event: lower latency, more CPU while traffic flows",
                 options.BusyPoll.TotalMicroseconds);
@@ -122,7 +131,8 @@ public static class CanDaemon
         /// <summary>Serves socket <paramref name="index"/>: listens on <paramref name="path"/>, or serves
         /// <paramref name="inheritedFd"/> when it is not -1.</summary>
         public static Instance Start(int index, string path, int inheritedFd, DeviceSpec spec, CanDeviceOptions deviceOptions,
-            TimeSpan busyPoll, bool allowUnsealedMemory, Action<DeviceEventLoop> connectionChanged, ILoggerFactory loggers)
+            TimeSpan busyPoll, bool allowUnsealedMemory, SocketFileAccess? socketAccess, Action<DeviceEventLoop> connectionChanged,
+            ILoggerFactory loggers)
         {
             ICanTransport transport = TransportFactory.Open(spec);
             CanDevice device;
@@ -145,6 +155,7 @@ public static class CanDaemon
                 ThreadName = $"can{index}",
                 BusyPoll = busyPoll,
                 AllowUnsealedMemory = allowUnsealedMemory,
+                SocketAccess = socketAccess,
                 ConnectionChanged = connectionChanged,
             };
             ILogger logger = loggers.CreateLogger(name);

@@ -46,4 +46,10 @@ public sealed record DaemonArguments
 
     /// <summary>--allow-unsealed-memory.</summary>
     public bool AllowUnsealedMemory { get; init; }
+
+    /// <summary>--socket-mode: octal permission bits of the socket files.</summary>
+    public string? SocketMode { get; init; }
+
+    /// <summary>--socket-group: group name or numeric id of the socket files.</summary>
+    public string? SocketGroup { get; init; }
 }

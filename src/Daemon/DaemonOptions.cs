@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Device;
+using VhostDeviceCan.Interop;
 
 namespace VhostDeviceCan.Daemon;
 
@@ -47,6 +48,14 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// empty when the daemon creates its sockets from --socket-path.</summary>
     public IReadOnlyList<int> SocketFds { get; init; } = [];
 
+    /// <summary>Mode and group of the socket files (--socket-mode, --socket-group); null leaves
+    /// them to the umask, as before these options existed.</summary>
+    public SocketFileAccess? SocketAccess { get; init; }
+
+    /// <summary>The mode --socket-group alone implies: owner and group read and write, since a
+    /// process must be able to write a socket file to connect to it.</summary>
+    public const uint GroupOnlySocketMode = 0b110_110_000;
+
     /// <summary>Socket i for logs: its path; an inherited one's as it is bound (getsockname), or
     /// "fd N" when it has none.</summary>
     public string SocketName(int index) =>
@@ -63,6 +72,8 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         int socketCount = arguments.SocketCount;
         IReadOnlyList<int> socketFds = arguments.SocketFds;
         int busyPollMicroseconds = arguments.BusyPollMicroseconds;
+        SocketFileAccess? socketAccess = ParseSocketAccess(arguments.SocketMode, arguments.SocketGroup, socketFds.Count > 0, out error);
+        if (error is not null) return null;
         if (socketFds.Count > 0)
         {
             error = CheckSocketFds(socketPath, socketFds, socketCount, arguments.SocketCountGiven);
@@ -121,14 +132,10 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
                 if (spec is null) return null;
                 devices.Add(spec.Value);
             }
-            var hostDuplicates = devices.Where(d => d.Kind == DeviceKind.SocketCan).GroupBy(d => d.Name).FirstOrDefault(g => g.Count() > 1);
-            if (hostDuplicates is not null)
-            {
-                // Two guests on one interface through one daemon would each miss the other's frames
-                // (one raw socket per device never receives its own writes); a shared bus is vbus.
-                error = $"--can-devices names '{hostDuplicates.Key}' more than once; use a virtual bus (vbus:NAME) to share one bus between guests";
-                return null;
-            }
+            // A host interface may be named for several sockets: each device opens its own raw
+            // socket, and the kernel hands every frame one socket sends to the other sockets on
+            // that interface, so two guests on "vcan0 vcan0" hear each other and the host's
+            // nodes, while each socket's own frames come back only as its confirmations.
         }
 
         CanIdFilter?[]? tx = ParsePerSocket("--tx-filter", "RULES", "0=100-1FF,7DF", arguments.TxFilters, socketCount, ParseFilter, out error);
@@ -144,6 +151,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         return new DaemonOptions(socketPath ?? "", devices, level.Value)
         {
             SocketFds = socketFds,
+            SocketAccess = socketAccess,
             BusyPoll = TimeSpan.FromMicroseconds(busyPollMicroseconds),
             TxFilters = tx,
             RxFilters = rx,
@@ -166,6 +174,50 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             if (VhostDeviceCan.Interop.UnixSocket.CheckListeningFd(fd) is { } problem) return $"--socket-fd: {problem}";
         }
         return null;
+    }
+
+    /// <summary>--socket-mode and --socket-group into what the socket files get; null without either.</summary>
+    private static SocketFileAccess? ParseSocketAccess(string? modeText, string? groupText, bool inheritedSockets, out string? error)
+    {
+        error = null;
+        if (modeText is null && groupText is null) return null;
+        if (inheritedSockets)
+        {
+            // The daemon never creates or renames an inherited socket's file: its creator sets them.
+            error = "--socket-mode and --socket-group apply to socket files the daemon creates (--socket-path); "
+                + "with --socket-fd the socket's creator sets them (systemd: SocketMode=, SocketGroup=)";
+            return null;
+        }
+        uint mode = GroupOnlySocketMode;
+        if (modeText is not null)
+        {
+            if (modeText.Length is 0 or > 8 || modeText.Any(c => c is < '0' or > '7'))
+            {
+                error = $"--socket-mode '{modeText}' is not an octal mode such as 0660";
+                return null;
+            }
+            mode = Convert.ToUInt32(modeText, 8);
+            if (mode > 0b111_111_111)
+            {
+                error = $"--socket-mode '{modeText}' is above 0777: only the read, write and execute bits of owner, group and others apply to a socket";
+                return null;
+            }
+        }
+        uint? gid = null;
+        if (groupText is not null)
+        {
+            // As chown(1) reads a group: a name first, then a number.
+            if (GroupDatabase.TryGetId(groupText, out uint found, out string? problem)) gid = found;
+            else if (uint.TryParse(groupText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out uint number)
+                && number != uint.MaxValue)
+                gid = number;
+            else
+            {
+                error = $"--socket-group '{groupText}': {problem}";
+                return null;
+            }
+        }
+        return new SocketFileAccess(mode, gid);
     }
 
     /// <summary>"SOCKET=VALUE" option values, at most one per socket, into one setting (or null) per socket.</summary>

@@ -10,8 +10,8 @@ var socketPath = new Option<string>("--socket-path", "-s")
 var socketCount = WholeNumbers.Option("--socket-count", ["-c"], "Number of guests (sockets) to serve", int.MinValue, fallback: 1);
 var canDevices = new Option<string?>("--can-devices", "-d")
 {
-    Description = "One CAN device per socket, space-separated: a host interface (can0, vcan0) or vbus:NAME "
-        + "for the built-in virtual bus. Default: every socket on vbus:default",
+    Description = "One CAN device per socket, space-separated: a host interface (can0, vcan0; several sockets may "
+        + "name the same one) or vbus:NAME for the built-in virtual bus. Default: every socket on vbus:default",
 };
 var logLevel = new Option<string?>("--log-level", "-l")
 {
@@ -58,9 +58,23 @@ var allowUnsealedMemory = new Option<bool>("--allow-unsealed-memory")
         + "Risky: a front-end that shrinks such memory kills the whole daemon, every guest with it",
 };
 
+var socketMode = new Option<string?>("--socket-mode")
+{
+    Description = "Permission bits of the socket files, octal (e.g. 0660): a VMM must be able to write a socket to connect. "
+        + "Set before the file appears at its path. Default: from the umask (0660 with --socket-group alone). Not with --socket-fd",
+    HelpName = "MODE",
+};
+var socketGroup = new Option<string?>("--socket-group")
+{
+    Description = "Group of the socket files, a name or numeric id (e.g. kvm, libvirt-qemu), so that a VMM running as "
+        + "another user in that group can connect. Needs root or membership of the group. Not with --socket-fd",
+    HelpName = "GROUP",
+};
+
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
     socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, allowUnsealedMemory,
+    socketMode, socketGroup,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -101,6 +115,8 @@ root.SetAction(result =>
         RxFilters = result.GetValue(rxFilter) ?? [],
         TxRates = result.GetValue(txRate) ?? [],
         AllowUnsealedMemory = result.GetValue(allowUnsealedMemory),
+        SocketMode = result.GetValue(socketMode),
+        SocketGroup = result.GetValue(socketGroup),
     };
     DaemonOptions? options = DaemonOptions.Create(arguments, out string? error);
     if (options is null)

@@ -68,7 +68,19 @@ internal sealed class StderrLoggerProvider(LogLevel minimum) : ILoggerProvider
         {
             if (!IsEnabled(logLevel)) return;
             string line = Format(logLevel, category, formatter(state, exception), exception, DateTime.UtcNow, journal);
-            lock (Gate) Console.Error.WriteLine(line);
+            lock (Gate)
+            {
+                try
+                {
+                    Console.Error.WriteLine(line);
+                }
+                catch (IOException)
+                {
+                    // stderr is a terminal that hung up (EIO) or is otherwise gone: the line has nowhere
+                    // to go, and a daemon must not die of its log (the hang-up's SIGHUP is on its way
+                    // to end it cleanly).
+                }
+            }
         }
     }
 }

@@ -74,9 +74,11 @@ public sealed partial class CanDevice
 
     /// <summary>Frames the transport dropped for this guest (the virtual bus's inbox overflowed
     /// because the guest fell behind) are counted, and reported once per START so that a
-    /// chronically slow guest does not flood the log.</summary>
+    /// chronically slow guest does not flood the log. Frames lost while bus-off are counted apart:
+    /// the guest has been told its controller is off the bus (a config change), so no warning.</summary>
     private void NoteTransportDrops()
     {
+        Counters.RxDroppedBusOff = _transport.DroppedWhileBusOff;
         long dropped = _transport.Dropped;
         if (dropped == Counters.RxDroppedOnBus) return;
         if (!_busDropReported)

@@ -22,6 +22,8 @@ public sealed class CanDeviceCounters
     public long RxDroppedBacklogFull;
     /// <summary>Dropped by the transport before the device saw them (see ICanTransport.Dropped).</summary>
     public long RxDroppedOnBus;
+    /// <summary>Lost by the transport while the controller was bus-off (see ICanTransport.DroppedWhileBusOff).</summary>
+    public long RxDroppedBusOff;
     public long RxDroppedWhileStopped;
     public long RxDroppedBufferTooSmall;
     /// <summary>Frames on the bus outside the guest's RX filter (not delivered, by design).</summary>
@@ -40,6 +42,6 @@ public sealed class CanDeviceCounters
 
     public override string ToString() =>
         $"tx {TxFrames} (rejected {TxRejectedTotal}, while stopped {TxNotOkStopped}, bus down {TxNotOkBusDown}, filtered {TxFiltered}, throttled {TxThrottled} times), "
-        + $"rx {RxFrames} (dropped: backlog full {RxDroppedBacklogFull}, on the bus {RxDroppedOnBus}, stopped {RxDroppedWhileStopped}, "
+        + $"rx {RxFrames} (dropped: backlog full {RxDroppedBacklogFull}, on the bus {RxDroppedOnBus}, while bus-off {RxDroppedBusOff}, stopped {RxDroppedWhileStopped}, "
         + $"unsupported {RxDroppedUnsupportedTotal}, small buffer {RxDroppedBufferTooSmall}), rx filtered {RxFiltered}, bus-off {BusOffEvents}";
 }

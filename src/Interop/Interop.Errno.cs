@@ -31,6 +31,8 @@ public static class Errno
     public const int EADDRINUSE = 98;
     public const int EAFNOSUPPORT = 97;
     public const int EPROTONOSUPPORT = 93;
+    public const int EEXIST = 17;
+    public const int ERANGE = 34;
 
     /// <summary>Symbolic names by number, as Linux numbers them on x86-64 and arm64 (the generic
     /// table); 41 and 58 are unused (EWOULDBLOCK and EDEADLOCK are aliases of 11 and 35).</summary>

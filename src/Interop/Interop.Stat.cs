@@ -12,7 +12,7 @@ public static partial class Libc
 
     /// <summary>
     /// struct stat, as a raw buffer: its layout differs between architectures, and only st_dev,
-    /// st_ino, st_mode and st_size are read.
+    /// st_ino, st_mode, st_uid, st_gid and st_size are read.
     /// </summary>
     [StructLayout(LayoutKind.Sequential, Size = 256)]
     public struct StatBuffer
@@ -22,6 +22,8 @@ public static partial class Libc
         // x86-64: dev, ino, nlink (8 each), then mode; arm64 (the generic layout): dev, ino, then mode.
         // st_dev and st_ino are the first two 8-byte fields and st_size is at byte 48 on both.
         private static int ModeOffset => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 24 : 16;
+        // x86-64: uid and gid follow mode; arm64: mode, nlink (4 bytes), then uid and gid.
+        private static int UidOffset => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 28 : 24;
         private const int SizeOffset = 48;
 
         public readonly unsafe uint Mode
@@ -30,6 +32,24 @@ public static partial class Libc
             {
                 // SAFETY: the struct is 256 bytes, larger than struct stat on every supported architecture.
                 fixed (byte* p = &_first) return *(uint*)(p + ModeOffset);
+            }
+        }
+
+        public readonly unsafe uint Uid
+        {
+            get
+            {
+                // SAFETY: as for Mode.
+                fixed (byte* p = &_first) return *(uint*)(p + UidOffset);
+            }
+        }
+
+        public readonly unsafe uint Gid
+        {
+            get
+            {
+                // SAFETY: as for Mode.
+                fixed (byte* p = &_first) return *(uint*)(p + UidOffset + sizeof(uint));
             }
         }
 

@@ -7,7 +7,7 @@ namespace VhostDeviceCan.Interop;
 /// An AF_UNIX stream socket that passes file descriptors (SCM_RIGHTS) with its data,
 /// as the vhost-user protocol requires. Errors other than EINTR throw <see cref="SyscallException"/>.
 /// </summary>
-public sealed class UnixSocket : IDisposable
+public sealed partial class UnixSocket : IDisposable
 {
     public UnixSocket(FileDescriptor descriptor) => Descriptor = descriptor;
 

@@ -25,7 +25,26 @@ internal enum TimestampMode
 /// </summary>
 internal sealed class DumpFormat(string interfaceName, bool logFormat, TimestampMode timestamps)
 {
+    /// <summary>An interface name's longest: IFNAMSIZ (16) less the terminating zero.</summary>
+    public const int MaxLogNameLength = 15;
+
+    private readonly string _logName = LogName(interfaceName);
     private DateTime? _reference;
+
+    /// <summary>
+    /// The name a log line gives the frame's interface. canplayer refuses a log whose name is
+    /// longer than an interface name can be, and log2asc and canplayer split a line at spaces;
+    /// so a longer name keeps its last <see cref="MaxLogNameLength"/> characters (where a
+    /// daemon's sockets differ: the index), and anything but printable ASCII becomes '_'.
+    /// </summary>
+    public static string LogName(string name)
+    {
+        if (name.Length == 0) return "_";
+        Span<char> chars = stackalloc char[Math.Min(name.Length, MaxLogNameLength)];
+        ReadOnlySpan<char> tail = name.AsSpan(name.Length - chars.Length);
+        for (int i = 0; i < chars.Length; i++) chars[i] = tail[i] is > ' ' and < (char)0x7F ? tail[i] : '_';
+        return new string(chars);
+    }
 
     public static bool TryParseMode(string text, out TimestampMode mode)
     {
@@ -42,7 +61,7 @@ internal sealed class DumpFormat(string interfaceName, bool logFormat, Timestamp
 
     public string Line(in CanFrame frame, DateTime receivedUtc)
     {
-        if (logFormat) return $"({EpochTime(receivedUtc)}) {interfaceName} {frame}";
+        if (logFormat) return $"({EpochTime(receivedUtc)}) {_logName} {frame}";
         string columns = CansendSyntax.FormatCandump(interfaceName, frame);
         if (timestamps == TimestampMode.None) return columns;
         // candump: a space, the stamp and its space, then the columns' own leading space.

@@ -68,6 +68,41 @@ public class VirtualCanBusTests
     }
 
     [Fact]
+    public void Frames_a_bus_off_member_does_not_hear_are_counted_as_lost_for_it_alone()
+    {
+        var bus = NewBus();
+        using var a = bus.Join();
+        using var b = bus.Join();
+        using var c = bus.Join();
+        var frames = new CanFrame[16];
+
+        b.InjectBusOff();
+        // Sent after the fault, before b's owner has looked: b is already off the bus.
+        Assert.Equal(5, a.TransmitBatch([.. Enumerable.Range(0, 5).Select(i => CanFrame.Classic(0x100, false, [(byte)i]))], out _));
+        Assert.Equal(0, b.Receive(frames, out _));
+        Assert.Equal(CanBusState.BusOff, b.BusState);
+        Assert.Equal(5, b.DroppedWhileBusOff);
+
+        for (int i = 0; i < 3; i++) a.Transmit(CanFrame.Classic(0x101, false, [(byte)i]));
+        Assert.True(IsReadable(b.PollFd));
+        Assert.Equal(0, b.Receive(frames, out _));
+        Assert.Equal(8, b.DroppedWhileBusOff);
+        Assert.Contains("dropped while bus-off 8", b.ToString(), StringComparison.Ordinal);
+
+        // Nobody else lost anything, and an inbox that never overflowed counts nothing there.
+        Assert.Equal(8, c.Receive(frames, out _));
+        Assert.Equal(0, c.DroppedWhileBusOff);
+        Assert.Equal(0, a.DroppedWhileBusOff);
+        Assert.Equal(0, b.Dropped);
+
+        // Back on the bus, frames arrive again and the count stays where it was.
+        b.Restart();
+        a.Transmit(CanFrame.Classic(0x102, false, [9]));
+        Assert.Equal(1, b.Receive(frames, out _));
+        Assert.Equal(8, b.DroppedWhileBusOff);
+    }
+
+    [Fact]
     public void Fd_frames_cross_intact()
     {
         var bus = NewBus();

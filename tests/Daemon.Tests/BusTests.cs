@@ -47,6 +47,40 @@ public sealed class BusTests
     }
 
     [Fact]
+    public void Frames_a_bus_off_guest_misses_are_counted_in_its_SIGUSR2_report()
+    {
+        using var daemon = DaemonProcess.Start(2);
+        using var a = Started(daemon.Socket(0));
+        using var b = Started(daemon.Socket(1));
+
+        // SIGUSR1 puts both controllers bus-off; only a restarts, b stays off the bus.
+        daemon.Signal("USR1");
+        Assert.True(a.WaitForConfigChange(Patience) && b.WaitForConfigChange(Patience), "no bus-off notification");
+        Assert.Equal(VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF, b.ReadStatus());
+        Assert.True(a.Start(Patience), "restart after bus-off refused");
+        for (int i = 0; i < 5; i++)
+            Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a.SendAndWait(CanFrame.Classic(0x321, false, [(byte)i])));
+
+        // b's loop drains its inbox on its own thread; ask until the report has caught up.
+        const string Lost = @"SIGUSR2: \S+can\.sock1 on vbus:default: .*, while bus-off 5, ";
+        bool reported = false;
+        for (int attempt = 0; attempt < 20 && !reported; attempt++)
+        {
+            daemon.Signal("USR2");
+            try
+            {
+                daemon.Process.WaitForLog(Lost, TimeSpan.FromMilliseconds(500));
+                reported = true;
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+        Assert.True(reported, daemon.Output);
+        daemon.Process.WaitForLog(@"SIGUSR2: \S+can\.sock0 on vbus:default: guest connected, controller started; tx 5 .*, while bus-off 0, ");
+    }
+
+    [Fact]
     public void ID_filters_keep_each_guest_to_its_own_identifiers()
     {
         using var daemon = DaemonProcess.Start(2, ["--tx-filter", "0=100-1FF", "--rx-filter", "1=150:7F0,00000150"]);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using VhostDeviceCan.Interop;
@@ -13,6 +14,8 @@ public sealed class LifecycleTests
     [Theory]
     [InlineData("TERM")]
     [InlineData("INT")]
+    [InlineData("HUP")]
+    [InlineData("QUIT")]
     public void Signal_exits_0_and_removes_the_socket_files(string signal)
     {
         using var daemon = DaemonProcess.Start(2);
@@ -28,8 +31,69 @@ public sealed class LifecycleTests
         // Logs go to stderr; a clean shutdown logs nothing worse than INFO.
         Assert.DoesNotContain(daemon.Process.Stderr, l => l.Contains(" WARN ", StringComparison.Ordinal)
             || l.Contains(" ERROR ", StringComparison.Ordinal) || l.Contains(" FATAL ", StringComparison.Ordinal));
-        Assert.Contains(daemon.Process.Stderr, l => l.Contains(": shutting down", StringComparison.Ordinal));
+        Assert.Contains(daemon.Process.Stderr, l => l.Contains($"SIG{signal}: shutting down", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void Closing_the_terminal_it_runs_in_ends_the_daemon_and_removes_its_sockets()
+    {
+        string directory = DaemonProcess.NewDirectory();
+        string prefix = Path.Combine(directory, "can.sock");
+        // script(1) runs the daemon on a pseudo-terminal of its own, as the session leader with its
+        // logs on that terminal. Killing script closes the terminal: the kernel hangs it up, sends
+        // the daemon SIGHUP, and every later write to its stderr fails with EIO.
+        var start = new ProcessStartInfo("script", ["-qfc", $"exec {RepositoryPaths.Binary("vhost-device-can")} -s {prefix} -c 2", "/dev/null"])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        using var terminal = Process.Start(start)!;
+        terminal.OutputDataReceived += (_, _) => { };
+        terminal.BeginOutputReadLine();
+        string[] sockets = [prefix + "0", prefix + "1"];
+        Assert.True(WaitUntil(() => sockets.All(File.Exists), TimeSpan.FromSeconds(30)), "the daemon never listened");
+        int daemon = ChildrenOf(terminal.Id).Single();
+
+        terminal.Kill();
+        terminal.WaitForExit();
+        Assert.True(WaitUntil(() => !IsRunning(daemon), TimeSpan.FromSeconds(20)), "the daemon outlived its terminal");
+        Assert.False(sockets.Any(File.Exists), "socket files left behind");
+        Directory.Delete(directory, recursive: true);
+    }
+
+    private static bool WaitUntil(Func<bool> condition, TimeSpan timeout)
+    {
+        DateTime deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) return false;
+            Thread.Sleep(20);
+        }
+        return true;
+    }
+
+    /// <summary>/proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so parse after its ')'.</summary>
+    private static string[]? StatFields(string pidDirectory)
+    {
+        try
+        {
+            string stat = File.ReadAllText(Path.Combine(pidDirectory, "stat"));
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static IEnumerable<int> ChildrenOf(int parent) =>
+        Directory.GetDirectories("/proc")
+            .Where(d => int.TryParse(Path.GetFileName(d), out _) && StatFields(d) is [_, var ppid, ..] && ppid == parent.ToString(CultureInfo.InvariantCulture))
+            .Select(d => int.Parse(Path.GetFileName(d), CultureInfo.InvariantCulture));
+
+    /// <summary>Still there and not a zombie waiting for a parent that is gone to reap it.</summary>
+    private static bool IsRunning(int pid) => StatFields($"/proc/{pid}") is [var state, ..] && state != "Z";
 
     [Fact]
     public void Inherited_listening_sockets_are_served_and_their_files_left_to_their_owner()

@@ -187,6 +187,24 @@ public sealed class SimulatorCliTests
     }
 
     [Theory]
+    // canplayer refuses a log interface name longer than IFNAMSIZ allows (15), and splits lines at spaces.
+    [InlineData("vhost-device-can.sock1", "evice-can.sock1")]
+    [InlineData("my can.sock1", "my_can.sock1")]
+    [InlineData("can.sock1", "can.sock1")]
+    public void Dump_log_format_names_the_socket_as_an_interface_name_can_be(string linkName, string logName)
+    {
+        using var daemon = DaemonProcess.Start(2);
+        string link = Path.Combine(daemon.Folder, linkName);
+        if (linkName != "can.sock1") File.CreateSymbolicLink(link, daemon.Socket(1));
+        using var dump = Sim("dump", link, "-n", "1", "-L");
+        dump.WaitFor(dump.Stderr, "listening on", ChildProcess.Timeout);
+        using var send = Sim("send", daemon.Socket(0), "123#01");
+        Assert.Equal(0, send.WaitForExit());
+        Assert.Equal(0, dump.WaitForExit());
+        Assert.Matches($@"^\(\d{{10}}\.\d{{6}}\) {Regex.Escape(logName)} 123#01$", Assert.Single(dump.Stdout));
+    }
+
+    [Theory]
     [InlineData("a", @"^ \(\d{10}\.\d{6}\)  can\.sock1  123   \[1\]  0[12]$")]
     [InlineData("z", @"^ \(\d{3}\.\d{6}\)  can\.sock1  123   \[1\]  0[12]$")]
     [InlineData("d", @"^ \(\d{3}\.\d{6}\)  can\.sock1  123   \[1\]  0[12]$")]

@@ -425,18 +425,4 @@ public sealed class DaemonEndToEndTests : IClassFixture<DaemonFixture>, IDisposa
         Release();
         Assert.Equal([(0x61u, false)], Vcan.Collect(peer, buffer, 1));
     }
-
-    /// <summary>Lines of a process's stdout, one at a time with a timeout.</summary>
-    private sealed class BlockingLines
-    {
-        private readonly System.Collections.Concurrent.BlockingCollection<string> _lines = [];
-
-        public BlockingLines(Process process)
-        {
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) _lines.Add(e.Data); };
-            process.BeginOutputReadLine();
-        }
-
-        public string? Next(TimeSpan timeout) => _lines.TryTake(out string? line, timeout) ? line : null;
-    }
 }

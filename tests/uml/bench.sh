@@ -3,9 +3,9 @@
 #
 #   tests/uml/uml-run.sh tests/uml/bench.sh [FRAMES] [SAMPLES]
 #
-# The bench needs two guests on one bus. One daemon will not put two of its devices on the same
-# interface (-d "vcan0 vcan0" is refused), so two daemons each serve one guest on vcan0: guest A
-# -> daemon A -> vcan0 -> daemon B -> guest B. vcan hands every frame to every other socket on
+# The bench needs two guests on one bus. Two daemons each serve one guest on vcan0, so that the
+# CPU figures are the sending side's alone (one daemon with -c 2 -d "vcan0 vcan0" would mix both
+# sides): guest A -> daemon A -> vcan0 -> daemon B -> guest B. vcan hands every frame to every other socket on
 # it, so each daemon hears the other's frames and its own only as confirmations.
 # Prints the bench's report (CPU figures are daemon A's, the sending side) and both daemons' CPU
 # over the whole run.
