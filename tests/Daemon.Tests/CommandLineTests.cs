@@ -86,7 +86,8 @@ public sealed class CommandLineTests
         using var daemon = new ChildProcess("vhost-device-can", ["-s", Path.Combine(directory, "can.sock"), "-c", "2", "-d", "vcan0 vcan0"]);
         Assert.Equal(1, daemon.WaitForExit());
         string line = Assert.Single(daemon.Stderr);
-        Assert.StartsWith("vhost-device-can: error: cannot open CAN interface vcan0", line);
+        Assert.StartsWith("vhost-device-can: error: ", line);
+        Assert.Contains("CAN interface vcan0", line);
         Assert.Contains("AF_CAN", line);
         Assert.DoesNotContain("more than once", line);
         Directory.Delete(directory, recursive: true);

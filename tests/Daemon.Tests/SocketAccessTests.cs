@@ -64,7 +64,7 @@ public sealed class SocketAccessTests
 
         Assert.True(InfoAs(gid, daemon.Socket(0), out string output) == 0, output);
         Assert.Equal(3, InfoAs(Nobody, daemon.Socket(1), out output));
-        Assert.Contains("permission denied", output, StringComparison.Ordinal);
+        Assert.Contains("Permission denied (EACCES)", output, StringComparison.Ordinal);
     }
 
     [Fact]
