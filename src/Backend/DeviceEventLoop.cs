@@ -27,6 +27,10 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     private readonly ulong _listenerToken;
     private readonly ulong _connectionToken;
     private readonly ulong _refusedToken;
+    private readonly ulong _livenessToken;
+    /// <summary>Written by a supervisor to ask the loop to prove it still turns (<see cref="RequestLivenessAck"/>).</summary>
+    private readonly EventFd _liveness = new();
+    private long _livenessAcks;
     /// <summary>What a device sees while no front-end is connected: rings that never start.</summary>
     private readonly Vring[] _idleRings;
     private volatile bool _stopRequested;
@@ -46,8 +50,10 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         _listenerToken = _exitToken + 1;
         _connectionToken = _exitToken + 2;
         _refusedToken = _exitToken + 3;
+        _livenessToken = _exitToken + 4;
         _listener.Descriptor.SetNonBlocking(true);
         _epoll.Add(_exit.Fd, _exitToken);
+        _epoll.Add(_liveness.Fd, _livenessToken);
         _epoll.Add(_listener.Fd, _listenerToken);
     }
 
@@ -76,11 +82,30 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     /// <summary>Times the loop polled epoll without sleeping (<see cref="BusyPoll"/>).</summary>
     public long PollingWaits => Volatile.Read(ref _pollingWaits);
 
+    /// <summary>
+    /// Runs on the loop thread right after a front-end's first message and right after it is gone, so a
+    /// supervisor can report how many guests are attached. It must not block; what it throws is
+    /// logged and the loop goes on.
+    /// </summary>
+    public Action<DeviceEventLoop>? ConnectionChanged { get; init; }
+
+    /// <summary>How many liveness requests the loop has answered; it answers from its own thread,
+    /// between events, so a count that stops growing means the loop is stuck.</summary>
+    public long LivenessAcks => Volatile.Read(ref _livenessAcks);
+
+    /// <summary>Asks the loop to bump <see cref="LivenessAcks"/> at its next turn; any thread.
+    /// A service watchdog pings only when every loop answered, not merely because a timer ran.</summary>
+    public void RequestLivenessAck() => _liveness.Signal();
+
     /// <summary>Number of front-ends served so far (for logs and tests): connections that sent a
     /// message, not those that closed without one (<see cref="BackendSession.HasSpoken"/>).</summary>
     public int SessionCount { get; private set; }
 
     public bool IsConnected => _session is not null;
+
+    /// <summary>Whether a front-end is attached that has sent a message: a probe that connects and
+    /// closes without one is no guest (what <see cref="ConnectionChanged"/> reports).</summary>
+    public bool HasFrontend => _session is { HasSpoken: true };
     public GuestMemory Memory => _session?.Memory ?? GuestMemory.Empty;
     public ulong AckedFeatures => _session?.AckedFeatures ?? 0;
     public bool IsActive => _session?.IsActive ?? false;
@@ -116,6 +141,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
                 if (token < _exitToken) _session?.OnKick((int)token);
                 else if (token == _connectionToken) OnConnectionReadable();
                 else if (token == _listenerToken) listenerReadable = true;
+                else if (token == _livenessToken) AcknowledgeLiveness();
                 else if (token == _refusedToken) OnRefusedReadable();
                 else if (token >= FirstDeviceToken) RunDeviceEvent(token, events[i].Events);
             }
@@ -158,12 +184,32 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         WatchSilencedFds();
     }
 
+    private void AcknowledgeLiveness()
+    {
+        _liveness.Consume();
+        // Written by this thread only; the supervisor just reads it.
+        Volatile.Write(ref _livenessAcks, _livenessAcks + 1);
+    }
+
+    private void OnConnectionChanged()
+    {
+        try
+        {
+            ConnectionChanged?.Invoke(this);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Logger.LogError(e, "{Name}: reporting the connection change failed", Name);
+        }
+    }
+
     /// <summary>A connection becomes a front-end's session with its first message; until then it
     /// may be a probe (another back-end checking the socket), which is no event worth an info line.</summary>
     private void OnFrontendSpoke()
     {
         SessionCount++;
         Logger.LogInformation("{Name}: front-end connected: {Peer} (session {Session})", Name, _session!.Peer, SessionCount);
+        OnConnectionChanged();
     }
 
     private void OnConnectionReadable()
@@ -173,11 +219,13 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
 
     private void DropSession(string reason)
     {
-        if (_session!.HasSpoken) Logger.LogInformation("{Name}: front-end disconnected: {Reason}", Name, reason);
+        bool spoke = _session!.HasSpoken;
+        if (spoke) Logger.LogInformation("{Name}: front-end disconnected: {Reason}", Name, reason);
         else Logger.LogDebug("{Name}: a connection from {Peer} ended without a message (probe?): {Reason}", Name, _session.Peer, reason);
         // The device may still use the session's rings and memory while it settles and resets.
         _session!.Dispose();
         _session = null;
+        if (spoke) OnConnectionChanged();
     }
 
     /// <summary>
@@ -201,5 +249,6 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         foreach (var ring in _idleRings) ring.Dispose();
         _epoll.Dispose();
         _exit.Dispose();
+        _liveness.Dispose();
     }
 }

@@ -19,6 +19,9 @@ public sealed record DeviceServerOptions
     /// <summary>See <see cref="DeviceEventLoop.AllowUnsealedMemory"/>.</summary>
     public bool AllowUnsealedMemory { get; init; }
 
+    /// <summary>See <see cref="DeviceEventLoop.ConnectionChanged"/>.</summary>
+    public Action<DeviceEventLoop>? ConnectionChanged { get; init; }
+
     /// <summary>Mode and group of the socket file <see cref="DeviceServer.Listen"/> creates; null
     /// leaves them to the umask and the process's group. Ignored by <see cref="DeviceServer.Adopt"/>:
     /// an inherited socket's file belongs to whoever created it.</summary>
@@ -46,7 +49,11 @@ public sealed class DeviceServer : IDisposable
         _device = device;
         _deviceResources = deviceResources;
         SocketPath = path;
-        Loop = new DeviceEventLoop(device, listener, logger, name) { BusyPoll = options.BusyPoll, AllowUnsealedMemory = options.AllowUnsealedMemory };
+        Loop = new DeviceEventLoop(device, listener, logger, name) {
+            BusyPoll = options.BusyPoll,
+            AllowUnsealedMemory = options.AllowUnsealedMemory,
+            ConnectionChanged = options.ConnectionChanged,
+        };
         _thread = new Thread(Loop.Run) { Name = options.ThreadName ?? name, IsBackground = true };
         _thread.Start();
     }

@@ -24,9 +24,11 @@ public static class CanDaemon
         ILogger log = loggers.CreateLogger("vhost-device-can");
 
         var instances = new List<Instance>();
+        var service = new ServiceStatus(log);
         try
         {
             for (int i = 0; i < options.SocketCount; i++)
+            {
                 instances.Add(Instance.Start(i, options.SocketName(i), options.SocketFds.Count > 0 ? options.SocketFds[i] : -1,
                     options.Devices[i], new CanDeviceOptions
                 {
@@ -34,7 +36,9 @@ public static class CanDaemon
                     TxFilter = options.TxFilter(i),
                     RxFilter = options.RxFilter(i),
                     TxRate = options.TxRateOf(i),
-                }, options.BusyPoll, options.AllowUnsealedMemory, options.SocketAccess, loggers));
+                }, options.BusyPoll, options.AllowUnsealedMemory, options.SocketAccess, service.OnConnectionChanged, loggers));
+                service.Add(instances[i].Loop);
+            }
         }
         catch (Exception e) when (e is SyscallException or IOException or ArgumentException)
         {
@@ -95,8 +99,9 @@ public static class CanDaemon
                 options.BusyPoll.TotalMicroseconds);
         if (options.AllowUnsealedMemory)
             log.LogWarning("unsealed guest memory is allowed: a front-end that shrinks such memory kills this daemon and every guest's device");
-        SystemdNotify.Ready();
-        stopped.Wait();
+        service.Ready();
+        using (ServiceWatchdog.Start([.. instances.Select(i => i.Loop)], log)) stopped.Wait();
+        service.Stopping();
 
         foreach (var instance in instances) instance.StopAndJoin();
         return 0;
@@ -118,14 +123,16 @@ public static class CanDaemon
             _transport = transport;
         }
 
-        /// <summary>The socket's path, or "fd N" when it was inherited.</summary>
+        /// <summary>The socket's path (an inherited socket's as it is bound), or "fd N" when it has none.</summary>
         public string Path { get; }
         public DeviceSpec Spec { get; }
+        public DeviceEventLoop Loop => _server.Loop;
 
         /// <summary>Serves socket <paramref name="index"/>: listens on <paramref name="path"/>, or serves
         /// <paramref name="inheritedFd"/> when it is not -1.</summary>
         public static Instance Start(int index, string path, int inheritedFd, DeviceSpec spec, CanDeviceOptions deviceOptions,
-            TimeSpan busyPoll, bool allowUnsealedMemory, SocketFileAccess? socketAccess, ILoggerFactory loggers)
+            TimeSpan busyPoll, bool allowUnsealedMemory, SocketFileAccess? socketAccess, Action<DeviceEventLoop> connectionChanged,
+            ILoggerFactory loggers)
         {
             ICanTransport transport = TransportFactory.Open(spec);
             CanDevice device;
@@ -138,12 +145,18 @@ public static class CanDaemon
                 transport.Dispose();
                 throw;
             }
-            string name = inheritedFd >= 0 ? $"fd{inheritedFd}" : System.IO.Path.GetFileName(path);
+            // An inherited socket is named by the path it is bound to, like a created one.
+            string name = path.StartsWith("fd ", StringComparison.Ordinal) ? $"fd{inheritedFd}" : System.IO.Path.GetFileName(path);
             // Named by index, not by path or fd: unique with any number of sockets, and short
             // enough for Linux's 15-byte thread names.
             var options = new DeviceServerOptions
             {
-                Name = name, ThreadName = $"can{index}", BusyPoll = busyPoll, AllowUnsealedMemory = allowUnsealedMemory, SocketAccess = socketAccess,
+                Name = name,
+                ThreadName = $"can{index}",
+                BusyPoll = busyPoll,
+                AllowUnsealedMemory = allowUnsealedMemory,
+                SocketAccess = socketAccess,
+                ConnectionChanged = connectionChanged,
             };
             ILogger logger = loggers.CreateLogger(name);
             DeviceServer server = inheritedFd >= 0

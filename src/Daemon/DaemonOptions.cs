@@ -56,9 +56,10 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// process must be able to write a socket file to connect to it.</summary>
     public const uint GroupOnlySocketMode = 0b110_110_000;
 
-    /// <summary>Socket i for logs: its path, or "fd N" for an inherited one.</summary>
+    /// <summary>Socket i for logs: its path; an inherited one's as it is bound (getsockname), or
+    /// "fd N" when it has none.</summary>
     public string SocketName(int index) =>
-        SocketFds.Count > 0 ? $"fd {SocketFds[index]}" : SocketPath(index);
+        SocketFds.Count > 0 ? VhostDeviceCan.Interop.UnixSocket.BoundPath(SocketFds[index]) ?? $"fd {SocketFds[index]}" : SocketPath(index);
 
     /// <summary>Socket i is the prefix with i appended, always (the reference's README).</summary>
     public string SocketPath(int index) => SocketPathPrefix + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -86,7 +87,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         }
         if (socketFds.Count == 0 && string.IsNullOrEmpty(socketPath))
         {
-            error = "--socket-path (or --socket-fd) is required";
+            error = "--socket-path (or --socket-fd, or sockets passed by systemd) is required";
             return null;
         }
         if (socketCount < 1 || socketCount > MaxSocketCount)

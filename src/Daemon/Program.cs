@@ -48,7 +48,8 @@ var txRate = new Option<string[]>("--tx-rate")
 };
 
 var socketFd = WholeNumbers.Repeated("--socket-fd", "Serve an inherited, already listening Unix socket instead of creating one "
-    + "(socket activation); repeat once per guest, instead of --socket-path", int.MinValue);
+    + "(socket activation); repeat once per guest, instead of --socket-path. Without either, the sockets systemd passes (LISTEN_FDS) are served",
+    int.MinValue);
 socketFd.HelpName = "FD";
 
 var allowUnsealedMemory = new Option<bool>("--allow-unsealed-memory")
@@ -87,12 +88,24 @@ if (parsed.Errors.Count > 0)
 }
 root.SetAction(result =>
 {
+    IReadOnlyList<int> fds = result.GetValue(socketFd) ?? [];
+    if (fds.Count == 0 && result.GetValue(socketPath) is null)
+    {
+        // Socket activation: an explicit --socket-path or --socket-fd always wins over it.
+        IReadOnlyList<SocketActivation.PassedSocket>? passed = SocketActivation.Inherited(out string? activationError);
+        if (passed is null)
+        {
+            Console.Error.WriteLine($"vhost-device-can: error: {activationError}");
+            return 2;
+        }
+        fds = passed.Select(s => s.Fd).ToArray();
+    }
     var arguments = new DaemonArguments
     {
         SocketPath = result.GetValue(socketPath),
         SocketCount = result.GetValue(socketCount),
         SocketCountGiven = result.GetResult(socketCount) is { Implicit: false },
-        SocketFds = result.GetValue(socketFd) ?? [],
+        SocketFds = fds,
         CanDevices = result.GetValue(canDevices),
         LogLevel = result.GetValue(logLevel),
         RustLog = Environment.GetEnvironmentVariable("RUST_LOG"),

@@ -113,6 +113,9 @@ public static partial class Libc
     public static partial int listen(int fd, int backlog);
 
     [LibraryImport(LibraryName, SetLastError = true)]
+    public static unsafe partial int getsockname(int fd, void* address, uint* addressLength);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
     public static unsafe partial int accept4(int fd, void* address, uint* addressLength, int flags);
 
     [LibraryImport(LibraryName, SetLastError = true)]

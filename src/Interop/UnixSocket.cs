@@ -59,6 +59,23 @@ public sealed partial class UnixSocket : IDisposable
         return null;
     }
 
+    /// <summary>The address a Unix socket is bound to (getsockname): its path, "@name" in the
+    /// abstract namespace, or null when it is unnamed or not a Unix socket. An inherited socket
+    /// is named in logs by it, as the operator configured it.</summary>
+    // SAFETY: getsockname writes at most sizeof(SockAddrUn) bytes into the local address and the length it used into the local length.
+    public static unsafe string? BoundPath(int fd)
+    {
+        var address = new Libc.SockAddrUn();
+        uint length = (uint)sizeof(Libc.SockAddrUn);
+        if (Libc.getsockname(fd, &address, &length) < 0 || address.Family != Libc.AF_UNIX) return null;
+        int pathLength = (int)Math.Min(length, (uint)sizeof(Libc.SockAddrUn)) - sizeof(ushort);
+        if (pathLength <= 0) return null;
+        var path = new ReadOnlySpan<byte>(address.Path, pathLength);
+        if (path[0] == 0) return "@" + Encoding.UTF8.GetString(path[1..]);
+        int end = path.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(end < 0 ? path : path[..end]);
+    }
+
     // SAFETY: getsockopt writes at most length (4) bytes into the local int and updates the local length.
     private static unsafe bool TryGetSocketOption(int fd, int name, out int value)
     {

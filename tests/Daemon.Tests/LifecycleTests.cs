@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.RegularExpressions;
 using VhostDeviceCan.Interop;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
@@ -108,8 +109,9 @@ public sealed class LifecycleTests
                 Assert.Equal(0, Libc.fcntl(socket.Fd, Libc.F_SETFD, 0));
             daemon = new ChildProcess("vhost-device-can",
                 ["--socket-fd", first.Fd.ToString(CultureInfo.InvariantCulture), "--socket-fd", second.Fd.ToString(CultureInfo.InvariantCulture)]);
-            daemon.WaitForLog($"listening on fd {first.Fd} for a guest on vbus:default");
-            daemon.WaitForLog($"listening on fd {second.Fd} for a guest on vbus:default");
+            // Named by the path each socket is bound to, not by its fd number.
+            daemon.WaitForLog($"listening on {Regex.Escape(paths[0])} for a guest on vbus:default");
+            daemon.WaitForLog($"listening on {Regex.Escape(paths[1])} for a guest on vbus:default");
         }
         using (daemon)
         {

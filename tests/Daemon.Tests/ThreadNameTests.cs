@@ -33,7 +33,7 @@ public sealed partial class ThreadNameTests
                 arguments.AddRange(["--socket-fd", socket.Fd.ToString(CultureInfo.InvariantCulture)]);
             }
             using var daemon = new ChildProcess("vhost-device-can", arguments);
-            foreach (var socket in sockets) daemon.WaitForLog($"listening on fd {socket.Fd} ");
+            for (int i = 0; i < Count; i++) daemon.WaitForLog($"listening on {Regex.Escape(Path.Combine(directory, $"s{i}.sock"))} ");
             AssertDistinctLoopThreads(daemon.Id, Count);
         }
         finally

@@ -198,4 +198,33 @@ public class InheritedListenerTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void A_socket_is_named_by_the_address_it_is_bound_to()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"vdc-bound-{Guid.NewGuid():N}.sock");
+        try
+        {
+            using var listener = UnixSocket.Listen(path);
+            Assert.Equal(path, UnixSocket.BoundPath(listener.Fd));
+            // The accepted end has no name of its own; the connecting end neither.
+            using var client = UnixSocket.Connect(path);
+            Assert.Null(UnixSocket.BoundPath(client.Fd));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        string name = $"vdc-abstract-{Guid.NewGuid():N}";
+        using (var abstractSocket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified))
+        {
+            abstractSocket.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint("\0" + name));
+            Assert.Equal("@" + name, UnixSocket.BoundPath((int)abstractSocket.Handle));
+        }
+
+        using var notSocket = new EventFd();
+        Assert.Null(UnixSocket.BoundPath(notSocket.Fd));
+        Assert.Null(UnixSocket.BoundPath(-1));
+    }
 }

@@ -21,7 +21,8 @@ public sealed class ChildProcess : IDisposable
 
     public ChildProcess(string binary, IEnumerable<string> arguments, IDictionary<string, string?>? environment = null)
     {
-        var start = new ProcessStartInfo(RepositoryPaths.Binary(binary))
+        // A published binary by name, or any program by its absolute path.
+        var start = new ProcessStartInfo(Path.IsPathRooted(binary) ? binary : RepositoryPaths.Binary(binary))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
