@@ -45,6 +45,11 @@ for unit in "$repo"/packaging/systemd/*.service "$repo"/packaging/systemd/*.sock
   [ -e "$unit" ] && install -m 0644 "$unit" "$root/usr/lib/systemd/system/"
 done
 rmdir --ignore-fail-on-non-empty "$root/usr/lib/systemd/system" "$root/usr/lib/systemd" "$root/usr/lib"
+# The instances' shared options, all commented out: a conffile, so an edit survives upgrades
+# and a purge removes it.
+install -d -m 0755 "$root/etc/default"
+install -m 0644 "$repo/packaging/systemd/vhost-device-can.default" "$root/etc/default/vhost-device-can"
+echo /etc/default/vhost-device-can > "$root/DEBIAN/conffiles"
 
 for page in "$repo"/docs/man/*.scd; do
   name=$(basename "$page" .scd)            # vhost-device-can.8
@@ -68,6 +73,7 @@ depends=$(cd "$work/src" && dpkg-shlibdeps -O "$root/usr/bin/vhost-device-can" "
 depends=${depends#shlibs:Depends=}
 
 install -m 0755 "$here/postinst" "$here/postrm" "$root/DEBIAN/"
+chmod 0644 "$root/DEBIAN/conffiles"
 (cd "$root" && find usr -type f -print0 | sort -z | xargs -0 md5sum) > "$root/DEBIAN/md5sums"
 chmod 0644 "$root/DEBIAN/md5sums"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)

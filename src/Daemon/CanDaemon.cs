@@ -43,7 +43,7 @@ public static class CanDaemon
         catch (Exception e) when (e is SyscallException or IOException or ArgumentException)
         {
             // Like a bad command line: one line on stderr, where a user or a service manager looks.
-            Console.Error.WriteLine($"vhost-device-can: error: {e.Message}");
+            StartupError.Write(e.Message);
             foreach (var instance in instances) instance.StopAndJoin();
             return 1;
         }

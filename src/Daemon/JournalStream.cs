@@ -25,3 +25,17 @@ internal static class JournalStream
         return FileIdentity.Of(StandardError) == new FileIdentity(device, inode);
     }
 }
+
+/// <summary>
+/// The one line a daemon that cannot start leaves on stderr: "vhost-device-can: error: ...", with
+/// journald's error priority in front when stderr is the journal, so that `journalctl -p err`
+/// shows why a service failed to start.
+/// </summary>
+internal static class StartupError
+{
+    public static void Write(string? message)
+    {
+        string prefix = JournalStream.IsStandardError(Environment.GetEnvironmentVariable(JournalStream.Variable)) ? "<3>" : "";
+        Console.Error.WriteLine($"{prefix}vhost-device-can: error: {message}");
+    }
+}

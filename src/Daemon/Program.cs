@@ -83,7 +83,7 @@ ParseResult parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
 {
     // One line naming the problem, exit status 2, like the reference's argument parser.
-    Console.Error.WriteLine($"vhost-device-can: error: {parsed.Errors[0].Message} (see --help)");
+    StartupError.Write($"{parsed.Errors[0].Message} (see --help)");
     return 2;
 }
 root.SetAction(result =>
@@ -95,7 +95,7 @@ root.SetAction(result =>
         IReadOnlyList<SocketActivation.PassedSocket>? passed = SocketActivation.Inherited(out string? activationError);
         if (passed is null)
         {
-            Console.Error.WriteLine($"vhost-device-can: error: {activationError}");
+            StartupError.Write(activationError);
             return 2;
         }
         fds = passed.Select(s => s.Fd).ToArray();
@@ -121,7 +121,7 @@ root.SetAction(result =>
     DaemonOptions? options = DaemonOptions.Create(arguments, out string? error);
     if (options is null)
     {
-        Console.Error.WriteLine($"vhost-device-can: error: {error}");
+        StartupError.Write(error);
         return 2;
     }
     return CanDaemon.Run(options);

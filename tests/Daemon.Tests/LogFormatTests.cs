@@ -49,6 +49,32 @@ public sealed partial class LogFormatTests
         Assert.Contains(daemon.WaitForLine("without a message"), l => l.StartsWith("<7>can.sock0: a connection from ", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void A_daemon_that_cannot_start_tells_the_journal_at_error_priority()
+    {
+        // journalctl -p err must show why a service failed: its one line carries LOG_ERR.
+        string folder = DaemonProcess.NewDirectory();
+        string logFile = Path.Combine(folder, "stderr.log");
+        File.WriteAllText(logFile, "");
+        string[] Run(string journalStream)
+        {
+            var start = new ProcessStartInfo("bash") { UseShellExecute = false };
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add("exec \"$0\" --socket-count 0 -s \"$1\" 2>\"$LOG_FILE\"");
+            start.ArgumentList.Add(RepositoryPaths.Binary("vhost-device-can"));
+            start.ArgumentList.Add(Path.Combine(folder, "can.sock"));
+            start.Environment["LOG_FILE"] = logFile;
+            start.Environment["JOURNAL_STREAM"] = journalStream;
+            using var daemon = Process.Start(start)!;
+            daemon.WaitForExit();
+            Assert.Equal(2, daemon.ExitCode);
+            return File.ReadAllLines(logFile);
+        }
+        Assert.StartsWith("<3>vhost-device-can: error: --socket-count", Assert.Single(Run(FileLoggedDaemon.Identity(logFile))), StringComparison.Ordinal);
+        Assert.StartsWith("vhost-device-can: error: --socket-count", Assert.Single(Run("1:1")), StringComparison.Ordinal);
+        Directory.Delete(folder, recursive: true);
+    }
+
     [Theory]
     [InlineData("1:1")]
     [InlineData("garbage")]

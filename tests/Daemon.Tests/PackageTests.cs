@@ -29,6 +29,7 @@ public sealed class PackageTests(DebianPackage package, ITestOutputHelper output
             UsrBin + "vhost-device-can", UsrBin + "vhost-can-sim",
             "/usr/share/man/man8/vhost-device-can.8.gz", "/usr/share/man/man1/vhost-can-sim.1.gz",
             DocFolder + "/copyright", DocFolder + "/changelog.Debian.gz", DocFolder + "/README.md",
+            "/etc/default/vhost-device-can",
             .. DebianPackage.SystemdUnits().Select(unit => UnitFolder + Path.GetFileName(unit)),
         ];
         Assert.Empty(expected.Except(package.Paths));
