@@ -181,6 +181,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         // Outcomes still to come for this driver's frames find no request and are ignored.
         _txPending.Clear();
         _rxBacklog.Clear();
+        ResumeReceive();
         _resignalTimer.Disarm();
         StopWatchingWritable();
         _txFilterReported = false;
@@ -213,6 +214,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _status |= VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF;
         _started = false;
         _rxBacklog.Clear();
+        ResumeReceive();
         FailPendingTx();
         CompleteResolvedTx();
         StopWatchingWritable();
