@@ -306,5 +306,5 @@ public sealed class VirtualCanBusMember : ICanTransport
     }
 
     public override string ToString() =>
-        $"{Name} (pending {PendingCount}, dropped {Dropped}{(IsOverrun ? ", overrun now" : "")}, overrun {Overruns} times, dropped while bus-off {DroppedWhileBusOff})";
+        $"{Name} (pending {PendingCount}, dropped {Dropped}{(IsOverrun ? ", overrun now" : "")}, overrun {Overruns} times (bound {Bus.OverrunAfter.TotalMilliseconds:0} ms), dropped while bus-off {DroppedWhileBusOff})";
 }

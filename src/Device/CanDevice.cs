@@ -173,6 +173,8 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
     /// so nothing is written to guest memory here.</summary>
     public void Reset()
     {
+        // A device that stopped watching its transport (a full backlog) has not seen its latest drops.
+        NoteTransportDrops();
         if (_started || _txPending.Count > 0 || _rxBacklog.Count > 0)
             _logger.LogInformation("controller reset: {Counters}", Counters);
         _started = false;

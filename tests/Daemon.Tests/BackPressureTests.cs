@@ -25,7 +25,8 @@ public sealed class BackPressureTests
     [Fact]
     public void A_guest_that_takes_nothing_is_overrun_and_the_others_still_lose_nothing()
     {
-        using var daemon = DaemonProcess.Start(3);
+        // The bound is the bus's, set by any one entry that names it.
+        using var daemon = DaemonProcess.Start(3, ["-d", "vbus:default vbus:default,overrun-ms=250 vbus:default"]);
         using var sender = VirtioCanGuest.Connect(daemon.Socket(0));
         using var receiver = VirtioCanGuest.Connect(daemon.Socket(1));
         // Connected and started, but never a receive buffer: a guest whose driver has stalled.
@@ -61,10 +62,10 @@ public sealed class BackPressureTests
 
         // The stuck guest's member was overrun (once) and lost what did not fit its backlog and inbox.
         daemon.Signal("USR2");
-        Match stuckReport = daemon.Process.WaitForLog(@"SIGUSR2: \S+can\.sock2 on vbus:default: guest connected, controller started; .*; vbus:default \(pending (\d+), dropped (\d+), overrun now, overrun 1 times");
+        Match stuckReport = daemon.Process.WaitForLog(@"SIGUSR2: \S+can\.sock2 on vbus:default: guest connected, controller started; .*; vbus:default \(pending (\d+), dropped (\d+), overrun now, overrun 1 times \(bound 250 ms\)");
         long dropped = long.Parse(stuckReport.Groups[2].Value);
         Assert.InRange(dropped, Frames - 4096, Frames - 1);
-        daemon.Process.WaitForLog(@"SIGUSR2: \S+can\.sock1 on vbus:default: guest connected, controller started; tx 0 .*rx 200000 \(dropped: backlog full 0, on the bus 0,.*; vbus:default \(pending 0, dropped 0, overrun 0 times");
+        daemon.Process.WaitForLog(@"SIGUSR2: \S+can\.sock1 on vbus:default: guest connected, controller started; tx 0 .*rx 200000 \(dropped: backlog full 0, on the bus 0,.*; vbus:default \(pending 0, dropped 0, overrun 0 times \(bound 250 ms\)");
     }
 
     /// <summary>As fast as the device takes requests: a full Txq is the only brake.</summary>
