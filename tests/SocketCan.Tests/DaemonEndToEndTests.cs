@@ -9,24 +9,6 @@ using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.SocketCan.Tests;
 
-/// <summary>One published daemon for the whole class: device 0 on vcan0, device 1 on vcan1.</summary>
-public sealed class DaemonFixture : IDisposable
-{
-    private DaemonProcess? _daemon;
-
-    // Started on first use, so that a kernel without AF_CAN fails each test with the UML hint
-    // instead of a fixture error.
-    public DaemonProcess Daemon => _daemon ??= Start();
-
-    private static DaemonProcess Start()
-    {
-        Vcan.RequireAfCan();
-        return DaemonProcess.Start(2, ["-d", "vcan0 vcan1"]);
-    }
-
-    public void Dispose() => _daemon?.Dispose();
-}
-
 /// <summary>
 /// The daemon between a simulated guest (in this process, over vhost-user) and real SocketCAN,
 /// with can-utils and raw sockets as the other nodes on the bus.
@@ -85,20 +67,9 @@ public sealed class DaemonEndToEndTests : IClassFixture<DaemonFixture>, IDisposa
         return frames;
     }
 
-    private static CanFrame Parse(string text)
-    {
-        Assert.True(CansendSyntax.TryParse(text, out CanFrame frame, out string? error), error);
-        return frame;
-    }
+    private static CanFrame Parse(string text) => TestFrames.Parse(text);
 
-    /// <summary>Frames in the four kinds virtio-can carries, in cansend syntax.</summary>
-    private static readonly string[] Kinds =
-    [
-        "123#DEADBEEF",
-        "1F334455#0102030405060708",
-        "2A0#R4",
-        "321##1" + string.Concat(Enumerable.Range(0, 64).Select(i => i.ToString("X2"))),
-    ];
+    private static readonly string[] Kinds = TestFrames.Kinds;
 
     [Fact]
     public async Task Frames_from_the_guest_are_seen_by_candump_in_every_kind()

@@ -8,23 +8,6 @@ using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.SocketCan.Tests;
 
-/// <summary>One published daemon with both of its devices on vcan0: <c>-c 2 -d "vcan0 vcan0"</c>.</summary>
-public sealed class SharedInterfaceFixture : IDisposable
-{
-    private DaemonProcess? _daemon;
-
-    // Started on first use, so that a kernel without AF_CAN fails each test with the UML hint.
-    public DaemonProcess Daemon => _daemon ??= Start();
-
-    private static DaemonProcess Start()
-    {
-        Vcan.RequireAfCan();
-        return DaemonProcess.Start(2, ["-d", "vcan0 vcan0"]);
-    }
-
-    public void Dispose() => _daemon?.Dispose();
-}
-
 /// <summary>
 /// Two guests of one daemon on one host interface, as two VMs share a physical bus: each hears
 /// the other and the host's nodes, never itself, and each request is confirmed by that guest's
@@ -79,21 +62,9 @@ public sealed class SharedInterfaceTests : IClassFixture<SharedInterfaceFixture>
         return frames;
     }
 
-    private static CanFrame Parse(string text)
-    {
-        Assert.True(CansendSyntax.TryParse(text, out CanFrame frame, out string? error), error);
-        return frame;
-    }
+    private static CanFrame Parse(string text) => TestFrames.Parse(text);
 
-    /// <summary>Classic, extended, remote and FD (with BRS, which virtio-can cannot carry: it
-    /// goes out and arrives as plain FD).</summary>
-    private static readonly string[] Kinds =
-    [
-        "123#DEADBEEF",
-        "1F334455#0102030405060708",
-        "2A0#R4",
-        "321##1" + string.Concat(Enumerable.Range(0, 64).Select(i => i.ToString("X2"))),
-    ];
+    private static readonly string[] Kinds = TestFrames.Kinds;
 
     private static readonly string[] KindsAsCarried = [.. Kinds[..3], Kinds[3].Replace("##1", "##0", StringComparison.Ordinal)];
 
