@@ -132,7 +132,7 @@ public interface ICanTransport : IDisposable
 
     /// <summary>
     /// Frames meant for this device that the transport discarded before <see cref="Receive"/>
-    /// could take them (the virtual bus: a full inbox), since it was opened. Read by the device
+    /// could take them (the virtual bus: while the member was overrun), since it was opened. Read by the device
     /// for its counters and logs; may be read from any thread.
     /// </summary>
     long Dropped => 0;

@@ -106,8 +106,8 @@ public sealed partial class CanDevice
         _context.RegisterFd(_transport.PollFd, TransportReadToken, Libc.EPOLLIN);
     }
 
-    /// <summary>Frames the transport dropped for this guest (the virtual bus's inbox overflowed
-    /// because the guest fell behind) are counted, and reported once per START so that a
+    /// <summary>Frames the transport dropped for this guest (on the virtual bus: it took none for
+    /// the overrun bound, so the bus stopped waiting for it) are counted, and reported once per START so that a
     /// chronically slow guest does not flood the log. Frames lost while bus-off are counted apart:
     /// the guest has been told its controller is off the bus (a config change), so no warning.</summary>
     private void NoteTransportDrops()

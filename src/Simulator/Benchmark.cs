@@ -14,7 +14,8 @@ namespace VhostDeviceCan.Simulator;
 /// </summary>
 internal static class Benchmark
 {
-    /// <summary>Below the receiving member's inbox (1024 frames), so nothing is dropped for room.</summary>
+    /// <summary>Below the receiving member's inbox (1024 frames), so the paced runs measure the
+    /// bus without its back-pressure (--unpaced measures it with).</summary>
     private const long SendWindow = 768;
 
     public static int Run(BenchmarkSettings settings)
@@ -122,10 +123,9 @@ internal static class Benchmark
         Span<byte> payload = stackalloc byte[8];
         for (uint sent = 0; sent < frames;)
         {
-            // The virtual bus has no bandwidth limit, so a sender could outrun any receiver and
-            // the receiver's bounded inbox would drop (by design, as a slow CAN node does). Stay
-            // within a window of the receiver to measure lossless throughput.
-            // Unpaced, only the device's back-pressure (a full Txq) holds the sender back.
+            // Paced: stay within a window of the receiver, so the figure is the bus's throughput
+            // without waits for a full inbox. Unpaced, only the device's back-pressure (a full
+            // Txq while the receiver's inbox is full) holds the sender back.
             if (!unpaced && sent - Interlocked.Read(ref received) > SendWindow)
             {
                 if (progress.Stalled()) return;
