@@ -58,6 +58,19 @@ internal sealed class FrameRing
         }
     }
 
+    /// <summary>Producers only, one at a time (the bus's publish lock): how many frames fit now.
+    /// The consumer only ever adds room, so the figure holds until this producer enqueues.</summary>
+    public int FreeSpace
+    {
+        get
+        {
+            // Acquire: pairs with the consumer's release of the dequeue counter, which comes
+            // after it released the slots, so every slot counted free here is free.
+            long used = Volatile.Read(ref _positions.Enqueue) - Volatile.Read(ref _positions.Dequeue);
+            return (int)Math.Clamp(_slots.Length - used, 0, _slots.Length);
+        }
+    }
+
     /// <summary>Any thread. Copies the frame into the next slot; false (nothing written) when full.</summary>
     public bool TryEnqueue(in CanFrame frame)
     {

@@ -43,6 +43,19 @@ public interface ICanTransport : IDisposable
     /// </summary>
     int WritePollFd { get; }
 
+    /// <summary>The epoll events that mean <see cref="WritePollFd"/> is ready: EPOLLOUT for a socket,
+    /// EPOLLIN for a transport that signals room with a timer or eventfd.</summary>
+    uint WritePollEvents => VhostDeviceCan.Interop.Libc.EPOLLOUT;
+
+    /// <summary>
+    /// True when frames the device leaves in the transport wait there without loss and hold their
+    /// senders back (the virtual bus). The device then takes only what its receive backlog has
+    /// room for while its controller runs, and stops watching <see cref="PollFd"/> while the
+    /// backlog is full, so a guest that is slow to post receive buffers slows the bus instead of
+    /// losing frames. False (SocketCAN): the kernel drops for a socket that does not read.
+    /// </summary>
+    bool HoldsBackSenders => false;
+
     /// <summary>
     /// Bus state as of the last <see cref="Transmit"/> or <see cref="Receive"/>. The device reads
     /// it after each call. A transport leaves BusOff / Down on its own when it sees the bus
@@ -119,7 +132,7 @@ public interface ICanTransport : IDisposable
 
     /// <summary>
     /// Frames meant for this device that the transport discarded before <see cref="Receive"/>
-    /// could take them (the virtual bus: a full inbox), since it was opened. Read by the device
+    /// could take them (the virtual bus: while the member was overrun), since it was opened. Read by the device
     /// for its counters and logs; may be read from any thread.
     /// </summary>
     long Dropped => 0;

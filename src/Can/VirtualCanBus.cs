@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace VhostDeviceCan.Can;
 
 /// <summary>
@@ -5,21 +7,38 @@ namespace VhostDeviceCan.Can;
 /// frames with no host vcan, no root and no kernel module (DESIGN.md "Beyond the reference").
 /// </summary>
 /// <remarks>
-/// A frame reaches every member but its sender, in the sender's order. Transmission never
-/// blocks and takes no lock: the sender copies its frames into each other member's bounded
-/// inbox (<see cref="FrameRing"/>) and writes each woken member's eventfd once per batch. A full
-/// inbox loses the frame for that member only, counted in <see cref="VirtualCanBusMember.Dropped"/>,
-/// as a real controller whose receive FIFO overflows. Joining and leaving take a lock and
-/// publish a new immutable member array, so a sender works on one consistent snapshot.
+/// A frame reaches every member but its sender, in the sender's order, and is lost for nobody
+/// that takes frames: the sender copies its frames into each other member's bounded inbox
+/// (<see cref="FrameRing"/>) and writes each woken member's eventfd once per batch. When a
+/// member's inbox is full, the sender's transmission stops there with
+/// <see cref="TransmitStatus.WouldBlock"/>, its frames stay in its guest's Txq (which slows the
+/// guest's senders, as a busy bus does), and it retries when that member has drained to half.
+/// A member that leaves its inbox full for <see cref="OverrunAfter"/> is overrun: the bus stops
+/// waiting for it and drops its frames, counted in <see cref="VirtualCanBusMember.Dropped"/>,
+/// until it has drained to half again. The receiving side never takes a lock; senders of one bus
+/// take the publish lock for the copy, so a frame reaches all members or none. Joining and
+/// leaving take another lock and publish a new immutable member array, so a sender works on one
+/// consistent snapshot.
 /// </remarks>
 public sealed class VirtualCanBus
 {
     public const int DefaultInboxCapacity = 1024;
 
+    /// <summary>
+    /// How long a full inbox may hold senders back before its member is overrun. Well above a
+    /// guest's ordinary scheduling delays (a descheduled vCPU, a busy host: a few tens of
+    /// milliseconds), so a guest that is merely slow loses nothing; short enough that a guest that
+    /// takes nothing (no receive buffers, hung) stalls the others once, briefly, and then not again
+    /// until it has drained.
+    /// </summary>
+    public static readonly TimeSpan DefaultOverrunAfter = TimeSpan.FromMilliseconds(100);
+
     private static readonly Lock s_registryLock = new();
     private static readonly Dictionary<string, VirtualCanBus> s_registry = new(StringComparer.Ordinal);
 
     private readonly Lock _membershipLock = new();
+    private readonly Lock _publishLock = new();
+    private long _overrunTicks = TicksOf(DefaultOverrunAfter);
     private VirtualCanBusMember[] _members = [];
 
     /// <summary>
@@ -32,6 +51,19 @@ public sealed class VirtualCanBus
     }
 
     public string Name { get; }
+
+    /// <summary>See <see cref="DefaultOverrunAfter"/>. At least 1 ms; any thread, applies to the next wait.</summary>
+    public TimeSpan OverrunAfter
+    {
+        get => TimeSpan.FromSeconds((double)Volatile.Read(ref _overrunTicks) / Stopwatch.Frequency);
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, TimeSpan.FromMilliseconds(1));
+            Volatile.Write(ref _overrunTicks, TicksOf(value));
+        }
+    }
+
+    private static long TicksOf(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 
     /// <summary>Members currently joined.</summary>
     public int MemberCount => Volatile.Read(ref _members).Length;
@@ -90,15 +122,81 @@ public sealed class VirtualCanBus
         }
     }
 
-    /// <summary>Copies <paramref name="frames"/> into every inbox but the sender's. Lock-free, allocation-free.</summary>
-    internal void Publish(VirtualCanBusMember sender, ReadOnlySpan<CanFrame> frames)
+    /// <summary>
+    /// Copies the first frames of <paramref name="frames"/> into every inbox but the sender's, as
+    /// many as every member that is not overrun has room for; returns how many. Fewer than all
+    /// means the sender is blocked: its write fd fires when the member that stopped it drains to
+    /// half, or when that member has been full for <see cref="OverrunAfter"/> and is then overrun.
+    /// Allocation-free. Senders take the publish lock, so room seen is room kept (receivers only
+    /// ever add room) and a frame reaches all members or none.
+    /// </summary>
+    internal int Publish(VirtualCanBusMember sender, ReadOnlySpan<CanFrame> frames)
     {
-        // Acquire: pairs with the release in Join / Leave.
-        var members = Volatile.Read(ref _members);
+        lock (_publishLock)
+        {
+            // Acquire: pairs with the release in Join / Leave.
+            var members = Volatile.Read(ref _members);
+            int room = frames.Length;
+            long now = 0;
+            foreach (var member in members)
+            {
+                if (ReferenceEquals(member, sender) || member.IsOverrun) continue;
+                int free = member.FreeSpace;
+                if (free > 0) member.NoteRoom();
+                if (free >= room) continue;
+                if (free == 0)
+                {
+                    if (now == 0) now = Stopwatch.GetTimestamp();
+                    if (member.CheckOverrun(now, _overrunTicks, out _)) continue;
+                }
+                room = free;
+            }
+            if (room > 0)
+            {
+                ReadOnlySpan<CanFrame> delivered = frames[..room];
+                foreach (var member in members)
+                {
+                    if (!ReferenceEquals(member, sender)) member.Deliver(delivered);
+                }
+            }
+            if (room < frames.Length) BlockSender(sender, members);
+            return room;
+        }
+    }
+
+    /// <summary>
+    /// Publish lock held: arms the sender's retry for the earliest deadline of the full members,
+    /// then asks each to report its drain, which re-arms the retry for at once. The order matters:
+    /// a drain reported after the deadline was armed must not be overwritten by it.
+    /// </summary>
+    private void BlockSender(VirtualCanBusMember sender, VirtualCanBusMember[] members)
+    {
+        long now = Stopwatch.GetTimestamp();
+        long earliest = now;
+        bool anyFull = false;
         foreach (var member in members)
         {
-            if (!ReferenceEquals(member, sender)) member.Deliver(frames);
+            if (ReferenceEquals(member, sender) || member.IsOverrun || member.FreeSpace > 0) continue;
+            member.CheckOverrun(now, _overrunTicks, out long deadline);
+            earliest = anyFull ? Math.Min(earliest, deadline) : deadline;
+            anyFull = true;
         }
+        sender.Block(Stopwatch.GetElapsedTime(now, Math.Max(earliest, now)));
+        bool stillFull = false;
+        foreach (var member in members)
+        {
+            if (ReferenceEquals(member, sender) || member.IsOverrun || member.FreeSpace > 0) continue;
+            stillFull = true;
+            if (member.WaitForRoom()) sender.Unblock();
+        }
+        // Every member drained meanwhile, or only partly full ones limited the batch.
+        if (!stillFull) sender.Unblock();
+    }
+
+    /// <summary>Any thread: a member drained or left; every sender waiting for room retries.</summary>
+    internal void WakeBlockedSenders()
+    {
+        foreach (var member in Volatile.Read(ref _members)) member.Unblock();
     }
 
     public override string ToString() => $"vbus:{Name} ({MemberCount} members)";

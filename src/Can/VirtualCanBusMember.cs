@@ -17,16 +17,28 @@ namespace VhostDeviceCan.Can;
 /// receiver's drain sees the frames, or the receiver's swap comes first, and the sender sees 0
 /// and writes the eventfd: no frame is left without a wake-up. An eventfd write that lands just
 /// after the receiver consumed causes at most one spurious, empty wake-up.
+/// Back-pressure uses the same pairing the other way: a blocked sender sets the full member's
+/// <see cref="_sendersWaiting"/> (a full fence) and then looks at its room again; the receiver
+/// publishes its drain and then swaps the flag (a full fence). One of them sees the other, so a
+/// blocked sender is never left waiting for a drain that already happened.
 /// </remarks>
 public sealed class VirtualCanBusMember : ICanTransport
 {
     private readonly FrameRing _inbox;
     private readonly EventFd _wake = new();
+    private readonly TimerFd _retry;
     private int _signaled;
     private int _busOffRequested;
     private bool _busOff;
     private long _dropped;
     private long _droppedWhileBusOff;
+    private long _overruns;
+    // Bus-side state, written by senders under the bus's publish lock and reset by the receiver.
+    private long _fullSince;
+    private int _overrun;
+    private int _sendersWaiting;
+    // This member as a sender: 1 while it waits for room (its retry timer is armed).
+    private int _blocked;
     private volatile bool _disposed;
 
     internal VirtualCanBusMember(VirtualCanBus bus, int inboxCapacity)
@@ -36,6 +48,7 @@ public sealed class VirtualCanBusMember : ICanTransport
         try
         {
             _inbox = new FrameRing(inboxCapacity);
+            _retry = new TimerFd();
         }
         catch
         {
@@ -55,19 +68,32 @@ public sealed class VirtualCanBusMember : ICanTransport
     /// <summary>This member's eventfd: readable while its inbox may hold frames.</summary>
     public int PollFd => _wake.Fd;
 
-    /// <summary>-1: a virtual bus transmission never blocks.</summary>
-    public int WritePollFd => -1;
+    /// <summary>A timer that fires when a member whose full inbox stopped this one's transmission
+    /// has drained, or when that member's overrun bound runs out. Readable, never EPOLLOUT.</summary>
+    public int WritePollFd => _retry.Fd;
+
+    public uint WritePollEvents => Libc.EPOLLIN;
+
+    /// <summary>True: frames wait in the inbox and a full inbox holds senders back.</summary>
+    public bool HoldsBackSenders => true;
 
     /// <summary>Active while joined; BusOff from the first <see cref="Receive"/> after
     /// <see cref="InjectBusOff"/> until <see cref="Restart"/>; Down once disposed.</summary>
     public CanBusState BusState => _disposed ? CanBusState.Down : _busOff ? CanBusState.BusOff : CanBusState.Active;
 
-    /// <summary>Frames lost for this member because its inbox was full. Any thread.</summary>
+    /// <summary>Frames lost for this member because it was overrun: it left its inbox full for
+    /// longer than the bus's <see cref="VirtualCanBus.OverrunAfter"/>. Any thread.</summary>
     public long Dropped => Volatile.Read(ref _dropped);
 
     /// <summary>Frames the bus delivered to this member while its controller was bus-off, which it
     /// therefore never heard (see <see cref="InjectBusOff"/>). Any thread.</summary>
     public long DroppedWhileBusOff => Volatile.Read(ref _droppedWhileBusOff);
+
+    /// <summary>Times this member was marked overrun. Any thread.</summary>
+    public long Overruns => Volatile.Read(ref _overruns);
+
+    /// <summary>True while this member is overrun: the bus drops its frames instead of waiting for it.</summary>
+    public bool IsOverrun => Volatile.Read(ref _overrun) != 0;
 
     public int InboxCapacity => _inbox.Capacity;
 
@@ -97,11 +123,12 @@ public sealed class VirtualCanBusMember : ICanTransport
     public TransmitStatus Transmit(in CanFrame frame, TxTag tag)
     {
         if (_disposed || _busOff) return TransmitStatus.Down;
-        Bus.Publish(this, new ReadOnlySpan<CanFrame>(in frame));
-        return TransmitStatus.Sent;
+        return Send(new ReadOnlySpan<CanFrame>(in frame)) == 1 ? TransmitStatus.Sent : TransmitStatus.WouldBlock;
     }
 
-    /// <summary>All frames go out in one pass: one eventfd write per woken member for the whole batch.</summary>
+    /// <summary>All frames go out in one pass: one eventfd write per woken member for the whole batch.
+    /// Stops with <see cref="TransmitStatus.WouldBlock"/> where a member has no room; the frames
+    /// before that point reached every member, the rest reached none.</summary>
     public int TransmitBatch(ReadOnlySpan<CanFrame> frames, ReadOnlySpan<TxTag> tags, out TransmitStatus status)
     {
         if (_disposed || _busOff)
@@ -109,9 +136,20 @@ public sealed class VirtualCanBusMember : ICanTransport
             status = TransmitStatus.Down;
             return 0;
         }
-        Bus.Publish(this, frames);
-        status = TransmitStatus.Sent;
-        return frames.Length;
+        int sent = Send(frames);
+        status = sent == frames.Length ? TransmitStatus.Sent : TransmitStatus.WouldBlock;
+        return sent;
+    }
+
+    private int Send(ReadOnlySpan<CanFrame> frames)
+    {
+        // A retry: whatever woke the timer is being acted on now.
+        if (Interlocked.Exchange(ref _blocked, 0) != 0)
+        {
+            _retry.Disarm();
+            _retry.Consume();
+        }
+        return Bus.Publish(this, frames);
     }
 
     /// <summary>Drains the inbox in arrival order. Never any outcomes (publishing is the transmission).</summary>
@@ -129,15 +167,99 @@ public sealed class VirtualCanBusMember : ICanTransport
             // A bus-off controller hears nothing: what arrived meanwhile is gone, and counted.
             int discarded;
             while ((discarded = _inbox.DequeueInto(frames)) > 0) Interlocked.Add(ref _droppedWhileBusOff, discarded);
+            Drained();
             return 0;
         }
         int count = _inbox.DequeueInto(frames);
+        if (count > 0) Drained();
         // The caller's span was full, not the inbox empty: keep PollFd readable for the rest.
         if (count == frames.Length && _inbox.HasPublished) Wake();
         return count;
     }
 
-    /// <summary>Sender's thread. Copies a batch into this inbox, then wakes the receiver once.</summary>
+    /// <summary>
+    /// Receiver's thread, after taking frames. Once at most half full the member is taking frames
+    /// again: it is no longer overrun, and senders that waited for its room retry. Waking only at
+    /// half keeps a blocked sender from retrying for every few frames taken.
+    /// </summary>
+    private void Drained()
+    {
+        if (_inbox.Count > _inbox.Capacity / 2) return;
+        Volatile.Write(ref _fullSince, 0);
+        Volatile.Write(ref _overrun, 0);
+        // Full fence after the dequeue's publication; pairs with WaitForRoom.
+        if (Interlocked.Exchange(ref _sendersWaiting, 0) != 0) Bus.WakeBlockedSenders();
+    }
+
+    /// <summary>Publish lock held. Room for frames now, or 0.</summary>
+    internal int FreeSpace => _inbox.FreeSpace;
+
+    /// <summary>
+    /// Publish lock held, this member's inbox full: true when it has stayed full past the bus's
+    /// bound, and is therefore marked overrun. Otherwise <paramref name="deadline"/> is when it will be.
+    /// </summary>
+    internal bool CheckOverrun(long now, long boundTicks, out long deadline)
+    {
+        long since = Volatile.Read(ref _fullSince);
+        if (since == 0)
+        {
+            since = now;
+            Volatile.Write(ref _fullSince, now);
+        }
+        deadline = since + boundTicks;
+        if (now < deadline) return false;
+        Volatile.Write(ref _overrun, 1);
+        Interlocked.Increment(ref _overruns);
+        return true;
+    }
+
+    /// <summary>Publish lock held: the member has room, so an old full-since mark is stale.</summary>
+    internal void NoteRoom() => Volatile.Write(ref _fullSince, 0);
+
+    /// <summary>Publish lock held, inbox full: asks to be told of the next drain. True when room
+    /// appeared meanwhile (see remarks), so the sender should retry at once.</summary>
+    internal bool WaitForRoom()
+    {
+        Interlocked.Exchange(ref _sendersWaiting, 1);
+        return _inbox.FreeSpace > 0;
+    }
+
+    /// <summary>Sender's side: this member transmitted only part of a batch. Its write fd fires
+    /// after <paramref name="delay"/>, or sooner when a member it waits for drains.</summary>
+    internal void Block(TimeSpan delay)
+    {
+        // Armed before the flag is raised, so a drain's immediate re-arm can only come after it.
+        ArmRetry(delay);
+        Interlocked.Exchange(ref _blocked, 1);
+    }
+
+    /// <summary>Any thread: a member drained; retry now if waiting.</summary>
+    internal void Unblock()
+    {
+        if (Volatile.Read(ref _blocked) != 0) ArmRetry(TimeSpan.Zero);
+    }
+
+    private void ArmRetry(TimeSpan delay)
+    {
+        // Another member's thread may arm this timer while its owner disposes it: the reference
+        // count keeps the fd number from being reused meanwhile (as in Wake).
+        bool referenced = false;
+        try
+        {
+            _retry.Descriptor.DangerousAddRef(ref referenced);
+            _retry.Arm(delay);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            if (referenced) _retry.Descriptor.DangerousRelease();
+        }
+    }
+
+    /// <summary>Sender's thread, publish lock held. Copies a batch into this inbox (the caller
+    /// made sure it fits unless this member is overrun), then wakes the receiver once.</summary>
     internal void Deliver(ReadOnlySpan<CanFrame> frames)
     {
         int accepted = 0;
@@ -177,8 +299,12 @@ public sealed class VirtualCanBusMember : ICanTransport
         if (_disposed) return;
         _disposed = true;
         Bus.Leave(this);
+        // Whoever waited for this member's room waits no more.
+        Bus.WakeBlockedSenders();
         _wake.Dispose();
+        _retry.Dispose();
     }
 
-    public override string ToString() => $"{Name} (pending {PendingCount}, dropped {Dropped}, dropped while bus-off {DroppedWhileBusOff})";
+    public override string ToString() =>
+        $"{Name} (pending {PendingCount}, dropped {Dropped}{(IsOverrun ? ", overrun now" : "")}, overrun {Overruns} times (bound {Bus.OverrunAfter.TotalMilliseconds:0} ms), dropped while bus-off {DroppedWhileBusOff})";
 }

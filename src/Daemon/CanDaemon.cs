@@ -175,7 +175,8 @@ public static class CanDaemon
 
         /// <summary>Connection, controller state and counters; from any thread (values may be a moment old).</summary>
         public string Describe() =>
-            $"{(_server.IsConnected ? "guest connected" : "no guest")}, controller {(_device.IsStarted ? "started" : "stopped")}; {_device.Counters}";
+            $"{(_server.IsConnected ? "guest connected" : "no guest")}, controller {(_device.IsStarted ? "started" : "stopped")}; {_device.Counters}"
+            + (_transport is VirtualCanBusMember member ? $"; {member}" : "");
 
         public void StopAndJoin() => _server.Dispose();
     }

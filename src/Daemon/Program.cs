@@ -11,7 +11,8 @@ var socketCount = WholeNumbers.Option("--socket-count", ["-c"], "Number of guest
 var canDevices = new Option<string?>("--can-devices", "-d")
 {
     Description = "One CAN device per socket, space-separated: a host interface (can0, vcan0; several sockets may "
-        + "name the same one) or vbus:NAME for the built-in virtual bus. Default: every socket on vbus:default",
+        + "name the same one) or vbus:NAME for the built-in virtual bus (vbus:NAME,overrun-ms=N: how long senders wait "
+        + "for a guest that takes no frames, default 100). Default: every socket on vbus:default",
 };
 var logLevel = new Option<string?>("--log-level", "-l")
 {

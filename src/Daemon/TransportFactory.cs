@@ -8,9 +8,17 @@ internal static class TransportFactory
 {
     public static ICanTransport Open(DeviceSpec spec) => spec.Kind switch
     {
-        DeviceKind.VirtualBus => VirtualCanBus.Get(spec.Name).Join(),
+        DeviceKind.VirtualBus => JoinVirtualBus(spec),
         _ => OpenSocketCan(spec.Name),
     };
+
+    private static VirtualCanBusMember JoinVirtualBus(DeviceSpec spec)
+    {
+        var bus = VirtualCanBus.Get(spec.Name);
+        // Entries naming one bus agree on its bound (checked with the options); entries that give none keep it.
+        if (spec.OverrunAfter is { } bound) bus.OverrunAfter = bound;
+        return bus.Join();
+    }
 
     /// <summary>Every failure names the system call and its errno; the two a user meets first
     /// add, after a semicolon, what to do.</summary>

@@ -105,6 +105,7 @@ public sealed partial class CanDevice
         // the Txq notification stays off while frames are held): answer them now, before STOP's answer.
         ProcessTx();
         _rxBacklog.Clear();
+        ResumeReceive();
         _resignalTimer.Disarm();
         _logger.LogInformation("controller stopped: {Counters}", Counters);
         return VirtioCan.VIRTIO_CAN_RESULT_OK;

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Interop;
 using VhostDeviceCan.VirtioCanWire;
 using VhostDeviceCan.Virtqueue;
 
@@ -15,22 +16,37 @@ public sealed partial class CanDevice
     private readonly TxOutcome[] _txOutcomes = new TxOutcome[RxBatchSize];
     private bool _backlogFullReported;
     private bool _busDropReported;
+    private bool _rxPaused;
 
     /// <summary>
     /// Takes everything the transport has: frames for the guest and transmission outcomes. It
     /// always drains, even while stopped or without guest buffers, so its fd never stays readable
-    /// and confirmations for LATE_TX_ACK keep flowing.
+    /// and confirmations for LATE_TX_ACK keep flowing; except from a transport that holds its
+    /// senders back (<see cref="ICanTransport.HoldsBackSenders"/>): while the controller runs, it
+    /// takes only what the backlog has room for, and with the backlog full it stops watching the
+    /// transport until the guest takes frames (<see cref="ResumeReceive"/>).
     /// </summary>
     private void ReceiveFromTransport()
     {
         bool settled = false;
         while (true)
         {
-            int count = _transport.Receive(_rxBatch, _txOutcomes, out int outcomes);
+            Span<CanFrame> room = _rxBatch;
+            if (_started && _transport.HoldsBackSenders)
+            {
+                int free = _rxBacklog.Capacity - _rxBacklog.Count;
+                if (free == 0)
+                {
+                    PauseReceive();
+                    break;
+                }
+                if (free < room.Length) room = room[..free];
+            }
+            int count = _transport.Receive(room, _txOutcomes, out int outcomes);
             for (int i = 0; i < outcomes; i++) settled |= ApplyOutcome(in _txOutcomes[i]);
             for (int i = 0; i < count; i++) Enqueue(in _rxBatch[i]);
             // A full span may have left more behind; anything less means the transport is drained.
-            if (count < _rxBatch.Length && outcomes < _txOutcomes.Length) break;
+            if (count < room.Length && outcomes < _txOutcomes.Length) break;
         }
         CheckBusState();
         NoteTransportDrops();
@@ -72,8 +88,26 @@ public sealed partial class CanDevice
         if (_traceFrames) _logger.LogTrace("RX {Frame}", frame);
     }
 
-    /// <summary>Frames the transport dropped for this guest (the virtual bus's inbox overflowed
-    /// because the guest fell behind) are counted, and reported once per START so that a
+    /// <summary>Level-triggered epoll would report the unread transport forever: unwatch it.</summary>
+    private void PauseReceive()
+    {
+        if (_rxPaused || _context is null) return;
+        _rxPaused = true;
+        _context.UnregisterFd(_transport.PollFd);
+    }
+
+    /// <summary>Watches the transport again once the backlog has room or the controller stopped
+    /// (frames are then taken and dropped, so a stopped guest never holds senders back). The
+    /// transport's fd is still readable if frames wait, so epoll reports it at once.</summary>
+    private void ResumeReceive()
+    {
+        if (!_rxPaused || _context is null || (_started && _rxBacklog.IsFull)) return;
+        _rxPaused = false;
+        _context.RegisterFd(_transport.PollFd, TransportReadToken, Libc.EPOLLIN);
+    }
+
+    /// <summary>Frames the transport dropped for this guest (on the virtual bus: it took none for
+    /// the overrun bound, so the bus stopped waiting for it) are counted, and reported once per START so that a
     /// chronically slow guest does not flood the log. Frames lost while bus-off are counted apart:
     /// the guest has been told its controller is off the bus (a config change), so no warning.</summary>
     private void NoteTransportDrops()
@@ -84,13 +118,19 @@ public sealed partial class CanDevice
         if (!_busDropReported)
         {
             _busDropReported = true;
-            _logger.LogWarning("{Transport}: frames for this guest were dropped because it fell behind (inbox full)", _transport.Name);
+            _logger.LogWarning("{Transport}: frames for this guest were dropped because it fell behind (on a virtual bus: it took none for the overrun bound, so the bus stopped waiting for it)", _transport.Name);
         }
         Counters.RxDroppedOnBus = dropped;
     }
 
     /// <summary>Fills guest Rxq buffers from the backlog, only as the guest supplies them.</summary>
     private void DeliverRx()
+    {
+        DeliverRxToGuest();
+        ResumeReceive();
+    }
+
+    private void DeliverRxToGuest()
     {
         if (_context is null || _rxBacklog.Count == 0 || !_started) return;
         Vring ring = _context.Queue(VirtioCan.RxQueue);

@@ -245,7 +245,7 @@ public sealed partial class CanDevice
         // A transport without a write fd never reports WouldBlock; nothing to wait for.
         if (_watchingWritable || _context is null || _transport.WritePollFd < 0) return;
         _watchingWritable = true;
-        _context.RegisterFd(_transport.WritePollFd, TransportWriteToken, Libc.EPOLLOUT);
+        _context.RegisterFd(_transport.WritePollFd, TransportWriteToken, _transport.WritePollEvents);
     }
 
     private void StopWatchingWritable()

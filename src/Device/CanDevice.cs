@@ -173,6 +173,8 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
     /// so nothing is written to guest memory here.</summary>
     public void Reset()
     {
+        // A device that stopped watching its transport (a full backlog) has not seen its latest drops.
+        NoteTransportDrops();
         if (_started || _txPending.Count > 0 || _rxBacklog.Count > 0)
             _logger.LogInformation("controller reset: {Counters}", Counters);
         _started = false;
@@ -181,6 +183,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         // Outcomes still to come for this driver's frames find no request and are ignored.
         _txPending.Clear();
         _rxBacklog.Clear();
+        ResumeReceive();
         _resignalTimer.Disarm();
         StopWatchingWritable();
         _txFilterReported = false;
@@ -213,6 +216,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _status |= VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF;
         _started = false;
         _rxBacklog.Clear();
+        ResumeReceive();
         FailPendingTx();
         CompleteResolvedTx();
         StopWatchingWritable();

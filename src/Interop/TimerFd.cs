@@ -8,6 +8,9 @@ public sealed class TimerFd : IDisposable
 
     public int Fd => _descriptor.Value;
 
+    /// <summary>For a thread that arms the timer while its owner may close it (reference counting).</summary>
+    public FileDescriptor Descriptor => _descriptor;
+
     /// <summary>Fires once after <paramref name="delay"/> (replacing any earlier arming).</summary>
     // SAFETY: the pointer is to a local ITimerSpec that outlives the timerfd_settime call.
     public unsafe void Arm(TimeSpan delay)

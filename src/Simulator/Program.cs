@@ -18,6 +18,7 @@ var daemonPid = Options.Count("--daemon-pid", [], "The daemon's pid, to report i
 var queueSize = Options.QueueSize("--queue-size", "Ring size per queue, a power of two from 2 to 1024", fallback: 256);
 var idleSeconds = Options.Seconds("--idle-seconds", [], "Idle measurement length", fallback: 10);
 var benchTimeout = Options.Seconds("--timeout", ["-T"], "Give up when no frame arrives for this many seconds", fallback: 5);
+var unpaced = new Option<bool>("--unpaced") { Description = "Send as fast as the device takes frames, with no window on the receiver; report sent, received and lost, and skip the other runs" };
 var inProcess = new Option<bool>("--in-process") { Description = "Serve the two sockets from devices inside this process (to count allocations per frame)" };
 
 var send = new Command("send", "Send frames, like cansend; exits 1 if the device refused any") { socket, frames, noStart };
@@ -28,12 +29,12 @@ var info = new Command("info", "Show the device's features, configuration and st
 info.SetAction(r => Run(() => Commands.Info(r.GetValue(socket)!)));
 var bench = new Command("bench", "Measure guest-to-guest throughput and latency through the daemon")
 {
-    socket, socketB, benchFrames, samples, daemonPid, queueSize, idleSeconds, benchTimeout, inProcess,
+    socket, socketB, benchFrames, samples, daemonPid, queueSize, idleSeconds, benchTimeout, unpaced, inProcess,
 };
 bench.SetAction(r => Run(() =>
 {
     var settings = new BenchmarkSettings(r.GetValue(socket)!, r.GetValue(socketB)!, r.GetValue(benchFrames), r.GetValue(samples),
-        r.GetValue(daemonPid), r.GetValue(queueSize), r.GetValue(idleSeconds), TimeSpan.FromSeconds(r.GetValue(benchTimeout)));
+        r.GetValue(daemonPid), r.GetValue(queueSize), r.GetValue(idleSeconds), TimeSpan.FromSeconds(r.GetValue(benchTimeout)), r.GetValue(unpaced));
     if (Path.GetFullPath(settings.SocketA) == Path.GetFullPath(settings.SocketB))
         throw new CommandFailure(ExitStatus.Usage, "bench needs two different sockets on one bus (a socket serves one guest)");
     if (!r.GetValue(inProcess)) return Benchmark.Run(settings);

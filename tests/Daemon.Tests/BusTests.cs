@@ -208,7 +208,7 @@ public sealed class BusTests
     }
 
     [Fact]
-    public void A_guest_that_takes_no_frames_does_not_stall_the_bus_and_its_drops_are_logged()
+    public void A_guest_that_takes_no_frames_stalls_the_bus_once_for_the_overrun_bound_and_its_drops_are_logged()
     {
         using var daemon = DaemonProcess.Start(3);
         using var a = Started(daemon.Socket(0));
@@ -219,12 +219,14 @@ public sealed class BusTests
 
         // The daemon logs the device's counters when the guest goes away.
         stalled.Dispose();
-        Match line = daemon.Process.WaitForLog(@"can\.sock2.*controller (reset|stopped): tx (\d+) .*rx (\d+) \(dropped: backlog full (\d+)");
+        Match line = daemon.Process.WaitForLog(@"can\.sock2.*controller (reset|stopped): tx (\d+) .*rx (\d+) \(dropped: backlog full (\d+), on the bus (\d+),");
         Assert.Equal("0", line.Groups[2].Value);
         Assert.Equal("0", line.Groups[3].Value);
-        long dropped = long.Parse(line.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture);
-        // It holds a bounded backlog (1024 frames) and drops the rest.
-        Assert.InRange(dropped, 1, 3000 - 1024);
+        // It holds its backlog (1024 frames) and its inbox (1024): nothing is dropped from the
+        // backlog, and once the bus stopped waiting for it, the rest is dropped on the bus.
+        Assert.Equal("0", line.Groups[4].Value);
+        Assert.Equal(3000 - 1024 - 1024, long.Parse(line.Groups[5].Value, System.Globalization.CultureInfo.InvariantCulture));
+        daemon.Process.WaitForLog(@"can\.sock2.*vbus:default: frames for this guest were dropped because it fell behind");
     }
 
     [Fact]

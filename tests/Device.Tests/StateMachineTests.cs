@@ -334,6 +334,56 @@ public sealed class StateMachineTests
     }
 
     [Fact]
+    public void From_a_transport_that_holds_senders_back_the_device_takes_only_what_its_backlog_has_room_for()
+    {
+        var transport = new TestTransport(holdsBackSenders: true);
+        using var harness = new DeviceHarness(transport, new CanDeviceOptions { RxBacklogFrames = 16 });
+        var guest = harness.ConnectStarted(Features(All, postRxBuffers: false));
+        foreach (var frame in Enumerable.Range(0, 100).Select(Frame)) transport.Inject(frame);
+
+        DateTime deadline = DateTime.UtcNow + DeviceHarness.Timeout;
+        while (transport.Pending > 84 && DateTime.UtcNow < deadline) Thread.Sleep(1);
+        Thread.Sleep(50);
+        // The backlog is full and the rest waits in the transport, unwatched: no drops, no busy loop.
+        Assert.Equal(84, transport.Pending);
+        int calls = transport.ReceiveCalls;
+        Thread.Sleep(100);
+        Assert.Equal(calls, transport.ReceiveCalls);
+        Assert.Equal(0, harness.Counters.RxDroppedBacklogFull);
+        Assert.DoesNotContain(harness.Log.Lines, l => l.Contains("not taking received frames", StringComparison.Ordinal));
+
+        // As buffers come, every frame follows, none lost.
+        var pool = guest.Frontend.Queue(VirtioCan.RxQueue).Buffers;
+        for (int i = 0; i < 100; i++)
+        {
+            ulong buffer = PostRxBuffer(guest, 16 + 64);
+            Assert.Equal(18u, TakeUsed(guest, VirtioCan.RxQueue));
+            pool.Return(buffer);
+        }
+        Assert.Equal(100, harness.Counters.RxFrames);
+        Assert.Equal(0, transport.Pending);
+        Assert.Equal(0, harness.Counters.RxDroppedBacklogFull);
+    }
+
+    [Fact]
+    public void A_stopped_controller_drains_a_transport_that_holds_senders_back()
+    {
+        var transport = new TestTransport(holdsBackSenders: true);
+        using var harness = new DeviceHarness(transport, new CanDeviceOptions { RxBacklogFrames = 16 });
+        var guest = harness.ConnectStarted(Features(All, postRxBuffers: false));
+        foreach (var frame in Enumerable.Range(0, 100).Select(Frame)) transport.Inject(frame);
+        DateTime deadline = DateTime.UtcNow + DeviceHarness.Timeout;
+        while (transport.Pending > 84 && DateTime.UtcNow < deadline) Thread.Sleep(1);
+
+        // STOP: a stopped guest must never hold the bus back, so what waits is taken and dropped.
+        Assert.True(guest.Stop(DeviceHarness.Timeout));
+        Assert.True(transport.WaitDrained());
+        Assert.Equal(0, transport.Pending);
+        transport.InjectAndWaitDrained(Frame(1));
+        Assert.True(harness.Counters.RxDroppedWhileStopped >= 85);
+    }
+
+    [Fact]
     public void Device_reset_returns_to_STOPPED_with_status_0()
     {
         using var harness = new DeviceHarness();

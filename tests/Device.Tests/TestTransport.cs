@@ -26,14 +26,25 @@ public sealed class TestTransport : ICanTransport
     private readonly ConcurrentQueue<TxOutcome> _outcomes = new();
     private readonly object _gate = new();
     private int _transmitCalls;
+    private int _receiveCalls;
     private volatile bool _blocked;
     private volatile CanBusState _busState = CanBusState.Active;
 
-    public TestTransport(bool supportsFd = true, TxConfirmation confirmation = TxConfirmation.AtTransmit)
+    public TestTransport(bool supportsFd = true, TxConfirmation confirmation = TxConfirmation.AtTransmit, bool holdsBackSenders = false)
     {
         SupportsFd = supportsFd;
         Confirmation = confirmation;
+        HoldsBackSenders = holdsBackSenders;
     }
+
+    /// <summary>As the virtual bus when true: frames left here wait without loss.</summary>
+    public bool HoldsBackSenders { get; }
+
+    /// <summary>Injected frames the device has not taken yet.</summary>
+    public int Pending => _incoming.Count;
+
+    /// <summary>Calls of Receive, so a test can see a busy loop.</summary>
+    public int ReceiveCalls => Volatile.Read(ref _receiveCalls);
 
     public string Name => "test-transport";
     public bool SupportsFd { get; }
@@ -159,6 +170,7 @@ public sealed class TestTransport : ICanTransport
 
     public int Receive(Span<CanFrame> frames, Span<TxOutcome> outcomes, out int outcomeCount)
     {
+        Interlocked.Increment(ref _receiveCalls);
         // Consume before draining: a frame injected after this point signals again.
         _readable.Consume();
         outcomeCount = 0;
