@@ -333,16 +333,24 @@ public sealed class StateMachineTests
         Assert.Equal(16, harness.Counters.RxFrames);
     }
 
+    /// <summary>A started guest with no receive buffers and a 16-frame backlog, fed 100 frames by a
+    /// transport that holds senders back: once the backlog is full, 84 wait in the transport.</summary>
+    private static (TestTransport, DeviceHarness, VirtioCanGuest) HundredFramesBehindAFullBacklog()
+    {
+        var transport = new TestTransport(holdsBackSenders: true);
+        var harness = new DeviceHarness(transport, new CanDeviceOptions { RxBacklogFrames = 16 });
+        var guest = harness.ConnectStarted(Features(All, postRxBuffers: false));
+        foreach (var frame in Enumerable.Range(0, 100).Select(Frame)) transport.Inject(frame);
+        DateTime deadline = DateTime.UtcNow + DeviceHarness.Timeout;
+        while (transport.Pending > 84 && DateTime.UtcNow < deadline) Thread.Sleep(1);
+        return (transport, harness, guest);
+    }
+
     [Fact]
     public void From_a_transport_that_holds_senders_back_the_device_takes_only_what_its_backlog_has_room_for()
     {
-        var transport = new TestTransport(holdsBackSenders: true);
-        using var harness = new DeviceHarness(transport, new CanDeviceOptions { RxBacklogFrames = 16 });
-        var guest = harness.ConnectStarted(Features(All, postRxBuffers: false));
-        foreach (var frame in Enumerable.Range(0, 100).Select(Frame)) transport.Inject(frame);
-
-        DateTime deadline = DateTime.UtcNow + DeviceHarness.Timeout;
-        while (transport.Pending > 84 && DateTime.UtcNow < deadline) Thread.Sleep(1);
+        var (transport, harness, guest) = HundredFramesBehindAFullBacklog();
+        using var _ = harness;
         Thread.Sleep(50);
         // The backlog is full and the rest waits in the transport, unwatched: no drops, no busy loop.
         Assert.Equal(84, transport.Pending);
@@ -368,12 +376,8 @@ public sealed class StateMachineTests
     [Fact]
     public void A_stopped_controller_drains_a_transport_that_holds_senders_back()
     {
-        var transport = new TestTransport(holdsBackSenders: true);
-        using var harness = new DeviceHarness(transport, new CanDeviceOptions { RxBacklogFrames = 16 });
-        var guest = harness.ConnectStarted(Features(All, postRxBuffers: false));
-        foreach (var frame in Enumerable.Range(0, 100).Select(Frame)) transport.Inject(frame);
-        DateTime deadline = DateTime.UtcNow + DeviceHarness.Timeout;
-        while (transport.Pending > 84 && DateTime.UtcNow < deadline) Thread.Sleep(1);
+        var (transport, harness, guest) = HundredFramesBehindAFullBacklog();
+        using var _ = harness;
 
         // STOP: a stopped guest must never hold the bus back, so what waits is taken and dropped.
         Assert.True(guest.Stop(DeviceHarness.Timeout));
