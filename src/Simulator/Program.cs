@@ -42,7 +42,24 @@ bench.SetAction(r => Run(() =>
     return Benchmark.Run(settings with { DaemonPid = Environment.ProcessId, IdleSeconds = 0 });
 }));
 
-var root = new RootCommand("vhost-can-sim: a simulated guest for vhost-device-can") { send, dump, info, bench };
+var prefix = new Argument<string>("socket-prefix") { Description = "The daemon's -s prefix: the guests connect to PREFIX0 to PREFIX{GUESTS-1}" };
+var guests = new Argument<string>("guests") { Description = $"Guests on the bus, {Mesh.MinGuests} to {Mesh.MaxGuests} (the daemon's -c)" };
+var meshFrames = Options.Count("--frames", [], "Frames sent in all, shared equally between the guests", min: 1, fallback: 1_000_000);
+var mesh = new Command("mesh", "Measure how the bus scales: every guest sends unpaced and receives what all the others send")
+{
+    prefix, guests, meshFrames, queueSize, daemonPid, benchTimeout,
+};
+mesh.SetAction(r => Run(() =>
+{
+    string text = r.GetValue(guests)!;
+    if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int count)
+        || count < Mesh.MinGuests || count > Mesh.MaxGuests)
+        throw new CommandFailure(ExitStatus.Usage, $"GUESTS wants a whole number from {Mesh.MinGuests} to {Mesh.MaxGuests}; got '{text}'");
+    return Mesh.Run(new MeshSettings(r.GetValue(prefix)!, count, r.GetValue(meshFrames), r.GetValue(queueSize), r.GetValue(daemonPid),
+        TimeSpan.FromSeconds(r.GetValue(benchTimeout))));
+}));
+
+var root = new RootCommand("vhost-can-sim: a simulated guest for vhost-device-can") { send, dump, info, bench, mesh };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
 ParseResult parsed = root.Parse(args);
