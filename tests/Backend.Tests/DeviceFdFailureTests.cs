@@ -44,11 +44,8 @@ public sealed class DeviceFdFailureTests
 
     /// <summary>An echo device with one eventfd of its own whose handler throws, without reading
     /// the eventfd, while <see cref="Fail"/> is set.</summary>
-    private sealed class FailingFdDevice(EchoDevice echo) : IVhostUserDevice, IDisposable
+    private sealed class FailingFdDevice(EchoDevice echo) : EchoDeviceWithFd(echo)
     {
-        private const ulong FdToken = DeviceEventLoop.FirstDeviceToken;
-
-        public EventFd Fd { get; } = new();
         public volatile bool Fail = true;
         private int _failures;
         private int _handled;
@@ -56,17 +53,7 @@ public sealed class DeviceFdFailureTests
         public int Failures => Volatile.Read(ref _failures);
         public int Handled => Volatile.Read(ref _handled);
 
-        public int QueueCount => echo.QueueCount;
-        public ushort MaxQueueSize => echo.MaxQueueSize;
-        public ulong Features => echo.Features;
-
-        public void Attach(IDeviceContext context)
-        {
-            echo.Attach(context);
-            context.RegisterFd(Fd.Fd, FdToken, Libc.EPOLLIN);
-        }
-
-        public void HandleEvent(ulong token, uint events)
+        public override void HandleEvent(ulong token, uint events)
         {
             if (Fail)
             {
@@ -76,14 +63,5 @@ public sealed class DeviceFdFailureTests
             Fd.Consume();
             Interlocked.Increment(ref _handled);
         }
-
-        public void FeaturesAcked(ulong features) => echo.FeaturesAcked(features);
-        public void ReadConfig(uint offset, Span<byte> destination) => echo.ReadConfig(offset, destination);
-        public bool WriteConfig(uint offset, ReadOnlySpan<byte> data) => echo.WriteConfig(offset, data);
-        public void QueueStarted(int index) => echo.QueueStarted(index);
-        public void QueueKicked(int index) => echo.QueueKicked(index);
-        public void QueueStopping(int index) => echo.QueueStopping(index);
-        public void Reset() => echo.Reset();
-        public void Dispose() => Fd.Dispose();
     }
 }

@@ -54,39 +54,20 @@ public sealed class LivenessTests
     }
 
     /// <summary>An echo device with one eventfd of its own whose handler blocks until released.</summary>
-    private sealed class BlockingFdDevice(EchoDevice echo, ManualResetEventSlim release) : IVhostUserDevice, IDisposable
+    private sealed class BlockingFdDevice(EchoDevice echo, ManualResetEventSlim release) : EchoDeviceWithFd(echo)
     {
-        public EventFd Fd { get; } = new();
         public ManualResetEventSlim Entered { get; } = new();
 
-        public int QueueCount => echo.QueueCount;
-        public ushort MaxQueueSize => echo.MaxQueueSize;
-        public ulong Features => echo.Features;
-
-        public void Attach(IDeviceContext context)
-        {
-            echo.Attach(context);
-            context.RegisterFd(Fd.Fd, DeviceEventLoop.FirstDeviceToken, Libc.EPOLLIN);
-        }
-
-        public void HandleEvent(ulong token, uint events)
+        public override void HandleEvent(ulong token, uint events)
         {
             Fd.Consume();
             Entered.Set();
             release.Wait();
         }
 
-        public void FeaturesAcked(ulong features) => echo.FeaturesAcked(features);
-        public void ReadConfig(uint offset, Span<byte> destination) => echo.ReadConfig(offset, destination);
-        public bool WriteConfig(uint offset, ReadOnlySpan<byte> data) => echo.WriteConfig(offset, data);
-        public void QueueStarted(int index) => echo.QueueStarted(index);
-        public void QueueKicked(int index) => echo.QueueKicked(index);
-        public void QueueStopping(int index) => echo.QueueStopping(index);
-        public void Reset() => echo.Reset();
-
-        public void Dispose()
+        public override void Dispose()
         {
-            Fd.Dispose();
+            base.Dispose();
             Entered.Dispose();
         }
     }
