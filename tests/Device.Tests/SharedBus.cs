@@ -15,11 +15,11 @@ internal sealed class SharedBus : IDisposable
     private readonly List<DeviceServer> _servers = [];
     private readonly List<VirtioCanGuest> _guests = [];
 
-    public SharedBus(int devices, bool shared)
+    public SharedBus(int devices, bool shared, TimeSpan busyPoll = default)
     {
         Bus = new VirtualCanBus($"shared-{Guid.NewGuid():N}");
         Log = new RecordingLogger(LogLevel.Debug);
-        if (shared) Group = new DeviceLoopGroup("vbus-test", Log);
+        if (shared) Group = new DeviceLoopGroup("vbus-test", Log) { BusyPoll = busyPoll };
         for (int i = 0; i < devices; i++)
         {
             string path = Path.Combine(Path.GetTempPath(), $"vdc-bus-{Guid.NewGuid():N}.sock");

@@ -85,6 +85,47 @@ public sealed class SharedLoopTests
     }
 
     [Fact]
+    public void A_busy_polling_shared_thread_polls_while_frames_flow_and_sleeps_once_they_stop()
+    {
+        using var bus = new SharedBus(2, shared: true, busyPoll: TimeSpan.FromMilliseconds(2));
+        VirtioCanGuest a = bus.ConnectStarted(0);
+        VirtioCanGuest b = bus.ConnectStarted(1);
+        for (int i = 0; i < 200; i++) SendOne(a, b, i);
+        Assert.True(bus.Group!.PollingWaits > 0);
+        // Idle: within the 2 ms window plus scheduling slack the thread is asleep, and stays so.
+        long polls = -1;
+        var watch = Stopwatch.StartNew();
+        while (polls != bus.Group.PollingWaits && watch.Elapsed < DeviceHarness.Timeout)
+        {
+            polls = bus.Group.PollingWaits;
+            Thread.Sleep(50);
+        }
+        long sleeps = bus.SleepingWaits;
+        Thread.Sleep(200);
+        Assert.Equal(polls, bus.Group.PollingWaits);
+        Assert.Equal(sleeps, bus.SleepingWaits);
+        SendOne(a, b, 1);
+    }
+
+    [Fact]
+    public void A_guest_that_disconnects_mid_traffic_leaves_the_others_served()
+    {
+        using var bus = new SharedBus(3, shared: true);
+        VirtioCanGuest a = bus.ConnectStarted(0);
+        VirtioCanGuest b = bus.ConnectStarted(1);
+        var c = VirtioCanGuest.Connect(bus.SocketPath(2));
+        Assert.True(c.Start(DeviceHarness.Timeout));
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.True(a.TrySend(Frame(i)));
+            if (i == 20) c.Dispose();
+        }
+        a.Flush();
+        Assert.Equal(Enumerable.Range(0, 50).Select(Frame), DeviceHarness.ReceiveFrames(b, 50));
+        for (int i = 0; i < 10; i++) SendOne(b, a, i);
+    }
+
+    [Fact]
     public void Each_device_on_the_group_still_answers_liveness_requests()
     {
         using var bus = new SharedBus(2, shared: true);
