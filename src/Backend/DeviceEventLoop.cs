@@ -271,13 +271,14 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         if (spoke) OnConnectionChanged();
     }
 
+    /// <summary>Requests of an attached front-end served before a newcomer is turned away.</summary>
+    private const int MaxRequestsBeforeAccept = 64;
+
     /// <summary>
     /// Handles what the connected front-end still has queued; true when that ends in its hang-up.
     /// A front-end that closes and reconnects at once (QEMU's reconnect) has its hang-up queued
     /// behind its last requests, before its next connection: it must not be taken for a second one.
     /// </summary>
-    private const int MaxRequestsBeforeAccept = 64;
-
     private bool FinishLeavingFrontend()
     {
         using var probe = new Epoll();
