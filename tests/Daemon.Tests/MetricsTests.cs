@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http;
 using System.Net.Sockets;
 using System.Text;
 using VhostDeviceCan.Can;
@@ -98,6 +99,20 @@ public sealed class MetricsTests
         Assert.Contains("vhost_device_can_frames_total{", scraped);
         Assert.False(endpoint.Daemon.HasExited);
         Assert.DoesNotContain(endpoint.Daemon.Log.Snapshot(), line => line.Contains("ERROR", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(":0", @"http://127\.0\.0\.1:(\d+)/metrics$", "127.0.0.1")]
+    [InlineData("[::1]:0", @"http://\[::1\]:(\d+)/metrics$", "[::1]")]
+    public async Task An_address_without_a_host_is_loopback_and_port_0_is_logged_as_the_port_bound(string value, string logged, string host)
+    {
+        if (host == "[::1]" && !File.Exists("/proc/net/if_inet6")) Assert.Fail("this host has no IPv6 loopback");
+        using var daemon = DaemonProcess.Start(1, ["--metrics", value]);
+        string port = daemon.Process.WaitForLog(logged).Groups[1].Value;
+        Assert.NotEqual("0", port);
+        using var http = new HttpClient();
+        string text = await http.GetStringAsync($"http://{host}:{port}/metrics");
+        Assert.Equal(0, Exposition.Parse(text).Value("vhost_device_can_guest_connected", "guest=0"));
     }
 
     public static TheoryData<string, string> BadAddresses => new()
