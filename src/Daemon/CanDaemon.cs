@@ -116,10 +116,11 @@ public static class CanDaemon
                 options.BusyPoll.TotalMicroseconds);
         if (options.AllowUnsealedMemory)
             log.LogWarning("unsealed guest memory is allowed: a front-end that shrinks such memory kills this daemon and every guest's device");
+        // What every reader of the devices' figures renders from (MetricsText.Write).
+        GuestMetricsSource[] metricsSources = [.. instances.Select((instance, i) => instance.MetricsSource(i))];
         if (metrics is not null)
         {
-            GuestMetricsSource[] sources = [.. instances.Select((instance, i) => instance.MetricsSource(i))];
-            metrics.Start(() => MetricsText.RenderUtf8(sources));
+            metrics.Start(() => MetricsText.RenderUtf8(metricsSources));
             log.LogInformation("metrics for Prometheus at {Url}", metrics.Url);
         }
         service.Ready();
