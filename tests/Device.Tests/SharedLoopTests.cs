@@ -54,8 +54,9 @@ public sealed class SharedLoopTests
         long wakeUps = WakeUpsForFramesOneAtATime(bus);
         // One per frame: A's kick. B's inbox is served in the same turn, not after a second wake-up.
         // A little slack for a spurious wake-up (an eventfd write that lands after its consume).
-        // (A thread descheduled for the whole pause can make it fewer, never more.)
-        Assert.InRange(wakeUps, Frames / 2, Frames + Frames / 10);
+        // A loaded host can make it fewer (a kick that lands before the thread slept again costs
+        // none); the point is the bound from above: never the two per frame of a thread per device.
+        Assert.InRange(wakeUps, 1, Frames + Frames / 5);
     }
 
     [Fact]
@@ -65,7 +66,7 @@ public sealed class SharedLoopTests
         // and B's loop for its inbox.
         using var bus = new SharedBus(2, shared: false);
         long wakeUps = WakeUpsForFramesOneAtATime(bus);
-        Assert.InRange(wakeUps, 2 * Frames - Frames / 5, 2 * Frames + Frames / 5);
+        Assert.InRange(wakeUps, Frames + Frames / 2, 2 * Frames + Frames / 5);
     }
 
     [Fact]
