@@ -142,27 +142,18 @@ public sealed partial class FaultInjectingTransport
     {
         if (blocked == _txReleaseBlocked || _inner.WritePollFd < 0) return;
         _txReleaseBlocked = blocked;
-        if (blocked)
-        {
-            _readable.Add(_inner.WritePollFd, InnerWritableToken, _inner.WritePollEvents);
-            if (_waitingForRoom) _writable.Add(_inner.WritePollFd, InnerWritableToken, _inner.WritePollEvents);
-        }
-        else
-        {
-            _readable.Remove(_inner.WritePollFd);
-            if (_waitingForRoom) _writable.Remove(_inner.WritePollFd);
-        }
+        if (blocked) _readable.Add(_inner.WritePollFd, InnerWritableToken, _inner.WritePollEvents);
+        else _readable.Remove(_inner.WritePollFd);
     }
 
     /// <summary>The device holds a frame for want of room: <see cref="WritePollFd"/> fires when this layer
-    /// has made room (the room eventfd), may have (its timer), or the inner transport can take frames.</summary>
+    /// has made room (the room eventfd), may have (its timer), or, as always, the inner transport can take frames.</summary>
     private void WaitForRoom()
     {
         if (_waitingForRoom) return;
         _waitingForRoom = true;
         _writable.Add(_room.Fd, RoomToken, Libc.EPOLLIN);
         _writable.Add(_timer.Fd, TimerToken, Libc.EPOLLIN);
-        if (_txReleaseBlocked) _writable.Add(_inner.WritePollFd, InnerWritableToken, _inner.WritePollEvents);
     }
 
     /// <summary>The device is transmitting again, so it has stopped watching <see cref="WritePollFd"/>.</summary>
@@ -172,7 +163,6 @@ public sealed partial class FaultInjectingTransport
         _waitingForRoom = false;
         _writable.Remove(_room.Fd);
         _writable.Remove(_timer.Fd);
-        if (_txReleaseBlocked) _writable.Remove(_inner.WritePollFd);
         _room.Consume();
     }
 

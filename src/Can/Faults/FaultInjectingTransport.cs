@@ -12,8 +12,8 @@ namespace VhostDeviceCan.Can.Faults;
 /// <remarks>
 /// Readiness: <see cref="PollFd"/> is an epoll of its own holding the inner transport's PollFd, one
 /// timerfd (the next delayed frame, scheduled bus-off or recovery) and an eventfd for requests from
-/// other threads; <see cref="WritePollFd"/> is a second epoll, filled only while a transmission waits
-/// for room. Nothing is armed while nothing is delayed or scheduled, so an idle guest costs nothing.
+/// other threads; <see cref="WritePollFd"/> is a second epoll holding the inner transport's write fd,
+/// and this layer's room eventfd and timer while a transmission waits for room in the delay line. Nothing is armed while nothing is delayed or scheduled, so an idle guest costs nothing.
 /// Threading: the device loop's thread makes every ICanTransport call; <see cref="ReplaceRules"/>,
 /// <see cref="InjectBusOff"/>, <see cref="Rules"/> and <see cref="Counts"/> are for any thread. A new
 /// rule set is taken at the start of the loop's next call, whole.
@@ -80,6 +80,9 @@ public sealed partial class FaultInjectingTransport : ICanTransport
             _readable.Add(inner.PollFd, InnerReadToken, Libc.EPOLLIN);
             _readable.Add(_timer.Fd, TimerToken, Libc.EPOLLIN);
             _readable.Add(_wake.Fd, WakeToken, Libc.EPOLLIN);
+            // Always there: a transmission the inner transport held back, passed straight through
+            // without rules, is retried when the inner transport says so, exactly as without this layer.
+            if (inner.WritePollFd >= 0) _writable.Add(inner.WritePollFd, InnerWritableToken, inner.WritePollEvents);
         }
         catch
         {

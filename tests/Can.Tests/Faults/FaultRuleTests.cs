@@ -140,4 +140,22 @@ public class FaultRuleTests
         Assert.False(IsReadable(bus.Sender.PollFd));
         Assert.Equal(default, bus.Sender.Counts);
     }
+
+    [Fact]
+    public void Without_rules_the_inner_back_pressure_wakes_the_sender_through_the_layers_write_fd()
+    {
+        var bus = new VirtualCanBus("faults-" + Guid.NewGuid().ToString("N"));
+        using var sender = new FaultInjectingTransport(bus.Join());
+        using var receiver = bus.Join(inboxCapacity: 4);
+        CanFrame[] frames = Enumerable.Range(0, 6).Select(Numbered).ToArray();
+        int sent = sender.TransmitBatch(frames, out TransmitStatus status);
+        Assert.Equal((4, TransmitStatus.WouldBlock), (sent, status));
+        Assert.False(IsReadable(sender.WritePollFd));
+        Assert.Equal(4, Drain(receiver).Count);
+        // The receiver drained: the bus fires the sender's retry timer, seen through the layer.
+        Assert.True(WaitReadable(sender.WritePollFd, 5000), "the sender is never told to retry");
+        Assert.Equal(2, sender.TransmitBatch(frames.AsSpan(4), out status));
+        Assert.Equal(TransmitStatus.Sent, status);
+        Assert.Equal(new[] { 4, 5 }.Select(Numbered), Drain(receiver));
+    }
 }
