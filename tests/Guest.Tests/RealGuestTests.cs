@@ -313,6 +313,15 @@ public sealed class RealGuestTests(ITestOutputHelper output)
         daemon.Signal("USR2");
         Assert.True(daemon.Log.WaitFor(new Regex(@"SIGUSR2: \S+can\.sock0 .*faults: .*tx refused 3, .*bus-offs 1, recoveries 1, "), Short) is not null,
             Report("the SIGUSR2 report does not count 3 refusals and 1 bus-off with its recovery", guest, daemon));
+        // What the guest's ip showed, for the record.
+        string[] console = [.. guest.Console.Snapshot()];
+        for (int i = 0; i < console.Length; i++)
+        {
+            string line = console[i];
+            if (line.Contains("VDC-MARK") || line.Contains(" state ")) output.WriteLine(line.Trim());
+            // Counter headers: the values are on the next line.
+            if ((line.Contains("re-started") || line.Contains("TX:")) && i + 1 < console.Length) output.WriteLine($"{line.Trim()} / {console[i + 1].Trim()}");
+        }
     }
 
     [Fact]
