@@ -44,6 +44,9 @@ public sealed record DaemonArguments
     /// <summary>--tx-rate values, SOCKET=RATE[/BURST] each.</summary>
     public IReadOnlyList<string> TxRates { get; init; } = [];
 
+    /// <summary>--fault values, SOCKET=SPEC each, repeatable per socket.</summary>
+    public IReadOnlyList<string> Faults { get; init; } = [];
+
     /// <summary>--allow-unsealed-memory.</summary>
     public bool AllowUnsealedMemory { get; init; }
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Can.Faults;
 using VhostDeviceCan.Device;
 using VhostDeviceCan.Interop;
 
@@ -31,6 +32,11 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
 
     /// <summary>Longest --tx-rate rate or burst; a CAN FD bus carries far fewer frames per second.</summary>
     public const int MaxTxRate = 10_000_000;
+
+    /// <summary>Per socket: the faults injected into that guest's traffic (--fault); null injects none.</summary>
+    public IReadOnlyList<FaultRules?> Faults { get; init; } = [];
+
+    public FaultRules? FaultsOf(int index) => index < Faults.Count ? Faults[index] : null;
 
     public TxRate? TxRateOf(int index) => index < TxRates.Count ? TxRates[index] : null;
     public CanIdFilter? TxFilter(int index) => index < TxFilters.Count ? TxFilters[index] : null;
@@ -150,6 +156,9 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         TxRate?[]? rates = ParsePerSocket("--tx-rate", "RATE[/BURST]", "0=1000/50", arguments.TxRates, socketCount, ParseTxRate, out error);
         if (rates is null) return null;
 
+        FaultRules?[]? faults = ParseFaults(arguments.Faults, socketCount, i => socketFds.Count > 0 ? null : socketPath + i.ToString(System.Globalization.CultureInfo.InvariantCulture), out error);
+        if (faults is null) return null;
+
         System.Net.IPEndPoint? metrics = null;
         if (arguments.Metrics is not null)
         {
@@ -168,6 +177,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             TxFilters = tx,
             RxFilters = rx,
             TxRates = rates,
+            Faults = faults,
             OfferFd = !arguments.NoFd,
             AllowUnsealedMemory = arguments.AllowUnsealedMemory,
             MetricsEndpoint = metrics,
@@ -265,6 +275,47 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             }
         }
         return settings;
+    }
+
+    /// <summary>--fault SOCKET=SPEC values; SOCKET is an index or a socket path. Several values for one
+    /// socket add up (FaultSpec.Apply).</summary>
+    private static FaultRules?[]? ParseFaults(IReadOnlyList<string> values, int socketCount, Func<int, string?> socketPath, out string? error)
+    {
+        error = null;
+        var rules = new FaultRules?[socketCount];
+        foreach (string value in values)
+        {
+            int equals = value.IndexOf('=');
+            string socket = equals <= 0 ? "" : value[..equals];
+            int index = -1;
+            if (socket.Length > 0 && !int.TryParse(socket, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out index))
+            {
+                index = Enumerable.Range(0, socketCount).FirstOrDefault(i => socketPath(i) == socket, -1);
+                if (index < 0)
+                {
+                    error = $"--fault '{value}': '{socket}' is neither a socket index nor one of the socket paths";
+                    return null;
+                }
+            }
+            if (equals <= 0 || equals == value.Length - 1)
+            {
+                error = $"--fault '{value}' is not SOCKET=SPEC (e.g. --fault 0=tx:drop-every=10)";
+                return null;
+            }
+            if (index >= socketCount)
+            {
+                error = $"--fault '{value}' names socket {index}, but sockets are numbered 0 to {socketCount - 1}";
+                return null;
+            }
+            FaultRules? applied = FaultSpec.Apply(rules[index] ?? FaultRules.None, value[(equals + 1)..], out string? reason);
+            if (applied is null)
+            {
+                error = $"--fault {reason}";
+                return null;
+            }
+            rules[index] = applied;
+        }
+        return rules;
     }
 
     private static (CanIdFilter?, string?) ParseFilter(string text) => (CanIdFilter.Parse(text, out string? reason), reason);

@@ -48,6 +48,15 @@ var txRate = new Option<string[]>("--tx-rate")
     HelpName = "SOCKET=RATE[/BURST]",
 };
 
+var fault = new Option<string[]>("--fault")
+{
+    Description = "Inject faults into guest SOCKET's traffic (an index or a socket path): SOCKET=tx:FAULT,... or rx:FAULT,... "
+        + "(drop=P%, drop-every=N, duplicate=P%, duplicate-every=N, flip-bit=P%, flip-bit-every=N, delay=TIME[+-TIME]; tx only: "
+        + "refuse=P%, refuse-every=N), SOCKET=bus-off-after=N or bus-off-at=TIME with recover=restart or recover=TIME, "
+        + "seed=N for reproducible random choices. Repeatable",
+    HelpName = "SOCKET=SPEC",
+};
+
 var socketFd = WholeNumbers.Repeated("--socket-fd", "Serve an inherited, already listening Unix socket instead of creating one "
     + "(socket activation); repeat once per guest, instead of --socket-path. Without either, the sockets systemd passes (LISTEN_FDS) are served",
     int.MinValue);
@@ -81,7 +90,7 @@ var metrics = new Option<string?>("--metrics")
 
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
-    socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, allowUnsealedMemory,
+    socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, fault, allowUnsealedMemory,
     socketMode, socketGroup, metrics,
 };
 foreach (var option in root.Options)
@@ -122,6 +131,7 @@ root.SetAction(result =>
         TxFilters = result.GetValue(txFilter) ?? [],
         RxFilters = result.GetValue(rxFilter) ?? [],
         TxRates = result.GetValue(txRate) ?? [],
+        Faults = result.GetValue(fault) ?? [],
         AllowUnsealedMemory = result.GetValue(allowUnsealedMemory),
         SocketMode = result.GetValue(socketMode),
         SocketGroup = result.GetValue(socketGroup),
