@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Control;
 using VhostDeviceCan.Device;
 using VhostDeviceCan.Interop;
 
@@ -85,6 +86,13 @@ public static class CanDaemon
                 log.LogInformation("SIGUSR2: {Path} on {Device}: {State}", instance.Path, instance.Spec, instance.Describe());
         });
 
+        // Before the guests' "listening" lines: whoever waits for them finds the control socket too.
+        using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], loggers);
+        if (control is null && options.ControlPath is not null)
+        {
+            foreach (var instance in instances) instance.StopAndJoin();
+            return 1;
+        }
         for (int i = 0; i < instances.Count; i++)
         {
             log.LogInformation("listening on {Path} for a guest on {Device}", instances[i].Path, instances[i].Spec);
@@ -103,6 +111,8 @@ public static class CanDaemon
         using (ServiceWatchdog.Start([.. instances.Select(i => i.Loop)], log)) stopped.Wait();
         service.Stopping();
 
+        // No control request may reach a device that is being torn down.
+        control?.Dispose();
         foreach (var instance in instances) instance.StopAndJoin();
         return 0;
     }
@@ -179,5 +189,8 @@ public static class CanDaemon
             + (_transport is VirtualCanBusMember member ? $"; {member}" : "");
 
         public void StopAndJoin() => _server.Dispose();
+
+        /// <summary>This guest as control commands reach it.</summary>
+        public ControlGuest ForControl(int index) => new(index, Path, Spec.ToString(), Loop, _device);
     }
 }

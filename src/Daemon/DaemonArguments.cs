@@ -52,4 +52,7 @@ public sealed record DaemonArguments
 
     /// <summary>--socket-group: group name or numeric id of the socket files.</summary>
     public string? SocketGroup { get; init; }
+
+    /// <summary>--control: the control socket's path, or "none"; null for the default.</summary>
+    public string? Control { get; init; }
 }

@@ -72,10 +72,18 @@ var socketGroup = new Option<string?>("--socket-group")
     HelpName = "GROUP",
 };
 
+var control = new Option<string?>("--control")
+{
+    Description = "The control socket, for vhost-can-ctl: a path, or none for no control socket. Default: the --socket-path "
+        + "prefix followed by .ctl (-s /tmp/can.sock: /tmp/can.sock.ctl); none with --socket-fd or socket activation. "
+        + "Its mode and group are the guest sockets' (--socket-mode, --socket-group)",
+    HelpName = "PATH|none",
+};
+
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
     socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, allowUnsealedMemory,
-    socketMode, socketGroup,
+    socketMode, socketGroup, control,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -118,6 +126,7 @@ root.SetAction(result =>
         AllowUnsealedMemory = result.GetValue(allowUnsealedMemory),
         SocketMode = result.GetValue(socketMode),
         SocketGroup = result.GetValue(socketGroup),
+        Control = result.GetValue(control),
     };
     DaemonOptions? options = DaemonOptions.Create(arguments, out string? error);
     if (options is null)

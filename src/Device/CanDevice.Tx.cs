@@ -19,7 +19,8 @@ public sealed partial class CanDevice
     private readonly byte[] _txScratch = new byte[VirtioCan.MaxTxRequestLength];
     private bool _watchingWritable;
     private bool _txFilterReported;
-    private readonly TxRateLimiter? _txLimiter;
+    private TxRateLimiter? _txLimiter;
+    private CanIdFilter? _txFilter;
     private bool _txThrottled;
 
     /// <summary>Drains the Txq (docs/spec/virtio-can.md §8): each request is validated, sent, and completed in
@@ -108,7 +109,7 @@ public sealed partial class CanDevice
             _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk);
             return false;
         }
-        if (_options.TxFilter is { } filter && !filter.Allows(in frame))
+        if (_txFilter is { } filter && !filter.Allows(in frame))
         {
             Counters.TxFiltered++;
             if (!_txFilterReported)
