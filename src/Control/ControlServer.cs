@@ -225,11 +225,12 @@ public sealed class ControlServer : IDisposable
 
     private void Drop(ControlConnection client, string? reason)
     {
+        // Logged first: whoever sees the connection close finds the reason in the log.
+        if (reason is null) _logger.LogDebug("control: {Peer} disconnected", client.Who);
+        else _logger.LogWarning("control: dropped {Peer}: {Reason}", client.Who, reason);
         _clients[client.Slot] = null;
         _epoll.Remove(client.Socket.Fd);
         client.Dispose();
-        if (reason is null) _logger.LogDebug("control: {Peer} disconnected", client.Who);
-        else _logger.LogWarning("control: dropped {Peer}: {Reason}", client.Who, reason);
     }
 
     public void Dispose()

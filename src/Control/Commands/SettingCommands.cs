@@ -17,7 +17,7 @@ internal static class SettingCommands
     private static JsonElement SetFilter(ControlRequest request, ControlContext context)
     {
         request.AllowOnly("guest", "direction", "filter");
-        ControlGuest guest = context.FindGuest(request.RequiredName("guest"));
+        string guestName = request.RequiredName("guest");
         string direction = request.RequiredString("direction");
         if (direction is not ("tx" or "rx"))
             throw new ControlException(ControlErrors.BadArgument, $"'direction' is tx or rx, not '{direction}'");
@@ -28,6 +28,7 @@ internal static class SettingCommands
             filter = CanIdFilter.Parse(text, out string? error);
             if (filter is null) throw new ControlException(ControlErrors.BadArgument, error!);
         }
+        ControlGuest guest = context.FindGuest(guestName);
         return guest.OnLoop(device =>
         {
             if (direction == "tx") device.TxFilter = filter;
@@ -39,7 +40,7 @@ internal static class SettingCommands
     private static JsonElement SetRate(ControlRequest request, ControlContext context)
     {
         request.AllowOnly("guest", "rate");
-        ControlGuest guest = context.FindGuest(request.RequiredName("guest"));
+        string guestName = request.RequiredName("guest");
         string text = request.RequiredString("rate");
         TxRate? rate = null;
         if (text != "none")
@@ -47,6 +48,7 @@ internal static class SettingCommands
             rate = TxRate.Parse(text, out string? error);
             if (rate is null) throw new ControlException(ControlErrors.BadArgument, error!);
         }
+        ControlGuest guest = context.FindGuest(guestName);
         return guest.OnLoop(device =>
         {
             device.TxRate = rate;
