@@ -12,7 +12,7 @@ var controlSocket = new Option<string>("--control", "-C")
 {
     Description = "The daemon's control socket (vhost-device-can -s PATH serves PATH.ctl)",
     HelpName = "SOCKET",
-    Required = true,
+    // Checked when a command runs, not by the parser: --help needs no socket.
     Recursive = true,
 };
 var json = new Option<bool>("--json")
@@ -30,14 +30,14 @@ var frames = new Argument<string[]>("frames") { Description = "Frames in cansend
 var requestText = new Argument<string>("json") { Description = "A request object, sent as it is ('{\"v\":1,\"cmd\":\"status\"}')" };
 
 var status = new Command("status", "Every guest (front-end, features, controller, filters, rate, counters) and every virtual bus");
-status.SetAction(r => Run(r.GetValue(controlSocket)!, r.GetValue(json), client => client.Call("status", _ => { }), StatusText.Write));
+status.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("status", _ => { }), StatusText.Write));
 
 var setFilter = new Command("set-filter", "Change a guest's TX or RX identifier filter while it runs") { guest, direction, filter };
 setFilter.SetAction(r =>
 {
     string text = r.GetValue(filter)!;
     if (text != "none" && CanIdFilter.Parse(text, out string? error) is null) return Usage(error!);
-    return Run(r.GetValue(controlSocket)!, r.GetValue(json), client => client.Call("set-filter", w =>
+    return Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("set-filter", w =>
     {
         w.WriteString("guest", r.GetValue(guest));
         w.WriteString("direction", r.GetValue(direction));
@@ -50,7 +50,7 @@ setRate.SetAction(r =>
 {
     string text = r.GetValue(rate)!;
     if (text != "none" && TxRate.Parse(text, out string? error) is null) return Usage($"rate '{text}': {error}");
-    return Run(r.GetValue(controlSocket)!, r.GetValue(json), client => client.Call("set-rate", w =>
+    return Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("set-rate", w =>
     {
         w.WriteString("guest", r.GetValue(guest));
         w.WriteString("rate", text);
@@ -63,7 +63,7 @@ inject.SetAction(r =>
     string[] texts = r.GetValue(frames)!;
     foreach (string text in texts)
         if (!CansendSyntax.TryParse(text, out _, out string? error)) return Usage($"frame '{text}': {error}");
-    return Run(r.GetValue(controlSocket)!, r.GetValue(json), client => client.Call("inject", w =>
+    return Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("inject", w =>
     {
         w.WriteString("target", r.GetValue(target));
         w.WriteStartArray("frames");
@@ -73,10 +73,10 @@ inject.SetAction(r =>
 });
 
 var commands = new Command("commands", "The commands the daemon knows, with the protocol version");
-commands.SetAction(r => Run(r.GetValue(controlSocket)!, r.GetValue(json), client => client.Call("commands", _ => { }), StatusText.WriteCommands));
+commands.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("commands", _ => { }), StatusText.WriteCommands));
 
 var request = new Command("request", "Send one request line as given and print the reply (for commands this client does not know yet)") { requestText };
-request.SetAction(r => Run(r.GetValue(controlSocket)!, json: true, client => client.CallRaw(Encoding.UTF8.GetBytes(r.GetValue(requestText)!)), (_, _) => { }));
+request.SetAction(r => Run(r.GetValue(controlSocket), json: true, client => client.CallRaw(Encoding.UTF8.GetBytes(r.GetValue(requestText)!)), (_, _) => { }));
 
 var root = new RootCommand("vhost-can-ctl: control a running vhost-device-can through its control socket")
 {
@@ -95,8 +95,9 @@ static int Usage(string message)
 }
 
 // One line on stderr and a distinct status for every failure; never a stack trace.
-static int Run(string socket, bool json, Func<ControlClient, byte[]> call, Action<JsonElement, TextWriter> print)
+static int Run(string? socket, bool json, Func<ControlClient, byte[]> call, Action<JsonElement, TextWriter> print)
 {
+    if (string.IsNullOrEmpty(socket)) return Usage("-C/--control SOCKET is required: the daemon's control socket (-s PATH serves PATH.ctl)");
     try
     {
         using var client = ControlClient.Connect(socket);
