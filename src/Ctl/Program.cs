@@ -90,7 +90,9 @@ return parsed.Invoke();
 
 static int Usage(string message)
 {
-    Console.Error.WriteLine($"vhost-can-ctl: error: {message}");
+    // One line, whatever the parser's message looks like ("Must be one of:\n\t'tx'\n\t'rx'").
+    string line = string.Join(' ', message.Split(['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    Console.Error.WriteLine($"vhost-can-ctl: error: {line}");
     return ExitStatus.Usage;
 }
 

@@ -168,7 +168,8 @@ public sealed class ControlTests
         foreach (VirtioCanGuest guest in new[] { a, b })
         {
             List<CanFrame> heard = ReceiveFrames(guest, sent.Length);
-            Assert.Equal(sent.Select(Parse), heard);
+            // virtio-can carries no bit rate switch flag to the guest (docs/spec/virtio-can.md).
+            Assert.Equal(sent.Select(text => Parse(text.Replace("##1", "##0", StringComparison.Ordinal))), heard);
             Assert.True(ReceivesNothing(guest));
         }
         // The host node left the bus again.
