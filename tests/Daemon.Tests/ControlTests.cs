@@ -203,7 +203,7 @@ public sealed class ControlTests
             (["set-filter", "0", "tx", "XYZ"], Usage, "CAN ID rule 'XYZ'"),
             (["set-rate", "0", "0"], Usage, "rate '0'"),
             (["set-filter", "0", "sideways", "100"], Usage, "sideways"),
-            (["launch"], Usage, "launch"),
+            (["launch"], Usage, "command"),
         ];
         foreach (var (arguments, status, says) in cases)
         {
