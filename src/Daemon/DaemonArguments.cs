@@ -55,4 +55,7 @@ public sealed record DaemonArguments
 
     /// <summary>--control: the control socket's path, or "none"; null for the default.</summary>
     public string? Control { get; init; }
+
+    /// <summary>--metrics: ADDRESS:PORT of the HTTP endpoint for Prometheus; null serves none.</summary>
+    public string? Metrics { get; init; }
 }

@@ -59,6 +59,9 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// them to the umask, as before these options existed.</summary>
     public SocketFileAccess? SocketAccess { get; init; }
 
+    /// <summary>Where the HTTP endpoint for Prometheus listens (--metrics); null serves none.</summary>
+    public System.Net.IPEndPoint? MetricsEndpoint { get; init; }
+
     /// <summary>The mode --socket-group alone implies: owner and group read and write, since a
     /// process must be able to write a socket file to connect to it.</summary>
     public const uint GroupOnlySocketMode = 0b110_110_000;
@@ -156,6 +159,12 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
 
         string? controlPath = ChooseControlPath(arguments.Control, socketFds.Count > 0 ? null : socketPath, out error);
         if (error is not null) return null;
+        System.Net.IPEndPoint? metrics = null;
+        if (arguments.Metrics is not null)
+        {
+            metrics = MetricsAddress.Parse(arguments.Metrics, out error);
+            if (metrics is null) return null;
+        }
 
         LogLevel? level = ParseLogLevel(arguments.LogLevel, out error);
         if (error is not null) return null;
@@ -171,6 +180,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             OfferFd = !arguments.NoFd,
             AllowUnsealedMemory = arguments.AllowUnsealedMemory,
             ControlPath = controlPath,
+            MetricsEndpoint = metrics,
         };
     }
 
