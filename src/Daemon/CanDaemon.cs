@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Can.Faults;
+using VhostDeviceCan.Control;
 using VhostDeviceCan.Device;
 using VhostDeviceCan.Device.Metrics;
 using VhostDeviceCan.Interop;
@@ -107,6 +108,13 @@ public static class CanDaemon
                 log.LogInformation("SIGUSR2: {Path} on {Device}: {State}", instance.Path, instance.Spec, instance.Describe());
         });
 
+        // Before the guests' "listening" lines: whoever waits for them finds the control socket too.
+        using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], loggers);
+        if (control is null && options.ControlPath is not null)
+        {
+            foreach (var instance in instances) instance.StopAndJoin();
+            return 1;
+        }
         for (int i = 0; i < instances.Count; i++)
         {
             log.LogInformation("listening on {Path} for a guest on {Device}", instances[i].Path, instances[i].Spec);
@@ -134,6 +142,8 @@ public static class CanDaemon
         service.Stopping();
         metrics?.Dispose();
 
+        // No control request may reach a device that is being torn down.
+        control?.Dispose();
         foreach (var instance in instances) instance.StopAndJoin();
         busLoops.Dispose();
         return 0;
@@ -234,5 +244,8 @@ public static class CanDaemon
         public GuestMetricsSource MetricsSource(int index) => new(index, Path, _device, () => _server.IsConnected);
 
         public void StopAndJoin() => _server.Dispose();
+
+        /// <summary>This guest as control commands reach it.</summary>
+        public ControlGuest ForControl(int index) => new(index, Path, Spec.ToString(), Loop, _device);
     }
 }

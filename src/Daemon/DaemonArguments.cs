@@ -56,6 +56,9 @@ public sealed record DaemonArguments
     /// <summary>--socket-group: group name or numeric id of the socket files.</summary>
     public string? SocketGroup { get; init; }
 
+    /// <summary>--control: the control socket's path, or "none"; null for the default.</summary>
+    public string? Control { get; init; }
+
     /// <summary>--metrics: ADDRESS:PORT of the HTTP endpoint for Prometheus; null serves none.</summary>
     public string? Metrics { get; init; }
 }

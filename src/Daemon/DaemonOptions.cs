@@ -31,7 +31,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     public IReadOnlyList<TxRate?> TxRates { get; init; } = [];
 
     /// <summary>Longest --tx-rate rate or burst; a CAN FD bus carries far fewer frames per second.</summary>
-    public const int MaxTxRate = 10_000_000;
+    public const int MaxTxRate = TxRate.Max;
 
     /// <summary>Per socket: the faults injected into that guest's traffic (--fault); null injects none.</summary>
     public IReadOnlyList<FaultRules?> Faults { get; init; } = [];
@@ -53,6 +53,13 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// <summary>Inherited listening sockets (--socket-fd, socket activation), one per guest;
     /// empty when the daemon creates its sockets from --socket-path.</summary>
     public IReadOnlyList<int> SocketFds { get; init; } = [];
+
+    /// <summary>The control socket (--control); null serves none (--control none, or inherited
+    /// sockets without --control).</summary>
+    public string? ControlPath { get; init; }
+
+    /// <summary>Appended to --socket-path for the default control socket.</summary>
+    public const string ControlSuffix = ".ctl";
 
     /// <summary>Mode and group of the socket files (--socket-mode, --socket-group); null leaves
     /// them to the umask, as before these options existed.</summary>
@@ -159,6 +166,8 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         FaultRules?[]? faults = ParseFaults(arguments.Faults, socketCount, i => socketFds.Count > 0 ? null : socketPath + i.ToString(System.Globalization.CultureInfo.InvariantCulture), out error);
         if (faults is null) return null;
 
+        string? controlPath = ChooseControlPath(arguments.Control, socketFds.Count > 0 ? null : socketPath, out error);
+        if (error is not null) return null;
         System.Net.IPEndPoint? metrics = null;
         if (arguments.Metrics is not null)
         {
@@ -180,8 +189,32 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             Faults = faults,
             OfferFd = !arguments.NoFd,
             AllowUnsealedMemory = arguments.AllowUnsealedMemory,
+            ControlPath = controlPath,
             MetricsEndpoint = metrics,
         };
+    }
+
+    /// <summary>The control socket's path: --control's, none for "none", else the socket path
+    /// prefix with ".ctl" appended (-s /tmp/can.sock: /tmp/can.sock.ctl, beside can.sock0, ...).
+    /// Inherited sockets have no prefix, so with them there is none unless --control names one.</summary>
+    private static string? ChooseControlPath(string? given, string? socketPathPrefix, out string? error)
+    {
+        error = null;
+        if (given == "none") return null;
+        string? path = given ?? (string.IsNullOrEmpty(socketPathPrefix) ? null : socketPathPrefix + ControlSuffix);
+        if (path is null) return null;
+        if (path.Length == 0 || System.Text.Encoding.UTF8.GetByteCount(path) > 107)
+        {
+            error = $"--control: '{path}' is no path for a Unix socket (1 to 107 bytes)";
+            return null;
+        }
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null && !Directory.Exists(directory))
+        {
+            error = $"--control: directory '{directory}' does not exist";
+            return null;
+        }
+        return path;
     }
 
     private static string? CheckSocketFds(string? socketPath, IReadOnlyList<int> fds, int socketCount, bool socketCountGiven)
@@ -320,20 +353,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
 
     private static (CanIdFilter?, string?) ParseFilter(string text) => (CanIdFilter.Parse(text, out string? reason), reason);
 
-    /// <summary>"RATE" or "RATE/BURST", frames per second and frames.</summary>
-    private static (TxRate?, string?) ParseTxRate(string text)
-    {
-        const System.Globalization.NumberStyles Digits = System.Globalization.NumberStyles.None;
-        var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        int slash = text.IndexOf('/');
-        string rateText = slash < 0 ? text : text[..slash];
-        if (!int.TryParse(rateText, Digits, invariant, out int rate) || rate is < 1 or > MaxTxRate)
-            return (null, $"the rate must be a whole number of frames per second from 1 to {MaxTxRate}");
-        int burst = TxRate.DefaultBurst(rate);
-        if (slash >= 0 && (!int.TryParse(text.AsSpan(slash + 1), Digits, invariant, out burst) || burst is < 1 or > MaxTxRate))
-            return (null, $"the burst must be a whole number of frames from 1 to {MaxTxRate}");
-        return (new TxRate(rate, burst), null);
-    }
+    private static (TxRate?, string?) ParseTxRate(string text) => (TxRate.Parse(text, out string? reason), reason);
 
     public static LogLevel? ParseLogLevel(string? value, out string? error)
     {

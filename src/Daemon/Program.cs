@@ -81,6 +81,14 @@ var socketGroup = new Option<string?>("--socket-group")
     HelpName = "GROUP",
 };
 
+var control = new Option<string?>("--control")
+{
+    Description = "The control socket, for vhost-can-ctl: a path, or none for no control socket. Default: the --socket-path "
+        + "prefix followed by .ctl (-s /tmp/can.sock: /tmp/can.sock.ctl); none with --socket-fd or socket activation. "
+        + "Its mode and group are the guest sockets' (--socket-mode, --socket-group)",
+    HelpName = "PATH|none",
+};
+
 var metrics = new Option<string?>("--metrics")
 {
     Description = "Serve metrics for Prometheus over HTTP at ADDRESS:PORT, path /metrics: 127.0.0.1:9410, [::1]:9410, "
@@ -91,7 +99,7 @@ var metrics = new Option<string?>("--metrics")
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
     socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, fault, allowUnsealedMemory,
-    socketMode, socketGroup, metrics,
+    socketMode, socketGroup, control, metrics,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -135,6 +143,7 @@ root.SetAction(result =>
         AllowUnsealedMemory = result.GetValue(allowUnsealedMemory),
         SocketMode = result.GetValue(socketMode),
         SocketGroup = result.GetValue(socketGroup),
+        Control = result.GetValue(control),
         Metrics = result.GetValue(metrics),
     };
     DaemonOptions? options = DaemonOptions.Create(arguments, out string? error);
