@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Capture;
 using VhostDeviceCan.Device;
 using VhostDeviceCan.Interop;
 
@@ -25,6 +26,7 @@ public static class CanDaemon
 
         var instances = new List<Instance>();
         var service = new ServiceStatus(log);
+        using var captures = new CaptureHub(loggers.CreateLogger("capture"));
         try
         {
             for (int i = 0; i < options.SocketCount; i++)
@@ -38,13 +40,16 @@ public static class CanDaemon
                     TxRate = options.TxRateOf(i),
                 }, options.BusyPoll, options.AllowUnsealedMemory, options.SocketAccess, service.OnConnectionChanged, loggers));
                 service.Add(instances[i].Loop);
+                captures.Add(instances[i].CapturePoint(i));
             }
+            foreach (CaptureOption capture in options.Captures) captures.Start(capture.Target, capture.Format, capture.Destination);
         }
         catch (Exception e) when (e is SyscallException or IOException or ArgumentException)
         {
             // Like a bad command line: one line on stderr, where a user or a service manager looks.
             StartupError.Write(e.Message);
             foreach (var instance in instances) instance.StopAndJoin();
+            captures.StopAll();
             return 1;
         }
 
@@ -104,6 +109,8 @@ public static class CanDaemon
         service.Stopping();
 
         foreach (var instance in instances) instance.StopAndJoin();
+        // After the devices: their last frames are in the rings, and the files are complete.
+        captures.StopAll();
         return 0;
     }
 
@@ -177,6 +184,10 @@ public static class CanDaemon
         public string Describe() =>
             $"{(_server.IsConnected ? "guest connected" : "no guest")}, controller {(_device.IsStarted ? "started" : "stopped")}; {_device.Counters}"
             + (_transport is VirtualCanBusMember member ? $"; {member}" : "");
+
+        /// <summary>This guest's device as captures name it: guest0, "/tmp/can.sock0 on vbus:default".</summary>
+        public CapturePoint CapturePoint(int index) =>
+            new($"guest{index}", $"{Path} on {Spec}", Spec.ToString(), index, _device);
 
         public void StopAndJoin() => _server.Dispose();
     }

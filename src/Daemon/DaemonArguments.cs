@@ -52,4 +52,7 @@ public sealed record DaemonArguments
 
     /// <summary>--socket-group: group name or numeric id of the socket files.</summary>
     public string? SocketGroup { get; init; }
+
+    /// <summary>--capture values, TARGET=FILE[,OPTIONS] each.</summary>
+    public IReadOnlyList<string> Captures { get; init; } = [];
 }

@@ -52,6 +52,9 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// them to the umask, as before these options existed.</summary>
     public SocketFileAccess? SocketAccess { get; init; }
 
+    /// <summary>Captures recorded from start to shutdown (--capture).</summary>
+    public IReadOnlyList<CaptureOption> Captures { get; init; } = [];
+
     /// <summary>The mode --socket-group alone implies: owner and group read and write, since a
     /// process must be able to write a socket file to connect to it.</summary>
     public const uint GroupOnlySocketMode = 0b110_110_000;
@@ -147,6 +150,15 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         TxRate?[]? rates = ParsePerSocket("--tx-rate", "RATE[/BURST]", "0=1000/50", arguments.TxRates, socketCount, ParseTxRate, out error);
         if (rates is null) return null;
 
+        var captures = new List<CaptureOption>();
+        foreach (string text in arguments.Captures)
+        {
+            CaptureOption? capture = CaptureOption.Parse(text, out error);
+            error ??= capture!.CheckTarget(devices);
+            if (error is not null) return null;
+            captures.Add(capture!);
+        }
+
         LogLevel? level = ParseLogLevel(arguments.LogLevel, out error);
         if (error is not null) return null;
         level ??= ParseRustLog(arguments.RustLog) ?? LogLevel.Information;
@@ -160,6 +172,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             TxRates = rates,
             OfferFd = !arguments.NoFd,
             AllowUnsealedMemory = arguments.AllowUnsealedMemory,
+            Captures = captures,
         };
     }
 
