@@ -40,18 +40,6 @@ public sealed class SessionTests : IDisposable
         CanFrame.Classic(0x000, false, []),
     ];
 
-    /// <summary>What tshark shows for a frame: name, direction (1 inbound, 2 outbound), id, xtd, rtr, brs, esi, len, data
-    /// (of a remote frame: its length in zeros, as Wireshark shows it).</summary>
-    internal static string Row(string guest, CaptureDirection direction, CanFrame frame)
-    {
-        string fd(bool on) => frame.IsFd ? (on ? "1" : "0") : "";
-        return string.Join('|', guest, direction == CaptureDirection.Received ? "0x00000001" : "0x00000002",
-            frame.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            frame.IsExtended ? "1" : "0", frame.IsFd ? "" : frame.IsRemote ? "1" : "0",
-            fd((frame.Flags & CanFrame.CANFD_BRS) != 0), fd((frame.Flags & CanFrame.CANFD_ESI) != 0),
-            frame.Len.ToString(System.Globalization.CultureInfo.InvariantCulture), Convert.ToHexStringLower(frame.Data));
-    }
-
     [Fact]
     public void Tshark_decodes_every_frame_with_its_guest_and_direction()
     {
@@ -62,10 +50,10 @@ public sealed class SessionTests : IDisposable
         foreach (CanFrame frame in Mix)
         {
             _tap0.Pass(CaptureDirection.Transmitted, frame);
-            expected.Add(Row("guest0", CaptureDirection.Transmitted, frame));
+            expected.Add(Tshark.Row("guest0", false, frame));
             Thread.Sleep(1);
             _tap1.Pass(CaptureDirection.Received, frame);
-            expected.Add(Row("guest1", CaptureDirection.Received, frame));
+            expected.Add(Tshark.Row("guest1", true, frame));
             Thread.Sleep(1);
         }
         _tap2.Pass(CaptureDirection.Transmitted, Mix[0]);
@@ -73,7 +61,7 @@ public sealed class SessionTests : IDisposable
 
         Assert.Equal(new CaptureSummary(12, 0, 1, null), summary);
         Assert.False(_tap0.Attached || _tap1.Attached);
-        Assert.Equal(expected, Tshark.Fields(path).Select(row => string.Join('|', row)));
+        Assert.Equal(expected, Tshark.Rows(path));
     }
 
     [Fact]
@@ -127,7 +115,7 @@ public sealed class SessionTests : IDisposable
             // From 1: Wireshark hands identifier 0 with data to a heuristic protocol dissector.
             CanFrame frame = CanFrame.Classic((uint)i + 1, false, [(byte)i, (byte)(i >> 8)]);
             _tap2.Pass(CaptureDirection.Transmitted, frame);
-            expected.Add(Row("guest2", CaptureDirection.Transmitted, frame));
+            expected.Add(Tshark.Row("guest2", false, frame));
             if (i % 50 == 0) Thread.Sleep(15);
         }
         CaptureSummary summary = _hub.Stop(session);
@@ -138,7 +126,7 @@ public sealed class SessionTests : IDisposable
         Assert.All(files, f => Assert.InRange(new FileInfo(f).Length, 1, 4096));
         // Oldest first: rotated.pcapng.N ... rotated.pcapng.1, then rotated.pcapng.
         string[] ordered = [.. files.Where(f => f != path).OrderByDescending(f => int.Parse(Path.GetExtension(f)[1..])), path];
-        Assert.Equal(expected, ordered.SelectMany(f => Tshark.Fields(f)).Select(row => string.Join('|', row)));
+        Assert.Equal(expected, ordered.SelectMany(Tshark.Rows));
     }
 
     [Fact]
