@@ -54,5 +54,13 @@ public sealed class CaptureDestination
         return new CaptureDestination(null, stream, leaveOpen, 0, 0);
     }
 
+    /// <summary>Creates (or truncates) the file now, as the capture's start will, so that a program
+    /// can refuse a file it cannot write before it sets anything else up; an
+    /// <see cref="IOException"/> names the file and the reason.</summary>
+    public void CheckWritable()
+    {
+        if (Path is not null) CaptureOutput.OpenFile(Path).Dispose();
+    }
+
     public override string ToString() => Path ?? "a stream";
 }

@@ -97,7 +97,7 @@ internal sealed class CaptureOutput : IBufferWriter<byte>, IDisposable
 
     private static string Numbered(string path, int index) => path + "." + index.ToString(CultureInfo.InvariantCulture);
 
-    private static FileStream OpenFile(string path)
+    internal static FileStream OpenFile(string path)
     {
         try
         {

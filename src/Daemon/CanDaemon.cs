@@ -29,6 +29,8 @@ public static class CanDaemon
         using var captures = new CaptureHub(loggers.CreateLogger("capture"));
         try
         {
+            // Before any device: a capture file that cannot be written is the one line printed.
+            foreach (CaptureOption capture in options.Captures) capture.Destination.CheckWritable();
             for (int i = 0; i < options.SocketCount; i++)
             {
                 instances.Add(Instance.Start(i, options.SocketName(i), options.SocketFds.Count > 0 ? options.SocketFds[i] : -1,
