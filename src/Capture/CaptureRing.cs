@@ -27,9 +27,15 @@ public sealed class CaptureRing
     private readonly long _mask;
     private Positions _positions;
     private long _dropped;
+    private readonly WriterWake? _wake;
 
-    public CaptureRing(int interfaceIndex, int capacity = DefaultCapacity)
+    public CaptureRing(int interfaceIndex, int capacity = DefaultCapacity) : this(interfaceIndex, capacity, null)
     {
+    }
+
+    internal CaptureRing(int interfaceIndex, int capacity, WriterWake? wake)
+    {
+        _wake = wake;
         if (capacity < 2 || (capacity & (capacity - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(capacity), "capacity must be a power of two, at least 2");
         _slots = new CaptureRecord[capacity];
@@ -66,6 +72,9 @@ public sealed class CaptureRing
         // Release: the records are complete before the consumer sees the new count.
         Volatile.Write(ref _positions.Written, written + fits);
         if (fits < frames.Length) Volatile.Write(ref _dropped, _dropped + frames.Length - fits);
+        // A writer asleep while the ring fills past half is woken early, once: at a high frame
+        // rate its idle sleep would otherwise outlast the ring.
+        if (_wake is not null && free - fits < _slots.Length / 2) _wake.WakeIfSleeping();
     }
 
     /// <summary>Consumer only. Moves published records, in order, into <paramref name="destination"/>.</summary>

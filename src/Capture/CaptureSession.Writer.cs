@@ -18,7 +18,9 @@ public sealed partial class CaptureSession
                 if (Drain() > 0) continue;
                 if (stopping) break;
                 _output.Flush();
-                _wake.Wait(IdleWait);
+                _wake.AnnounceSleep();
+                if (Drain() > 0 || _stopping) continue;
+                _wake.Sleep(IdleWait);
             }
             WriteTrailer();
             _output.Flush();
@@ -104,6 +106,8 @@ public sealed partial class CaptureSession
         _encoder.WriteTrailer(_output, _recorded, dropped, _startNanoseconds, EpochNanoseconds(Stopwatch.GetTimestamp()));
     }
 
-    private long EpochNanoseconds(long timestamp) =>
-        _startNanoseconds + (long)((Int128)(timestamp - _startTicks) * 1_000_000_000 / Stopwatch.Frequency);
+    /// <summary>On Linux the stopwatch counts nanoseconds already (CLOCK_MONOTONIC); elsewhere, scaled.</summary>
+    private long EpochNanoseconds(long timestamp) => _ticksAreNanoseconds
+        ? _startNanoseconds + (timestamp - _startTicks)
+        : _startNanoseconds + (long)((Int128)(timestamp - _startTicks) * 1_000_000_000 / Stopwatch.Frequency);
 }

@@ -21,7 +21,7 @@ public sealed partial class CaptureSession : IDisposable
     /// <summary>How long the writer sleeps when every ring is empty: the latency of a live view,
     /// and a bound on its wake-ups (100 a second) while the bus is quiet.</summary>
     private static readonly TimeSpan IdleWait = TimeSpan.FromMilliseconds(10);
-    private const int ChunkSize = 256;
+    private const int ChunkSize = 1024;
 
     private readonly IReadOnlyList<CapturePoint> _points;
     private readonly CaptureRing[] _rings;
@@ -33,11 +33,12 @@ public sealed partial class CaptureSession : IDisposable
     private readonly int[] _chunkCounts;
     private readonly int[] _chunkNext;
     private readonly byte[] _scratch;
-    private readonly ManualResetEventSlim _wake = new();
+    private readonly WriterWake _wake = new();
     private readonly ManualResetEventSlim _ended = new();
     private readonly Thread _thread;
     private readonly long _startTicks;
     private readonly long _startNanoseconds;
+    private readonly bool _ticksAreNanoseconds;
     private readonly Lock _stopLock = new();
     private long _headerLength;
     private volatile bool _stopping;
@@ -55,7 +56,7 @@ public sealed partial class CaptureSession : IDisposable
         _points = points;
         _logger = logger;
         _encoder = CaptureFormats.CreateEncoder(format, points);
-        _rings = [.. points.Select((_, i) => new CaptureRing(i, ringCapacity))];
+        _rings = [.. points.Select((_, i) => new CaptureRing(i, ringCapacity, _wake))];
         _recorded = new long[points.Count];
         _chunks = [.. points.Select(_ => new CaptureRecord[ChunkSize])];
         _chunkCounts = new int[points.Count];
@@ -64,6 +65,7 @@ public sealed partial class CaptureSession : IDisposable
         // One wall-clock reading, then the device loops' cheap monotonic stamps measured from it.
         _startTicks = Stopwatch.GetTimestamp();
         _startNanoseconds = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
+        _ticksAreNanoseconds = Stopwatch.Frequency == 1_000_000_000;
         // Opening and the header happen here, so that a file that cannot be written fails the start.
         _output = new CaptureOutput(destination);
         try
@@ -106,7 +108,7 @@ public sealed partial class CaptureSession : IDisposable
         {
             Detach();
             _stopping = true;
-            _wake.Set();
+            _wake.Wake();
             _thread.Join();
             var summary = new CaptureSummary(Recorded, Dropped, _output.Files, _error);
             if (!_stopReported)
