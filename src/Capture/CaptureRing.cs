@@ -11,9 +11,10 @@ namespace VhostDeviceCan.Capture;
 /// </summary>
 public sealed class CaptureRing
 {
-    /// <summary>At about 90 bytes a record, 8192 slots (0.7 MiB) hold 80 ms of a 100,000 frames/s guest,
-    /// eight times the writer's longest idle sleep.</summary>
-    public const int DefaultCapacity = 8192;
+    /// <summary>At 88 bytes a record, 32,768 slots (2.75 MiB) hold 30 ms of a guest at a million
+    /// frames per second: the writer thread may be that late on a loaded host (measured: 8,192
+    /// lost 7 % of a 500,000 frames/s benchmark with the host's load average at 20).</summary>
+    public const int DefaultCapacity = 32768;
 
     // The counters on separate cache lines: the producer writes one, the consumer the other.
     [StructLayout(LayoutKind.Explicit, Size = 192)]
