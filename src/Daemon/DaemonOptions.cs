@@ -52,6 +52,9 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// them to the umask, as before these options existed.</summary>
     public SocketFileAccess? SocketAccess { get; init; }
 
+    /// <summary>Where the HTTP endpoint for Prometheus listens (--metrics); null serves none.</summary>
+    public System.Net.IPEndPoint? MetricsEndpoint { get; init; }
+
     /// <summary>Captures recorded from start to shutdown (--capture).</summary>
     public IReadOnlyList<CaptureOption> Captures { get; init; } = [];
 
@@ -150,6 +153,13 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         TxRate?[]? rates = ParsePerSocket("--tx-rate", "RATE[/BURST]", "0=1000/50", arguments.TxRates, socketCount, ParseTxRate, out error);
         if (rates is null) return null;
 
+        System.Net.IPEndPoint? metrics = null;
+        if (arguments.Metrics is not null)
+        {
+            metrics = MetricsAddress.Parse(arguments.Metrics, out error);
+            if (metrics is null) return null;
+        }
+
         var captures = new List<CaptureOption>();
         foreach (string text in arguments.Captures)
         {
@@ -172,6 +182,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             TxRates = rates,
             OfferFd = !arguments.NoFd,
             AllowUnsealedMemory = arguments.AllowUnsealedMemory,
+            MetricsEndpoint = metrics,
             Captures = captures,
         };
     }

@@ -72,6 +72,13 @@ var socketGroup = new Option<string?>("--socket-group")
     HelpName = "GROUP",
 };
 
+var metrics = new Option<string?>("--metrics")
+{
+    Description = "Serve metrics for Prometheus over HTTP at ADDRESS:PORT, path /metrics: 127.0.0.1:9410, [::1]:9410, "
+        + ":9410 (loopback); 0.0.0.0:9410 or [::]:9410 expose them to the network. Port 0 picks a free one (logged)",
+    HelpName = "ADDRESS:PORT",
+};
+
 var capture = new Option<string[]>("--capture")
 {
     Description = "Record every frame TARGET's guests send and receive, from start to shutdown, to FILE: TARGET is all, "
@@ -84,7 +91,7 @@ var capture = new Option<string[]>("--capture")
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
     socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, allowUnsealedMemory,
-    socketMode, socketGroup, capture,
+    socketMode, socketGroup, metrics, capture,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -127,6 +134,7 @@ root.SetAction(result =>
         AllowUnsealedMemory = result.GetValue(allowUnsealedMemory),
         SocketMode = result.GetValue(socketMode),
         SocketGroup = result.GetValue(socketGroup),
+        Metrics = result.GetValue(metrics),
         Captures = result.GetValue(capture) ?? [],
     };
     DaemonOptions? options = DaemonOptions.Create(arguments, out string? error);
