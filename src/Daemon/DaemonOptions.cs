@@ -68,6 +68,9 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// <summary>Where the HTTP endpoint for Prometheus listens (--metrics); null serves none.</summary>
     public System.Net.IPEndPoint? MetricsEndpoint { get; init; }
 
+    /// <summary>Captures recorded from start to shutdown (--capture).</summary>
+    public IReadOnlyList<CaptureOption> Captures { get; init; } = [];
+
     /// <summary>The mode --socket-group alone implies: owner and group read and write, since a
     /// process must be able to write a socket file to connect to it.</summary>
     public const uint GroupOnlySocketMode = 0b110_110_000;
@@ -175,6 +178,15 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             if (metrics is null) return null;
         }
 
+        var captures = new List<CaptureOption>();
+        foreach (string text in arguments.Captures)
+        {
+            CaptureOption? capture = CaptureOption.Parse(text, out error);
+            error ??= capture!.CheckTarget(devices);
+            if (error is not null) return null;
+            captures.Add(capture!);
+        }
+
         LogLevel? level = ParseLogLevel(arguments.LogLevel, out error);
         if (error is not null) return null;
         level ??= ParseRustLog(arguments.RustLog) ?? LogLevel.Information;
@@ -191,6 +203,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             AllowUnsealedMemory = arguments.AllowUnsealedMemory,
             ControlPath = controlPath,
             MetricsEndpoint = metrics,
+            Captures = captures,
         };
     }
 
