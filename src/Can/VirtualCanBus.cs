@@ -98,6 +98,14 @@ public sealed class VirtualCanBus : IDisposable
 
     private static long TicksOf(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 
+    /// <summary>
+    /// The share of time the bus spends carrying frames, from 0 to 1: on a timed bus its load over
+    /// the last whole second (<see cref="LoadLastSecond"/>); null on an untimed bus (frames take no
+    /// time on it), so there is no load to report. The metrics endpoint exposes it as
+    /// <c>vhost_device_can_bus_load_ratio</c> only when it is not null, never as a made-up value.
+    /// </summary>
+    public double? BusLoad => _wire?.LoadLastSecond;
+
     /// <summary>Members currently joined.</summary>
     public int MemberCount => Volatile.Read(ref _members).Length;
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Device;
+using VhostDeviceCan.Device.Metrics;
 using VhostDeviceCan.Interop;
 
 namespace VhostDeviceCan.Daemon;
@@ -22,6 +23,22 @@ public static class CanDaemon
             .AddProvider(new StderrLoggerProvider(options.LogLevel))
             .SetMinimumLevel(options.LogLevel));
         ILogger log = loggers.CreateLogger("vhost-device-can");
+
+        // Bound first: a port in use stops the daemon before any socket file appears.
+        MetricsHttpServer? metrics = null;
+        if (options.MetricsEndpoint is { } endpoint)
+        {
+            try
+            {
+                metrics = MetricsHttpServer.Listen(endpoint, log);
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                StartupError.Write($"--metrics {MetricsAddress.Format(endpoint)}: cannot listen: {e.Message} ({e.SocketErrorCode})");
+                return 1;
+            }
+        }
+        using var metricsServer = metrics;
 
         var instances = new List<Instance>();
         var service = new ServiceStatus(log);
@@ -101,9 +118,17 @@ public static class CanDaemon
                 options.BusyPoll.TotalMicroseconds);
         if (options.AllowUnsealedMemory)
             log.LogWarning("unsealed guest memory is allowed: a front-end that shrinks such memory kills this daemon and every guest's device");
+        // What every reader of the devices' figures renders from (MetricsText.Write).
+        GuestMetricsSource[] metricsSources = [.. instances.Select((instance, i) => instance.MetricsSource(i))];
+        if (metrics is not null)
+        {
+            metrics.Start(() => MetricsText.RenderUtf8(metricsSources));
+            log.LogInformation("metrics for Prometheus at {Url}", metrics.Url);
+        }
         service.Ready();
         using (ServiceWatchdog.Start([.. instances.Select(i => i.Loop)], log)) stopped.Wait();
         service.Stopping();
+        metrics?.Dispose();
 
         foreach (var instance in instances) instance.StopAndJoin();
         return 0;
@@ -179,6 +204,9 @@ public static class CanDaemon
         public string Describe() =>
             $"{(_server.IsConnected ? "guest connected" : "no guest")}, controller {(_device.IsStarted ? "started" : "stopped")}; {_device.Counters}"
             + (_transport is VirtualCanBusMember member ? $"; {member}" : "");
+
+        /// <summary>What the metrics endpoint reads of this guest.</summary>
+        public GuestMetricsSource MetricsSource(int index) => new(index, Path, _device, () => _server.IsConnected);
 
         public void StopAndJoin() => _server.Dispose();
     }

@@ -52,4 +52,7 @@ public sealed record DaemonArguments
 
     /// <summary>--socket-group: group name or numeric id of the socket files.</summary>
     public string? SocketGroup { get; init; }
+
+    /// <summary>--metrics: ADDRESS:PORT of the HTTP endpoint for Prometheus; null serves none.</summary>
+    public string? Metrics { get; init; }
 }

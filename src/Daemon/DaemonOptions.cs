@@ -52,6 +52,9 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// them to the umask, as before these options existed.</summary>
     public SocketFileAccess? SocketAccess { get; init; }
 
+    /// <summary>Where the HTTP endpoint for Prometheus listens (--metrics); null serves none.</summary>
+    public System.Net.IPEndPoint? MetricsEndpoint { get; init; }
+
     /// <summary>The mode --socket-group alone implies: owner and group read and write, since a
     /// process must be able to write a socket file to connect to it.</summary>
     public const uint GroupOnlySocketMode = 0b110_110_000;
@@ -148,6 +151,13 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         TxRate?[]? rates = ParsePerSocket("--tx-rate", "RATE[/BURST]", "0=1000/50", arguments.TxRates, socketCount, ParseTxRate, out error);
         if (rates is null) return null;
 
+        System.Net.IPEndPoint? metrics = null;
+        if (arguments.Metrics is not null)
+        {
+            metrics = MetricsAddress.Parse(arguments.Metrics, out error);
+            if (metrics is null) return null;
+        }
+
         LogLevel? level = ParseLogLevel(arguments.LogLevel, out error);
         if (error is not null) return null;
         level ??= ParseRustLog(arguments.RustLog) ?? LogLevel.Information;
@@ -161,6 +171,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             TxRates = rates,
             OfferFd = !arguments.NoFd,
             AllowUnsealedMemory = arguments.AllowUnsealedMemory,
+            MetricsEndpoint = metrics,
         };
     }
 

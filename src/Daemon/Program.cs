@@ -72,10 +72,17 @@ var socketGroup = new Option<string?>("--socket-group")
     HelpName = "GROUP",
 };
 
+var metrics = new Option<string?>("--metrics")
+{
+    Description = "Serve metrics for Prometheus over HTTP at ADDRESS:PORT, path /metrics: 127.0.0.1:9410, [::1]:9410, "
+        + ":9410 (loopback); 0.0.0.0:9410 or [::]:9410 expose them to the network. Port 0 picks a free one (logged)",
+    HelpName = "ADDRESS:PORT",
+};
+
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
     socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, allowUnsealedMemory,
-    socketMode, socketGroup,
+    socketMode, socketGroup, metrics,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -118,6 +125,7 @@ root.SetAction(result =>
         AllowUnsealedMemory = result.GetValue(allowUnsealedMemory),
         SocketMode = result.GetValue(socketMode),
         SocketGroup = result.GetValue(socketGroup),
+        Metrics = result.GetValue(metrics),
     };
     DaemonOptions? options = DaemonOptions.Create(arguments, out string? error);
     if (options is null)

@@ -79,7 +79,7 @@ public sealed partial class CanDevice
             _started = true;
             // docs/spec/virtio-can.md §7: clear BUSOFF before the request is marked used; nothing stale from before the stop.
             _status &= unchecked((ushort)~VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF);
-            _rxBacklog.Clear();
+            DiscardRxBacklog();
             _busDropReported = false;
             _lastBusState = _transport.BusState;
             _logger.LogInformation("controller started");
@@ -104,7 +104,7 @@ public sealed partial class CanDevice
         // Requests still in the ring behind frames the transport held back were never popped (and
         // the Txq notification stays off while frames are held): answer them now, before STOP's answer.
         ProcessTx();
-        _rxBacklog.Clear();
+        DiscardRxBacklog();
         ResumeReceive();
         _resignalTimer.Disarm();
         _logger.LogInformation("controller stopped: {Counters}", Counters);

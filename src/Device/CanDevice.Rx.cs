@@ -130,6 +130,15 @@ public sealed partial class CanDevice
         ResumeReceive();
     }
 
+    /// <summary>The CAN payload of an encoded virtio_can_rx message: a remote frame's zero bytes
+    /// (its DLC, which the driver needs) carry nothing.</summary>
+    private static int PayloadBytes(ReadOnlySpan<byte> message) =>
+        VirtioCanHeader.Read(message).IsRemote ? 0 : message.Length - VirtioCanHeader.Length;
+
+    /// <summary>Frames waiting in the backlog are lost when the controller stops, goes bus-off or
+    /// the device is reset; they count as dropped while stopped.</summary>
+    private void DiscardRxBacklog() => Counters.RxDroppedWhileStopped += _rxBacklog.Clear();
+
     private void DeliverRxToGuest()
     {
         if (_context is null || _rxBacklog.Count == 0 || !_started) return;
@@ -161,6 +170,7 @@ public sealed partial class CanDevice
                 int written = writer.Write(message);
                 queue.AddUsed(chain.Head, (uint)written);
                 Counters.RxFrames++;
+                Counters.RxBytes += PayloadBytes(message);
             }
             ring.PublishAndSignal();
             if (_rxBacklog.Count == 0) _backlogFullReported = false;

@@ -21,6 +21,8 @@ public sealed partial class CanDevice
     private bool _txFilterReported;
     private readonly TxRateLimiter? _txLimiter;
     private bool _txThrottled;
+    // When the current batch of requests was taken off the Txq: one clock read per batch.
+    private long _txPoppedAt;
 
     /// <summary>Drains the Txq (docs/spec/virtio-can.md §8): each request is validated, sent, and completed in
     /// order once its result is known.</summary>
@@ -38,6 +40,7 @@ public sealed partial class CanDevice
             while (_txPending.HeldCount == 0 && !_txPending.IsFull && !_txThrottled)
             {
                 int batched = 0;
+                _txPoppedAt = Stopwatch.GetTimestamp();
                 while (batched < TxBatchSize && !_txPending.IsFull)
                 {
                     // Over its budget the guest's requests wait in the ring, where its driver
@@ -92,20 +95,20 @@ public sealed partial class CanDevice
             // docs/spec/virtio-can.md §8.6: nowhere to write a result; used length 0 reads as NOT_OK to the driver.
             Counters.TxMalformedChains++;
             _logger.LogDebug("Txq request {Head} has no writable result byte", chain.Head);
-            _txPending.Add(chain.Head, 0, false, TxCompletionQueue.State.Resolved, notOk);
+            _txPending.Add(chain.Head, 0, false, TxCompletionQueue.State.Resolved, notOk, _txPoppedAt);
             return false;
         }
         if (verdict != TxVerdict.Ok)
         {
             Counters.CountRejected(verdict);
             if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("Txq request {Head} refused: {Verdict}", chain.Head, verdict);
-            _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk);
+            _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk, _txPoppedAt);
             return false;
         }
         if (!_started)
         {
             Counters.TxNotOkStopped++;
-            _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk);
+            _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk, _txPoppedAt);
             return false;
         }
         if (_options.TxFilter is { } filter && !filter.Allows(in frame))
@@ -122,11 +125,11 @@ public sealed partial class CanDevice
             {
                 _logger.LogDebug("Txq request {Head} refused: {Frame} is outside the TX filter", chain.Head, frame);
             }
-            _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk);
+            _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk, _txPoppedAt);
             return false;
         }
         if (_traceFrames) _logger.LogTrace("TX {Frame}", frame);
-        ref var entry = ref _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Held, notOk);
+        ref var entry = ref _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Held, notOk, _txPoppedAt);
         entry.Frame = frame;
         tag = entry.Tag;
         return true;
@@ -166,6 +169,7 @@ public sealed partial class CanDevice
     private void MarkSent(ref TxCompletionQueue.Entry entry)
     {
         Counters.TxFrames++;
+        Counters.TxBytes += entry.Frame.IsRemote ? 0 : entry.Frame.Length;
         // docs/spec/virtio-can.md §8.4: with LATE_TX_ACK the request completes only once the bus confirms the frame.
         if (_transport.Confirmation != TxConfirmation.Deferred)
         {
@@ -185,7 +189,7 @@ public sealed partial class CanDevice
 
     /// <summary>Fails every request whose result is not known yet (STOP, bus-off, queue stop).
     /// Frames already handed over may still go out; the outcomes of their tags are then ignored.</summary>
-    private void FailPendingTx() => _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
+    private void FailPendingTx() => Counters.TxCancelled += _txPending.ResolveAll(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK);
 
     /// <summary>Settles the request awaiting <paramref name="outcome"/>'s tag, if one still does.
     /// True when one was resolved.</summary>
@@ -193,7 +197,7 @@ public sealed partial class CanDevice
     {
         byte result = outcome.Confirmed ? VirtioCan.VIRTIO_CAN_RESULT_OK : VirtioCan.VIRTIO_CAN_RESULT_NOT_OK;
         if (!_txPending.TrySettle(outcome.Tag, result)) return false;
-        if (!outcome.Confirmed) Counters.TxNotOkBusDown++;
+        if (!outcome.Confirmed) Counters.TxNotConfirmed++;
         return true;
     }
 
@@ -225,9 +229,12 @@ public sealed partial class CanDevice
         if (!ring.Queue.IsReady) return;
         int completed = 0;
         Span<byte> result = stackalloc byte[1];
+        long now = 0;
         while (_txPending.TryPeekResolved(out var entry))
         {
             _txPending.RemoveFront();
+            if (now == 0) now = Stopwatch.GetTimestamp();
+            TxAckLatency.Observe(now - entry.PoppedAt);
             uint used = 0;
             if (entry.HasResultByte)
             {

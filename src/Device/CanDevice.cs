@@ -122,7 +122,11 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
     /// <summary>The status field is read-only for the driver (docs/spec/virtio-can.md §3).</summary>
     public bool WriteConfig(uint offset, ReadOnlySpan<byte> data) => false;
 
-    public void QueueStarted(int index) => QueueKicked(index);
+    public void QueueStarted(int index)
+    {
+        NoteQueueStarted(index);
+        QueueKicked(index);
+    }
 
     public void QueueKicked(int index)
     {
@@ -182,7 +186,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _negotiated = 0;
         // Outcomes still to come for this driver's frames find no request and are ignored.
         _txPending.Clear();
-        _rxBacklog.Clear();
+        DiscardRxBacklog();
         ResumeReceive();
         _resignalTimer.Disarm();
         StopWatchingWritable();
@@ -215,7 +219,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         // docs/spec/virtio-can.md §7: set BUSOFF, leave STARTED, fail pending TX, then tell the driver.
         _status |= VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF;
         _started = false;
-        _rxBacklog.Clear();
+        DiscardRxBacklog();
         ResumeReceive();
         FailPendingTx();
         CompleteResolvedTx();

@@ -10,8 +10,16 @@ internal sealed class RxBacklog(int capacity, int slotSize)
     private readonly byte[] _slots = new byte[capacity * slotSize];
     private readonly int[] _lengths = new int[capacity];
     private int _front;
+    private int _count;
 
-    public int Count { get; private set; }
+    public int Count
+    {
+        get => _count;
+        private set => Volatile.Write(ref _count, value);
+    }
+
+    /// <summary><see cref="Count"/> for a reader on another thread (metrics); a moment old.</summary>
+    public int CountFromAnyThread => Volatile.Read(ref _count);
     public int Capacity => capacity;
     public bool IsFull => Count == capacity;
 
@@ -32,9 +40,12 @@ internal sealed class RxBacklog(int capacity, int slotSize)
         Count--;
     }
 
-    public void Clear()
+    /// <summary>Discards every frame; returns how many there were.</summary>
+    public int Clear()
     {
+        int discarded = Count;
         _front = 0;
         Count = 0;
+        return discarded;
     }
 }

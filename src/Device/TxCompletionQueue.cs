@@ -38,11 +38,15 @@ internal sealed class TxCompletionQueue
         public State State;
         public byte Result;
         public TxTag Tag;
+        /// <summary>When the request was taken off the Txq (<see cref="System.Diagnostics.Stopwatch"/> ticks),
+        /// for the acknowledge latency.</summary>
+        public long PoppedAt;
         public CanFrame Frame;
     }
 
     private readonly Entry[] _entries;
     private int _front;
+    private int _count;
     private ulong _nextSequence = 1;
 
     public TxCompletionQueue(int capacity)
@@ -51,14 +55,22 @@ internal sealed class TxCompletionQueue
         _entries = new Entry[capacity];
     }
 
-    public int Count { get; private set; }
+    public int Count
+    {
+        get => _count;
+        private set => Volatile.Write(ref _count, value);
+    }
+
+    /// <summary><see cref="Count"/> for a reader on another thread (metrics); a moment old.</summary>
+    public int CountFromAnyThread => Volatile.Read(ref _count);
+
     public int HeldCount { get; private set; }
 
     public bool IsFull => Count == _entries.Length;
 
     /// <summary>Appends a request and returns its slot, for the caller to fill the frame. A
     /// <see cref="State.Held"/> request gets a fresh tag.</summary>
-    public ref Entry Add(ushort head, ulong resultAddress, bool hasResultByte, State state, byte result)
+    public ref Entry Add(ushort head, ulong resultAddress, bool hasResultByte, State state, byte result, long poppedAt)
     {
         if (IsFull) throw new InvalidOperationException("more Txq requests outstanding than the queue holds");
         int slot = (_front + Count) % _entries.Length;
@@ -68,6 +80,7 @@ internal sealed class TxCompletionQueue
         entry.HasResultByte = hasResultByte;
         entry.State = state;
         entry.Result = result;
+        entry.PoppedAt = poppedAt;
         entry.Tag = state == State.Held ? new TxTag(_nextSequence++ << SlotBits | (uint)slot) : default;
         Count++;
         if (state == State.Held) HeldCount++;
@@ -110,14 +123,19 @@ internal sealed class TxCompletionQueue
     }
 
     /// <summary>Resolves everything not yet resolved with <paramref name="result"/> (STOP, bus-off,
-    /// queue stop). Outcomes that still come for them are ignored by <see cref="TrySettle"/>.</summary>
-    public void ResolveAll(byte result)
+    /// queue stop). Outcomes that still come for them are ignored by <see cref="TrySettle"/>.
+    /// Returns how many were not resolved before.</summary>
+    public int ResolveAll(byte result)
     {
+        int resolved = 0;
         for (int i = 0; i < Count; i++)
         {
             ref Entry entry = ref At(i);
-            if (entry.State != State.Resolved) Resolve(ref entry, result);
+            if (entry.State == State.Resolved) continue;
+            Resolve(ref entry, result);
+            resolved++;
         }
+        return resolved;
     }
 
     public bool TryPeekResolved(out Entry entry)

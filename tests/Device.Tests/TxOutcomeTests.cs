@@ -58,7 +58,7 @@ public sealed class TxOutcomeTests
 
         Report(device, new TxOutcome(tags[1], Confirmed: false), Confirmed(tags[0]));
         Assert.Equal([Ok, NotOk], device.TakeTxResults());
-        Assert.Equal(1, device.Counters.TxNotOkBusDown);
+        Assert.Equal(1, device.Counters.TxNotConfirmed);
         Assert.Equal(1, device.TxInFlight);
         Report(device, Confirmed(tags[2]));
         Assert.Equal([Ok], device.TakeTxResults());
