@@ -153,8 +153,8 @@ public sealed class TimedBusTests
         using var receiver = bus.Join();
         var tags = new[] { new TxTag(1), new TxTag(2), new TxTag(3) };
         Assert.Equal(3, sender.TransmitBatch([Std(1), Std(2), Std(3)], tags, out _));
-        // The first frame is on the wire (135 ms); the others wait in the controller's queue.
-        Thread.Sleep(2);
+        // Once the first frame is on the wire (135 ms), the others wait in the controller's queue.
+        Assert.True(SpinWait.SpinUntil(() => sender.TxQueued == 2, TimeSpan.FromSeconds(5)));
         sender.InjectBusOff();
         var outcomes = new TxOutcome[8];
         Assert.Equal(0, sender.Receive(new CanFrame[8], outcomes, out _));
