@@ -125,6 +125,8 @@ public static class CanDaemon
         for (int i = 0; i < instances.Count; i++)
         {
             log.LogInformation("listening on {Path} for a guest on {Device}", instances[i].Path, instances[i].Spec);
+            if (instances[i].Spec.Timing is { } timing)
+                log.LogInformation("{Path}: {Device} is timed, {Timing}: frames take their wire time and contend by identifier", instances[i].Path, instances[i].Spec, timing);
             if (options.TxFilter(i) is { } tx) log.LogInformation("{Path}: the guest may send only IDs {Filter}", instances[i].Path, tx);
             if (options.TxRateOf(i) is { } rate) log.LogInformation("{Path}: the guest transmits at most {Rate}", instances[i].Path, rate);
             if (options.RxFilter(i) is { } rx) log.LogInformation("{Path}: the guest receives only IDs {Filter}", instances[i].Path, rx);

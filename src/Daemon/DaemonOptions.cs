@@ -153,6 +153,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             }
             error = DeviceSpec.CheckConsistent(devices);
             if (error is not null) return null;
+            devices = DeviceSpec.ShareBusSettings(devices);
             // A host interface may be named for several sockets: each device opens its own raw
             // socket, and the kernel hands every frame one socket sends to the other sockets on
             // that interface, so two guests on "vcan0 vcan0" hear each other and the host's
