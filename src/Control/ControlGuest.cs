@@ -26,7 +26,7 @@ public sealed class ControlGuest(int index, string socket, string deviceName, De
     public CanDevice Device { get; } = device;
 
     /// <summary>The guest's attachment to a virtual bus, null on a host interface.</summary>
-    public VirtualCanBusMember? BusMember => Device.Transport as VirtualCanBusMember;
+    public VirtualCanBusMember? BusMember => Device.Transport.AsBusMember();
 
     /// <summary>
     /// Runs <paramref name="work"/> on the guest's event loop thread and returns its result. A loop
