@@ -55,4 +55,7 @@ public sealed record DaemonArguments
 
     /// <summary>--metrics: ADDRESS:PORT of the HTTP endpoint for Prometheus; null serves none.</summary>
     public string? Metrics { get; init; }
+
+    /// <summary>--bridge values, vbus:NAME=cannelloni-udp:... each.</summary>
+    public IReadOnlyList<string> Bridges { get; init; } = [];
 }

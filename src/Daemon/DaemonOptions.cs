@@ -55,6 +55,9 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// <summary>Where the HTTP endpoint for Prometheus listens (--metrics); null serves none.</summary>
     public System.Net.IPEndPoint? MetricsEndpoint { get; init; }
 
+    /// <summary>Virtual buses joined to cannelloni peers over UDP (--bridge).</summary>
+    public IReadOnlyList<Bridges.BridgeSpec> Bridges { get; init; } = [];
+
     /// <summary>The mode --socket-group alone implies: owner and group read and write, since a
     /// process must be able to write a socket file to connect to it.</summary>
     public const uint GroupOnlySocketMode = 0b110_110_000;
@@ -157,6 +160,14 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             if (metrics is null) return null;
         }
 
+        var bridges = new List<Bridges.BridgeSpec>();
+        foreach (string text in arguments.Bridges)
+        {
+            Bridges.BridgeSpec? bridge = Daemon.Bridges.BridgeSpec.Parse(text, out error);
+            if (bridge is null) return null;
+            bridges.Add(bridge);
+        }
+
         LogLevel? level = ParseLogLevel(arguments.LogLevel, out error);
         if (error is not null) return null;
         level ??= ParseRustLog(arguments.RustLog) ?? LogLevel.Information;
@@ -171,6 +182,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             OfferFd = !arguments.NoFd,
             AllowUnsealedMemory = arguments.AllowUnsealedMemory,
             MetricsEndpoint = metrics,
+            Bridges = bridges,
         };
     }
 

@@ -79,10 +79,18 @@ var metrics = new Option<string?>("--metrics")
     HelpName = "ADDRESS:PORT",
 };
 
+var bridge = new Option<string[]>("--bridge")
+{
+    Description = "Join virtual bus NAME to a cannelloni peer over UDP: vbus:NAME=cannelloni-udp:[BIND_ADDRESS:]BIND_PORT@PEER_ADDRESS:PEER_PORT "
+        + "(binds to loopback without BIND_ADDRESS; port 0 picks one, logged). Only datagrams from the peer are taken. "
+        + "cannelloni has no authentication: keep it on a trusted network. Repeat for more peers (the daemon is then a hub)",
+    HelpName = "BRIDGE",
+};
+
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
     socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, allowUnsealedMemory,
-    socketMode, socketGroup, metrics,
+    socketMode, socketGroup, metrics, bridge,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -126,6 +134,7 @@ root.SetAction(result =>
         SocketMode = result.GetValue(socketMode),
         SocketGroup = result.GetValue(socketGroup),
         Metrics = result.GetValue(metrics),
+        Bridges = result.GetValue(bridge) ?? [],
     };
     DaemonOptions? options = DaemonOptions.Create(arguments, out string? error);
     if (options is null)

@@ -58,7 +58,7 @@ public static class CannelloniFormat
         return at + length;
     }
 
-    /// <summary>Checks a datagram's header: its sequence number and frame count, or why it is refused.</summary>
+    /// <summary>Checks a datagram's header (docs/spec/cannelloni.md §1): its sequence number and frame count, or why it is refused.</summary>
     public static CannelloniError ReadHeader(ReadOnlySpan<byte> datagram, out byte sequence, out int count)
     {
         sequence = 0;
@@ -72,8 +72,9 @@ public static class CannelloniFormat
     }
 
     /// <summary>
-    /// Reads the frame at <paramref name="offset"/> and moves the offset past it. On an error the
-    /// offset is left where it was: the frame and whatever follows it cannot be told apart any more.
+    /// Reads the frame at <paramref name="offset"/> and moves the offset past it (docs/spec/cannelloni.md §2).
+    /// On an error the offset is left where it was: the frame and whatever follows it cannot be told
+    /// apart any more, so the caller drops the rest of the datagram (docs/spec/cannelloni.md §3).
     /// </summary>
     public static CannelloniError ReadFrame(ReadOnlySpan<byte> datagram, ref int offset, out CanFrame frame)
     {
