@@ -159,6 +159,7 @@ public sealed class BridgeTests
             {
                 Assert.Equal(0, b.SendAndWait(CanFrame.Classic(0x1, false, [1])));
                 Assert.Equal(CanFrame.Classic(0x1, false, [1]), ReceiveOne(a0));
+                Assert.Equal(CanFrame.Classic(0x1, false, [1]), ReceiveOne(a1));
                 daemonA.Process.WaitForLog("bridge .*: peer up");
                 daemonB.Signal("KILL");
                 daemonB.Process.WaitForExit(Patience);
