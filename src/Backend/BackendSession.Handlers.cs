@@ -171,7 +171,7 @@ public sealed partial class BackendSession
     private void SetBackendChannel()
     {
         _backendChannel?.Dispose();
-        _backendChannel = new BackendChannel(new UnixSocket(_fds.Take(0)));
+        _backendChannel = new BackendChannel(new UnixSocket(_fds.Take(0)), _sharedThread);
     }
 
     private void SetVringNum(VringState state)

@@ -18,6 +18,10 @@ public sealed partial class BackendSession : IDisposable
     private static readonly TimeSpan MessageReceiveTimeout = TimeSpan.FromSeconds(2);
 
     private readonly IVhostUserDevice _device;
+    private readonly bool _sharedThread;
+    private readonly ulong _connectionToken;
+    /// <summary>Part of a message has come; the socket is watched edge-triggered until the rest does.</summary>
+    private bool _waitingForRest;
     private readonly Epoll _epoll;
     private readonly VhostUserConnection _connection;
     private readonly Vring[] _vrings;
@@ -50,14 +54,19 @@ public sealed partial class BackendSession : IDisposable
     /// whether the socket is served, or a health check.</summary>
     internal bool HasSpoken { get; private set; }
 
-    internal BackendSession(UnixSocket socket, IVhostUserDevice device, Epoll epoll, ulong connectionToken, ILogger logger, string name)
+    /// <param name="sharedThread">See <see cref="DeviceEventLoop.SharedThread"/>.</param>
+    internal BackendSession(UnixSocket socket, IVhostUserDevice device, Epoll epoll, ulong connectionToken, ILogger logger, string name,
+        bool sharedThread = false)
     {
         _device = device;
         _epoll = epoll;
+        _sharedThread = sharedThread;
+        _connectionToken = connectionToken;
         Logger = logger;
         Name = name;
-        socket.SetTimeouts(MessageReceiveTimeout);
-        _connection = new VhostUserConnection(socket) { MessageTimeout = MessageReceiveTimeout };
+        TimeSpan messageTimeout = sharedThread ? DeviceEventLoop.SharedMessageTimeout : MessageReceiveTimeout;
+        socket.SetTimeouts(messageTimeout);
+        _connection = new VhostUserConnection(socket) { MessageTimeout = messageTimeout, NonBlockingSend = sharedThread };
         _vrings = new Vring[device.QueueCount];
         for (int i = 0; i < _vrings.Length; i++) _vrings[i] = new Vring(i, device.MaxQueueSize, logger);
         // Read now: a peer that has already closed again leaves its pid, not its name, in /proc.
@@ -96,12 +105,13 @@ public sealed partial class BackendSession : IDisposable
         }
     }
 
-    /// <summary>Serves the request waiting on the socket. Returns why the connection must end, or
-    /// null to keep it.</summary>
-    internal string? ServeRequest()
+    /// <summary>Serves the request waiting on the socket (<paramref name="events"/>: what epoll
+    /// reported for it). Returns why the connection must end, or null to keep it.</summary>
+    internal string? ServeRequest(uint events)
     {
         try
         {
+            if (_sharedThread && !WholeMessageWaits(events)) return null;
             if (!_connection.Receive(out MessageHeader header, _payload, _fds)) return "the front-end closed the connection";
             MarkSpoken();
             Dispatch(header, _payload.AsSpan(0, (int)header.Size));
@@ -123,6 +133,37 @@ public sealed partial class BackendSession : IDisposable
         {
             _fds.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Shared thread: whether a whole message (header and the payload it announces) waits in the
+    /// socket, so that reading it cannot wait for the peer. While only part of one is there the
+    /// socket is watched edge-triggered, reported again when more bytes come rather than for as
+    /// long as the part sits there; a peer that never sends the rest holds nobody but itself.
+    /// A hang-up, an error or a header announcing too much goes to <see cref="VhostUserConnection.Receive"/>
+    /// at once, which ends the connection without waiting.
+    /// </summary>
+    private bool WholeMessageWaits(uint events)
+    {
+        UnixSocket socket = _connection.Socket;
+        bool whole = (events & (Libc.EPOLLRDHUP | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0;
+        if (!whole)
+        {
+            Span<byte> header = stackalloc byte[MessageHeader.Length];
+            int unread = socket.UnreadBytes();
+            if (unread == 0) whole = true;
+            else if (socket.Peek(header) == MessageHeader.Length)
+            {
+                uint size = Payload.Read<MessageHeader>(header).Size;
+                whole = size > MessageHeader.MaxPayload || unread >= MessageHeader.Length + (long)size;
+            }
+        }
+        if (whole == _waitingForRest)
+        {
+            _waitingForRest = !whole;
+            _epoll.Modify(socket.Fd, _connectionToken, Libc.EPOLLIN | Libc.EPOLLRDHUP | (whole ? 0 : Libc.EPOLLET));
+        }
+        return whole;
     }
 
     private void MarkSpoken()

@@ -76,6 +76,18 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     /// </summary>
     public bool AllowUnsealedMemory { get; init; }
 
+    /// <summary>
+    /// The loop runs on a <see cref="DeviceLoopGroup"/>'s thread, which carries other devices'
+    /// frames too: a front-end must not hold it. Replies to a front-end that does not read them
+    /// end its connection at once instead of waiting for room in its socket, and a message must
+    /// arrive whole within <see cref="SharedMessageTimeout"/> instead of two seconds.
+    /// </summary>
+    public bool SharedThread { get; init; }
+
+    /// <summary>How long a message may take to arrive whole on a shared thread. A front-end writes
+    /// each message with one sendmsg, so the rest of a message is there at once or never.</summary>
+    public static readonly TimeSpan SharedMessageTimeout = TimeSpan.FromMilliseconds(20);
+
     /// <summary>Times the loop slept in epoll_wait until an event (for tests and diagnostics).</summary>
     public long SleepingWaits => Volatile.Read(ref _sleepingWaits);
 
@@ -122,8 +134,8 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     /// <summary>Runs the loop on the calling thread until <see cref="Stop"/>.</summary>
     public void Run()
     {
-        _device.Attach(this);
-        Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[32];
+        Begin();
+        Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[EventBatch];
         long pollTicks = BusyPoll > TimeSpan.Zero ? (long)(BusyPoll.TotalSeconds * Stopwatch.Frequency) : 0;
         long pollUntil = 0;
         while (!_stopRequested)
@@ -134,21 +146,52 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
             if (polling) Volatile.Write(ref _pollingWaits, _pollingWaits + 1);
             else Volatile.Write(ref _sleepingWaits, _sleepingWaits + 1);
             if (count > 0 && pollTicks != 0) pollUntil = Stopwatch.GetTimestamp() + pollTicks;
-            bool listenerReadable = false;
-            for (int i = 0; i < count && !_stopRequested; i++)
-            {
-                ulong token = events[i].Data;
-                if (token < _exitToken) _session?.OnKick((int)token);
-                else if (token == _connectionToken) OnConnectionReadable();
-                else if (token == _listenerToken) listenerReadable = true;
-                else if (token == _livenessToken) AcknowledgeLiveness();
-                else if (token == _refusedToken) OnRefusedReadable();
-                else if (token >= FirstDeviceToken) RunDeviceEvent(token, events[i].Events);
-            }
-            // Last, so that a front-end that left just before the next one came is gone by then.
-            if (listenerReadable && !_stopRequested) OnListenerReadable();
+            Dispatch(events[..count]);
         }
+        End();
+    }
+
+    /// <summary>Events taken from this loop's epoll set per turn.</summary>
+    internal const int EventBatch = 32;
+
+    /// <summary>This loop's epoll set, readable while any of its fds has an event: what a
+    /// <see cref="DeviceLoopGroup"/> watches to know the loop has work.</summary>
+    internal int PollFd => _epoll.Fd;
+
+    /// <summary>Whether <see cref="Stop"/> was asked.</summary>
+    internal bool StopRequested => _stopRequested;
+
+    /// <summary>First thing on the thread that serves the loop, before any turn.</summary>
+    internal void Begin() => _device.Attach(this);
+
+    /// <summary>One turn without sleeping: handles what is ready now (for a <see cref="DeviceLoopGroup"/>).</summary>
+    internal void TurnWithoutSleeping(Span<Libc.EpollEvent> events)
+    {
+        if (_stopRequested) return;
+        Dispatch(events[.._epoll.Wait(events, 0)]);
+    }
+
+    /// <summary>Last thing on the thread that served the loop: the front-end is let go.</summary>
+    internal void End()
+    {
         if (_session is not null) DropSession("the daemon is shutting down");
+    }
+
+    private void Dispatch(Span<Libc.EpollEvent> events)
+    {
+        bool listenerReadable = false;
+        for (int i = 0; i < events.Length && !_stopRequested; i++)
+        {
+            ulong token = events[i].Data;
+            if (token < _exitToken) _session?.OnKick((int)token);
+            else if (token == _connectionToken) OnConnectionReadable(events[i].Events);
+            else if (token == _listenerToken) listenerReadable = true;
+            else if (token == _livenessToken) AcknowledgeLiveness();
+            else if (token == _refusedToken) OnRefusedReadable();
+            else if (token >= FirstDeviceToken) RunDeviceEvent(token, events[i].Events);
+        }
+        // Last, so that a front-end that left just before the next one came is gone by then.
+        if (listenerReadable && !_stopRequested) OnListenerReadable();
     }
 
     private void OnListenerReadable()
@@ -175,7 +218,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
             return;
         }
         if (socket is null) return;
-        _session = new BackendSession(socket, _device, _epoll, _connectionToken, Logger, Name)
+        _session = new BackendSession(socket, _device, _epoll, _connectionToken, Logger, Name, SharedThread)
         {
             AllowUnsealedMemory = AllowUnsealedMemory,
             Spoke = OnFrontendSpoke,
@@ -212,9 +255,9 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         OnConnectionChanged();
     }
 
-    private void OnConnectionReadable()
+    private void OnConnectionReadable(uint events)
     {
-        if (_session?.ServeRequest() is { } reason) DropSession(reason);
+        if (_session?.ServeRequest(events) is { } reason) DropSession(reason);
     }
 
     private void DropSession(string reason)
@@ -228,6 +271,9 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         if (spoke) OnConnectionChanged();
     }
 
+    /// <summary>Requests of an attached front-end served before a newcomer is turned away.</summary>
+    private const int MaxRequestsBeforeAccept = 64;
+
     /// <summary>
     /// Handles what the connected front-end still has queued; true when that ends in its hang-up.
     /// A front-end that closes and reconnects at once (QEMU's reconnect) has its hang-up queued
@@ -238,7 +284,8 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         using var probe = new Epoll();
         probe.Add(_session!.SocketFd, 0, Libc.EPOLLIN | Libc.EPOLLRDHUP);
         Span<Libc.EpollEvent> ready = stackalloc Libc.EpollEvent[1];
-        while (_session is not null && probe.Wait(ready, 0) > 0) OnConnectionReadable();
+        // Bounded: a front-end that keeps sending is not leaving, and must not keep this thread.
+        for (int i = 0; i < MaxRequestsBeforeAccept && _session is not null && probe.Wait(ready, 0) > 0; i++) OnConnectionReadable(ready[0].Events);
         return _session is null;
     }
 

@@ -13,8 +13,12 @@ public sealed record DeviceServerOptions
     /// A process serving several sockets gives each a distinct one.</summary>
     public string? ThreadName { get; init; }
 
-    /// <summary>See <see cref="DeviceEventLoop.BusyPoll"/>.</summary>
+    /// <summary>See <see cref="DeviceEventLoop.BusyPoll"/>. Ignored with a <see cref="Group"/>, which has its own.</summary>
     public TimeSpan BusyPoll { get; init; }
+
+    /// <summary>Serve the loop on this group's thread, with other devices, instead of a thread of
+    /// its own (<see cref="ThreadName"/> is then the group's). The group outlives the server.</summary>
+    public DeviceLoopGroup? Group { get; init; }
 
     /// <summary>See <see cref="DeviceEventLoop.AllowUnsealedMemory"/>.</summary>
     public bool AllowUnsealedMemory { get; init; }
@@ -40,7 +44,8 @@ public sealed class DeviceServer : IDisposable
     private readonly UnixSocket _listener;
     private readonly IVhostUserDevice _device;
     private readonly IDisposable? _deviceResources;
-    private readonly Thread _thread;
+    private readonly Thread? _thread;
+    private readonly DeviceLoopGroup? _group;
     private bool _disposed;
 
     private DeviceServer(UnixSocket listener, string? path, IVhostUserDevice device, IDisposable? deviceResources, ILogger logger, string name, DeviceServerOptions options)
@@ -53,7 +58,14 @@ public sealed class DeviceServer : IDisposable
             BusyPoll = options.BusyPoll,
             AllowUnsealedMemory = options.AllowUnsealedMemory,
             ConnectionChanged = options.ConnectionChanged,
+            SharedThread = options.Group is not null,
         };
+        _group = options.Group;
+        if (_group is not null)
+        {
+            _group.Add(Loop);
+            return;
+        }
         _thread = new Thread(Loop.Run) { Name = options.ThreadName ?? name, IsBackground = true };
         _thread.Start();
     }
@@ -64,8 +76,8 @@ public sealed class DeviceServer : IDisposable
     /// <summary>The socket file this server created, or null for an adopted socket.</summary>
     public string? SocketPath { get; }
 
-    /// <summary>The loop thread's name.</summary>
-    public string ThreadName => _thread.Name!;
+    /// <summary>The loop thread's name (its group's, when it has one).</summary>
+    public string ThreadName => _group?.ThreadName ?? _thread!.Name!;
 
     public bool IsConnected => Loop.IsConnected;
 
@@ -120,7 +132,7 @@ public sealed class DeviceServer : IDisposable
     public bool Stop(TimeSpan timeout)
     {
         Loop.Stop();
-        return _thread.Join(timeout);
+        return _group?.WaitForExit(Loop, timeout) ?? _thread!.Join(timeout);
     }
 
     public void Dispose()

@@ -8,7 +8,8 @@ using VhostDeviceCan.Interop;
 
 namespace VhostDeviceCan.Daemon;
 
-/// <summary>One device, one listening socket and one event-loop thread per guest; runs until
+/// <summary>One device and one listening socket per guest; one event-loop thread per host
+/// interface's device and one per virtual bus, shared by its devices; runs until
 /// SIGTERM, SIGINT, SIGHUP or SIGQUIT, then settles in-flight work, removes the socket files and
 /// returns 0.</summary>
 public static class CanDaemon
@@ -41,6 +42,7 @@ public static class CanDaemon
         using var metricsServer = metrics;
 
         var instances = new List<Instance>();
+        var busLoops = new BusLoops(options.BusyPoll, log);
         var service = new ServiceStatus(log);
         try
         {
@@ -53,7 +55,8 @@ public static class CanDaemon
                     TxFilter = options.TxFilter(i),
                     RxFilter = options.RxFilter(i),
                     TxRate = options.TxRateOf(i),
-                }, options.BusyPoll, options.AllowUnsealedMemory, options.SocketAccess, service.OnConnectionChanged, loggers));
+                }, options.BusyPoll, busLoops.For(options.Devices[i]), options.AllowUnsealedMemory, options.SocketAccess,
+                    service.OnConnectionChanged, loggers));
                 service.Add(instances[i].Loop);
             }
         }
@@ -62,6 +65,7 @@ public static class CanDaemon
             // Like a bad command line: one line on stderr, where a user or a service manager looks.
             StartupError.Write(e.Message);
             foreach (var instance in instances) instance.StopAndJoin();
+            busLoops.Dispose();
             return 1;
         }
 
@@ -82,6 +86,7 @@ public static class CanDaemon
             StartupError.Write($"--bridge {options.Bridges[bridges.Count]}: cannot bind: {e.Message} ({e.SocketErrorCode})");
             foreach (var started in bridges) started.Dispose();
             foreach (var instance in instances) instance.StopAndJoin();
+            busLoops.Dispose();
             return 1;
         }
 
@@ -152,6 +157,7 @@ public static class CanDaemon
 
         foreach (var running in bridges) running.Dispose();
         foreach (var instance in instances) instance.StopAndJoin();
+        busLoops.Dispose();
         return 0;
     }
 
@@ -179,7 +185,7 @@ public static class CanDaemon
         /// <summary>Serves socket <paramref name="index"/>: listens on <paramref name="path"/>, or serves
         /// <paramref name="inheritedFd"/> when it is not -1.</summary>
         public static Instance Start(int index, string path, int inheritedFd, DeviceSpec spec, CanDeviceOptions deviceOptions,
-            TimeSpan busyPoll, bool allowUnsealedMemory, SocketFileAccess? socketAccess, Action<DeviceEventLoop> connectionChanged,
+            TimeSpan busyPoll, DeviceLoopGroup? group, bool allowUnsealedMemory, SocketFileAccess? socketAccess, Action<DeviceEventLoop> connectionChanged,
             ILoggerFactory loggers)
         {
             ICanTransport transport = TransportFactory.Open(spec);
@@ -196,11 +202,12 @@ public static class CanDaemon
             // An inherited socket is named by the path it is bound to, like a created one.
             string name = path.StartsWith("fd ", StringComparison.Ordinal) ? $"fd{inheritedFd}" : System.IO.Path.GetFileName(path);
             // Named by index, not by path or fd: unique with any number of sockets, and short
-            // enough for Linux's 15-byte thread names.
+            // enough for Linux's 15-byte thread names. A virtual bus's devices share its thread.
             var options = new DeviceServerOptions
             {
                 Name = name,
                 ThreadName = $"can{index}",
+                Group = group,
                 BusyPoll = busyPoll,
                 AllowUnsealedMemory = allowUnsealedMemory,
                 SocketAccess = socketAccess,

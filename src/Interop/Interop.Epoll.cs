@@ -13,6 +13,9 @@ public static partial class Libc
     public const uint EPOLLERR = 0x008;
     public const uint EPOLLHUP = 0x010;
     public const uint EPOLLRDHUP = 0x2000;
+    /// <summary>Edge-triggered: reported when the fd becomes ready (for a socket: when more data
+    /// arrives), not for as long as it stays ready.</summary>
+    public const uint EPOLLET = 0x80000000;
 
     /// <summary>struct epoll_event. The kernel declares it packed on x86_64 only (12 bytes), the one
     /// architecture this project builds for.</summary>

@@ -24,6 +24,7 @@ public static partial class Libc
     public const int MSG_CONFIRM = 0x800;
     public const int MSG_CTRUNC = 0x8;
     public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_PEEK = 0x2;
     /// <summary>asm-generic/ioctls.h, the same on x86-64 and arm64; SIOCINQ for sockets.</summary>
     public const ulong FIONREAD = 0x541B;
     public const int MSG_WAITALL = 0x100;

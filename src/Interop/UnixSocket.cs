@@ -151,9 +151,11 @@ public sealed partial class UnixSocket : IDisposable
         }
     }
 
-    /// <summary>Sends all of <paramref name="data"/>; <paramref name="fds"/> ride with the first byte.</summary>
+    /// <summary>Sends all of <paramref name="data"/>; <paramref name="fds"/> ride with the first byte.
+    /// With <paramref name="dontWait"/>, a full socket buffer fails with EAGAIN instead of waiting
+    /// (possibly after part of the data went out).</summary>
     // SAFETY: the control buffer is stack memory of controlLength bytes; the header and the fds written into it stay inside CmsgSpace(fds) bytes.
-    public unsafe void Send(ReadOnlySpan<byte> data, ReadOnlySpan<int> fds = default)
+    public unsafe void Send(ReadOnlySpan<byte> data, ReadOnlySpan<int> fds = default, bool dontWait = false)
     {
         int controlLength = fds.Length == 0 ? 0 : Libc.CmsgSpace(fds.Length * sizeof(int));
         byte* control = stackalloc byte[Math.Max(controlLength, 1)];
@@ -176,7 +178,7 @@ public sealed partial class UnixSocket : IDisposable
                     message.Control = control;
                     message.ControlLength = (nuint)controlLength;
                 }
-                nint result = Libc.sendmsg(Fd, &message, Libc.MSG_NOSIGNAL);
+                nint result = Libc.sendmsg(Fd, &message, Libc.MSG_NOSIGNAL | (dontWait ? Libc.MSG_DONTWAIT : 0));
                 if (result < 0)
                 {
                     int errno = Errno.Last;
@@ -222,6 +224,31 @@ public sealed partial class UnixSocket : IDisposable
                 if ((message.Flags & Libc.MSG_CTRUNC) != 0)
                     throw new SyscallException("recvmsg (control data truncated, fds lost)", Errno.EMFILE);
                 return (int)result;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Copies up to buffer.Length of the bytes waiting, without taking them and without waiting;
+    /// returns how many (0 when none wait). File descriptors riding with them stay queued for the
+    /// <see cref="Receive"/> that takes the bytes: with no room for control data the kernel
+    /// installs none.
+    /// </summary>
+    public unsafe int Peek(Span<byte> buffer)
+    {
+        // SAFETY: buffer stays pinned while recvmsg writes at most buffer.Length bytes into it.
+        fixed (byte* bytes = buffer)
+        {
+            while (true)
+            {
+                var iov = new Libc.IoVec { Base = bytes, Length = (nuint)buffer.Length };
+                var message = new Libc.MsgHdr { Iov = &iov, IovLength = 1 };
+                nint result = Libc.recvmsg(Fd, &message, Libc.MSG_PEEK | Libc.MSG_DONTWAIT);
+                if (result >= 0) return (int)result;
+                int errno = Errno.Last;
+                if (errno == Errno.EINTR) continue;
+                if (errno == Errno.EAGAIN) return 0;
+                throw new SyscallException("recvmsg(MSG_PEEK)", errno);
             }
         }
     }

@@ -8,9 +8,10 @@ namespace VhostDeviceCan.Simulator;
 
 /// <summary>
 /// Guest-to-guest figures through a running daemon: two simulated guests on one bus, A sends and
-/// B receives. Reports frames/s (batched and one at a time), round-trip latency percentiles, and
-/// with --daemon-pid the daemon's CPU per million frames, idle CPU and RSS. Run with the pid of
-/// this process (--daemon-pid self is not needed: pass the daemon's) for an in-process daemon.
+/// B receives. Reports frames/s (paced batches, one at a time, and unpaced with the frames lost),
+/// round-trip latency percentiles beside the host's wake-up floor measured in the same run, and
+/// with --daemon-pid the daemon's CPU per million frames, idle CPU and RSS. With --idle-guest a
+/// third guest on the bus starts its controller and then takes nothing, as a hung guest does.
 /// </summary>
 internal static class Benchmark
 {
@@ -24,7 +25,12 @@ internal static class Benchmark
         using var a = DaemonConnection.Connect(settings.SocketA, options);
         using var b = DaemonConnection.Connect(settings.SocketB, options);
         if (!a.Start() || !b.Start()) return Commands.Refuse("the device refused START");
-        Report("guests", $"2 connected, queue size {settings.QueueSize}, features 0x{a.Negotiated:x}");
+        // Started, receive buffers posted, and never read again: its device fills them, then its
+        // backlog and inbox, and the bus is left to hold senders back and then overrun it.
+        using VirtioCanGuest? idle = settings.IdleGuest is { } idleSocket ? DaemonConnection.Connect(idleSocket, options) : null;
+        if (idle is not null && !idle.Start()) return Commands.Refuse("the idle guest's device refused START");
+        Report("guests", $"{(idle is null ? 2 : 3)} connected, queue size {settings.QueueSize}, features 0x{a.Negotiated:x}"
+            + (idle is null ? "" : "; the third takes nothing"));
 
         int daemonPid = settings.DaemonPid;
         if (daemonPid > 0 && settings.IdleSeconds > 0)
@@ -43,10 +49,12 @@ internal static class Benchmark
         }
         Throughput(a, b, settings, settings.Frames, batched: true);
         Throughput(a, b, settings, Math.Max(settings.Frames / 20, 1000), batched: false);
-        Latency(a, b, settings);
-        WakeUpFloor(settings.Samples);
+        long unpacedLost = Throughput(a, b, settings with { Unpaced = true }, settings.Frames, batched: true);
+        double roundTrip = Latency(a, b, settings);
+        double floor = WakeUpFloor(settings.Samples);
+        Report("round trip / floor", $"p50 {roundTrip / floor:0.0}× the wake-up floor's p50 (a round trip crosses 4 wake-ups, the floor 2)");
         if (daemonPid > 0) Report("daemon RSS", $"{ProcessStats.Read(daemonPid).RssKiB / 1024.0:0.0} MiB");
-        return ExitStatus.Ok;
+        return unpacedLost == 0 ? ExitStatus.Ok : Commands.Refuse($"{unpacedLost} frames lost unpaced");
     }
 
     private static CommandFailure NothingArrives(BenchmarkSettings settings, string run) => new(ExitStatus.Refused,
@@ -170,8 +178,8 @@ internal static class Benchmark
         while (guest.CollectTxCompletions() == 0) guest.WaitForTx(TimeSpan.FromSeconds(1));
     }
 
-    /// <summary>Round trips: A sends, B echoes what it receives, A times the answer.</summary>
-    private static void Latency(VirtioCanGuest a, VirtioCanGuest b, BenchmarkSettings settings)
+    /// <summary>Round trips: A sends, B echoes what it receives, A times the answer. Returns the p50 in µs.</summary>
+    private static double Latency(VirtioCanGuest a, VirtioCanGuest b, BenchmarkSettings settings)
     {
         int samples = settings.Samples;
         TimeSpan wait = settings.Timeout < TimeSpan.FromSeconds(1) ? settings.Timeout : TimeSpan.FromSeconds(1);
@@ -207,16 +215,17 @@ internal static class Benchmark
         if (lost * wait >= settings.Timeout) throw NothingArrives(settings, "round trip");
         Array.Sort(rtt);
         Report("round trip", $"p50 {Percentile(rtt, 0.50):0.0} µs, p99 {Percentile(rtt, 0.99):0.0} µs, p99.9 {Percentile(rtt, 0.999):0.0} µs over {samples:#,0} samples, {lost} lost");
+        return Percentile(rtt, 0.50);
     }
 
     /// <summary>
     /// What this host charges for waking a thread: two threads bounce a count through eventfds,
     /// each asleep in epoll_wait, so one round trip is two wake-ups and nothing else. A frame's
-    /// round trip between two simulated guests crosses six (three each way: the sender's device
-    /// loop, the receiver's device loop, the receiver), so this sets the floor the round trip
-    /// above is measured against.
+    /// round trip between two simulated guests on a virtual bus crosses four (two each way: the
+    /// bus's event loop, the receiver), so twice this is the least a blocking design can reach.
+    /// Returns the p50 in µs.
     /// </summary>
-    private static void WakeUpFloor(int samples)
+    private static double WakeUpFloor(int samples)
     {
         using var ping = new EventFd();
         using var pong = new EventFd();
@@ -250,6 +259,7 @@ internal static class Benchmark
         echo.Join();
         Array.Sort(rtt);
         Report("wake-up floor", $"p50 {Percentile(rtt, 0.50):0.0} µs, p99 {Percentile(rtt, 0.99):0.0} µs, p99.9 {Percentile(rtt, 0.999):0.0} µs per 2 thread wake-ups (eventfd + epoll, no daemon)");
+        return Percentile(rtt, 0.50);
     }
 
     private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
@@ -262,4 +272,4 @@ internal static class Benchmark
 
 /// <summary>What <c>bench</c> was asked to measure.</summary>
 internal sealed record BenchmarkSettings(string SocketA, string SocketB, int Frames, int Samples, int DaemonPid,
-    int QueueSize, double IdleSeconds, TimeSpan Timeout, bool Unpaced = false);
+    int QueueSize, double IdleSeconds, TimeSpan Timeout, bool Unpaced = false, string? IdleGuest = null);

@@ -20,6 +20,7 @@ var idleSeconds = Options.Seconds("--idle-seconds", [], "Idle measurement length
 var benchTimeout = Options.Seconds("--timeout", ["-T"], "Give up when no frame arrives for this many seconds", fallback: 5);
 var unpaced = new Option<bool>("--unpaced") { Description = "Send as fast as the device takes frames, with no window on the receiver; report sent, received and lost, and skip the other runs" };
 var inProcess = new Option<bool>("--in-process") { Description = "Serve the two sockets from devices inside this process (to count allocations per frame)" };
+var idleGuest = new Option<string>("--idle-guest") { Description = "A third socket on the same bus: a guest there starts its controller and then takes no frame, as a hung guest does", HelpName = "SOCKET" };
 
 var send = new Command("send", "Send frames, like cansend; exits 1 if the device refused any") { socket, frames, noStart };
 send.SetAction(r => Run(() => Commands.Send(r.GetValue(socket)!, r.GetValue(frames)!, !r.GetValue(noStart))));
@@ -29,16 +30,17 @@ var info = new Command("info", "Show the device's features, configuration and st
 info.SetAction(r => Run(() => Commands.Info(r.GetValue(socket)!)));
 var bench = new Command("bench", "Measure guest-to-guest throughput and latency through the daemon")
 {
-    socket, socketB, benchFrames, samples, daemonPid, queueSize, idleSeconds, benchTimeout, unpaced, inProcess,
+    socket, socketB, benchFrames, samples, daemonPid, queueSize, idleSeconds, benchTimeout, unpaced, inProcess, idleGuest,
 };
 bench.SetAction(r => Run(() =>
 {
     var settings = new BenchmarkSettings(r.GetValue(socket)!, r.GetValue(socketB)!, r.GetValue(benchFrames), r.GetValue(samples),
-        r.GetValue(daemonPid), r.GetValue(queueSize), r.GetValue(idleSeconds), TimeSpan.FromSeconds(r.GetValue(benchTimeout)), r.GetValue(unpaced));
-    if (Path.GetFullPath(settings.SocketA) == Path.GetFullPath(settings.SocketB))
-        throw new CommandFailure(ExitStatus.Usage, "bench needs two different sockets on one bus (a socket serves one guest)");
+        r.GetValue(daemonPid), r.GetValue(queueSize), r.GetValue(idleSeconds), TimeSpan.FromSeconds(r.GetValue(benchTimeout)), r.GetValue(unpaced), r.GetValue(idleGuest));
+    string[] sockets = [settings.SocketA, settings.SocketB, .. settings.IdleGuest is { } idle ? new[] { idle } : []];
+    if (sockets.Select(Path.GetFullPath).Distinct().Count() != sockets.Length)
+        throw new CommandFailure(ExitStatus.Usage, "bench needs two different sockets on one bus, and another for --idle-guest (a socket serves one guest)");
     if (!r.GetValue(inProcess)) return Benchmark.Run(settings);
-    using var daemon = new InProcessDaemon(settings.SocketA, settings.SocketB);
+    using var daemon = new InProcessDaemon(sockets);
     return Benchmark.Run(settings with { DaemonPid = Environment.ProcessId, IdleSeconds = 0 });
 }));
 

@@ -16,9 +16,10 @@ public sealed class BackendChannel : IDisposable
     private readonly ReceivedFds _fds = new();
     private bool _broken;
 
-    public BackendChannel(UnixSocket socket)
+    /// <param name="nonBlockingSend">See <see cref="VhostUserConnection.NonBlockingSend"/>.</param>
+    public BackendChannel(UnixSocket socket, bool nonBlockingSend = false)
     {
-        _connection = new VhostUserConnection(socket);
+        _connection = new VhostUserConnection(socket) { NonBlockingSend = nonBlockingSend };
         _waiter = new ReadableWaiter(socket.Fd);
     }
 

@@ -24,6 +24,11 @@ public sealed class VhostUserConnection : IDisposable
     /// </summary>
     public TimeSpan? MessageTimeout { get; init; }
 
+    /// <summary>Sends never wait for room in the socket: a peer that leaves its replies unread
+    /// until the buffer is full gets a <see cref="VhostUserException"/> that drops it, instead of
+    /// holding the sending thread.</summary>
+    public bool NonBlockingSend { get; init; }
+
     /// <summary>
     /// Receives one message. The header is read with its own recvmsg so that fds of the next
     /// message are never taken early; fds may only ride with the header, so any fd arriving with
@@ -124,7 +129,7 @@ public sealed class VhostUserConnection : IDisposable
         payload.CopyTo(message[MessageHeader.Length..]);
         try
         {
-            Socket.Send(message, fds);
+            Socket.Send(message, fds, NonBlockingSend);
         }
         catch (SyscallException e)
         {

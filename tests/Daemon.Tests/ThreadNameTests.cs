@@ -4,21 +4,28 @@ using VhostDeviceCan.Interop;
 
 namespace VhostDeviceCan.Daemon.Tests;
 
-/// <summary>Each socket's event loop runs on a thread of its own whose name (what top -H, perf and
-/// gdb show) tells it apart from every other socket's.</summary>
+/// <summary>The devices of one virtual bus share one event-loop thread named after the bus, and
+/// each bus has its own; its name (what top -H, perf and gdb show) tells it apart from the others.
+/// (A host interface's device keeps a thread of its own, canN after its socket's index.)</summary>
 public sealed partial class ThreadNameTests
 {
     [Fact]
-    public void Twelve_sockets_have_twelve_distinct_loop_thread_names()
+    public void Twelve_sockets_on_the_default_bus_share_one_loop_thread()
     {
         using var daemon = DaemonProcess.Start(12);
-        AssertDistinctLoopThreads(daemon.Process.Id, 12);
+        AssertLoopThreads(daemon.Process.Id, ["vbus-default"]);
+    }
+
+    [Fact]
+    public void Each_virtual_bus_has_its_own_loop_thread_its_name_cut_to_15_bytes()
+    {
+        using var daemon = DaemonProcess.Start(4, ["-d", "vbus:a vbus:powertrain-network vbus:a vbus:powertrain-network"]);
+        AssertLoopThreads(daemon.Process.Id, ["vbus-a", "vbus-powertrain"]);
     }
 
     [Fact]
     public void Inherited_sockets_have_distinct_loop_thread_names()
     {
-        // Eleven fds: at least two of them end in the same digit.
         const int Count = 11;
         string directory = DaemonProcess.NewDirectory();
         var sockets = new List<UnixSocket>();
@@ -34,7 +41,7 @@ public sealed partial class ThreadNameTests
             }
             using var daemon = new ChildProcess("vhost-device-can", arguments);
             for (int i = 0; i < Count; i++) daemon.WaitForLog($"listening on {Regex.Escape(Path.Combine(directory, $"s{i}.sock"))} ");
-            AssertDistinctLoopThreads(daemon.Id, Count);
+            AssertLoopThreads(daemon.Id, ["vbus-default"]);
         }
         finally
         {
@@ -43,20 +50,19 @@ public sealed partial class ThreadNameTests
         }
     }
 
-    private static void AssertDistinctLoopThreads(int pid, int count)
+    private static void AssertLoopThreads(int pid, string[] expected)
     {
         // A thread takes its name as it starts, which may be a moment after the socket listens.
         string[] names = LoopThreadNames(pid);
-        for (DateTime deadline = DateTime.UtcNow + ChildProcess.Timeout; names.Length < count && DateTime.UtcNow < deadline; names = LoopThreadNames(pid))
+        for (DateTime deadline = DateTime.UtcNow + ChildProcess.Timeout; names.Length < expected.Length && DateTime.UtcNow < deadline; names = LoopThreadNames(pid))
             Thread.Sleep(20);
-        Assert.True(names.Length == count, $"{names.Length} loop threads for {count} sockets: {string.Join(' ', names)}");
-        Assert.True(names.Distinct().Count() == count, $"loop thread names repeat: {string.Join(' ', names.Order())}");
+        Assert.Equal(expected.Order(), names.Order());
     }
 
     private static string[] LoopThreadNames(int pid) => [.. Directory.GetDirectories($"/proc/{pid}/task")
         .Select(task => File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n'))
         .Where(name => LoopThreadName().IsMatch(name))];
 
-    [GeneratedRegex(@"^can\d+$")]
+    [GeneratedRegex(@"^(can\d+|vbus-.*)$")]
     private static partial Regex LoopThreadName();
 }

@@ -34,6 +34,48 @@ public unsafe class UnixSocketTests
     }
 
     [Fact]
+    public void Peek_copies_waiting_bytes_and_leaves_them_and_their_fds_queued()
+    {
+        var (a, b) = UnixSocket.Pair();
+        using (a)
+        using (b)
+        using (var original = new EventFd())
+        using (var fds = new ReceivedFds())
+        {
+            Span<byte> peeked = stackalloc byte[4];
+            Assert.Equal(0, b.Peek(peeked));
+            int before = EventFdsOpen();
+            a.Send([1, 2, 3, 4, 5, 6], [original.Fd]);
+            Assert.Equal(4, b.Peek(peeked));
+            Assert.Equal([1, 2, 3, 4], peeked.ToArray());
+            Assert.Equal(before, EventFdsOpen());
+            Assert.Equal(6, b.UnreadBytes());
+
+            Span<byte> buffer = stackalloc byte[6];
+            Assert.Equal(6, b.Receive(buffer, fds));
+            Assert.Equal([1, 2, 3, 4, 5, 6], buffer.ToArray());
+            Assert.Equal(1, fds.Count);
+        }
+    }
+
+    [Fact]
+    public void A_send_that_must_not_wait_fails_with_eagain_on_a_full_socket()
+    {
+        var (a, b) = UnixSocket.Pair();
+        using (a)
+        using (b)
+        {
+            var chunk = new byte[4096];
+            var error = Assert.Throws<SyscallException>(() =>
+            {
+                // Nobody reads b: the buffers fill within a few hundred kilobytes.
+                for (int i = 0; i < 100_000; i++) a.Send(chunk, dontWait: true);
+            });
+            Assert.Equal(Errno.EAGAIN, error.ErrorNumber);
+        }
+    }
+
+    [Fact]
     public void After_shutting_down_writes_the_peer_reads_end_of_file_and_can_still_answer()
     {
         var (a, b) = UnixSocket.Pair();

@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using VhostDeviceCan.Interop;
+
+namespace VhostDeviceCan.Backend;
+
+/// <summary>
+/// Several <see cref="DeviceEventLoop"/>s served by one thread: devices that pass frames to each
+/// other (the guests of one virtual bus) then hand a frame on within one turn. The thread sleeps
+/// in epoll_wait on the loops' own epoll sets (an epoll fd is readable while its set has an
+/// event); when it wakes it gives each ready loop one turn, and before sleeping again it looks
+/// once more without sleeping, so that what one loop's turn made ready in another (a frame
+/// published into a member's inbox) is handled in the same wake-up. A frame from guest A to guest
+/// B thus costs the daemon one wake-up (A's kick) instead of two (A's loop, then B's loop).
+/// </summary>
+/// <remarks>
+/// Every loop's work stays what it was, one loop at a time, on one thread: a device never sees
+/// two threads. The price is that one thread does the work of all the group's devices, so they
+/// share one core; and a front-end's requests are handled on the thread that carries the others'
+/// frames, which is why a session's sends never wait for a peer that does not read
+/// (<see cref="DeviceEventLoop.SharedThread"/>). Idle, the thread sleeps: no timer, no polling
+/// unless <see cref="BusyPoll"/> asks for it.
+/// </remarks>
+public sealed class DeviceLoopGroup : IDisposable
+{
+    /// <summary>Linux keeps 15 bytes of a thread's name.</summary>
+    public const int MaxThreadNameBytes = 15;
+
+    private readonly Epoll _epoll = new();
+    private readonly EventFd _exit = new();
+    private readonly Lock _membershipLock = new();
+    private readonly ILogger _logger;
+    private readonly Thread _thread;
+    private Member[] _members = [];
+    private ulong _nextToken = 1;
+    private volatile bool _stopRequested;
+    private long _sleepingWaits;
+    private long _pollingWaits;
+    private bool _started;
+
+    private sealed class Member(DeviceEventLoop loop, ulong token)
+    {
+        public DeviceEventLoop Loop { get; } = loop;
+        public ulong Token { get; } = token;
+        public ManualResetEventSlim Left { get; } = new();
+    }
+
+    /// <summary>A group whose thread is called <paramref name="threadName"/> (cut to
+    /// <see cref="MaxThreadNameBytes"/> bytes). The thread starts with the first loop.</summary>
+    public DeviceLoopGroup(string threadName, ILogger logger)
+    {
+        _logger = logger;
+        ThreadName = Truncate(threadName, MaxThreadNameBytes);
+        _epoll.Add(_exit.Fd, 0);
+        _thread = new Thread(Run) { Name = ThreadName, IsBackground = true };
+    }
+
+    public string ThreadName { get; }
+
+    /// <summary>See <see cref="DeviceEventLoop.BusyPoll"/>; for the group's thread.</summary>
+    public TimeSpan BusyPoll { get; init; }
+
+    /// <summary>Times the group's thread slept in epoll_wait until a loop had an event.</summary>
+    public long SleepingWaits => Volatile.Read(ref _sleepingWaits);
+
+    /// <summary>Times it asked without sleeping: after each turn, and while busy polling.</summary>
+    public long PollingWaits => Volatile.Read(ref _pollingWaits);
+
+    /// <summary>Loops served now.</summary>
+    public int Count => Volatile.Read(ref _members).Length;
+
+    /// <summary>
+    /// Serves <paramref name="loop"/> from now on. Any thread; the loop must not be run elsewhere.
+    /// Its device is attached here, before the group's thread can see the loop.
+    /// </summary>
+    public void Add(DeviceEventLoop loop)
+    {
+        ObjectDisposedException.ThrowIf(_stopRequested, this);
+        loop.Begin();
+        lock (_membershipLock)
+        {
+            var member = new Member(loop, _nextToken++);
+            Member[] members = [.. _members, member];
+            // Release: the member is complete before the group's thread can read it.
+            Volatile.Write(ref _members, members);
+            _epoll.Add(loop.PollFd, member.Token);
+            if (!_started)
+            {
+                _started = true;
+                _thread.Start();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for <paramref name="loop"/>, asked to stop with
+    /// <see cref="DeviceEventLoop.Stop"/>, to have finished its last turn and left the group (its
+    /// front-end let go, as when its own thread ends). False if it has not.
+    /// </summary>
+    public bool WaitForExit(DeviceEventLoop loop, TimeSpan timeout)
+    {
+        Member? member = Array.Find(Volatile.Read(ref _members), m => ReferenceEquals(m.Loop, loop));
+        return member is null || member.Left.Wait(timeout);
+    }
+
+    private void Run()
+    {
+        Span<Libc.EpollEvent> ready = stackalloc Libc.EpollEvent[DeviceEventLoop.EventBatch];
+        Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[DeviceEventLoop.EventBatch];
+        long pollTicks = BusyPoll > TimeSpan.Zero ? (long)(BusyPoll.TotalSeconds * Stopwatch.Frequency) : 0;
+        long pollUntil = 0;
+        bool lookAgain = false;
+        while (!_stopRequested)
+        {
+            bool polling = lookAgain || (pollTicks != 0 && Stopwatch.GetTimestamp() < pollUntil);
+            int count = _epoll.Wait(ready, polling ? 0 : -1);
+            // Written by this thread only; other threads just read them.
+            if (polling) Volatile.Write(ref _pollingWaits, _pollingWaits + 1);
+            else Volatile.Write(ref _sleepingWaits, _sleepingWaits + 1);
+            if (count > 0 && pollTicks != 0) pollUntil = Stopwatch.GetTimestamp() + pollTicks;
+            // A turn may have made another loop ready (a frame for a member of this bus): one more
+            // look before sleeping serves it without a wake-up.
+            lookAgain = count > 0;
+            // Acquire: pairs with the release in Add.
+            Member[] members = Volatile.Read(ref _members);
+            for (int i = 0; i < count && !_stopRequested; i++)
+            {
+                ulong token = ready[i].Data;
+                if (token == 0) continue;
+                Member? member = Find(members, token);
+                if (member is null) continue;
+                if (member.Loop.StopRequested) Retire(member);
+                else member.Loop.TurnWithoutSleeping(events);
+            }
+        }
+    }
+
+    private static Member? Find(Member[] members, ulong token)
+    {
+        foreach (Member member in members)
+            if (member.Token == token) return member;
+        return null;
+    }
+
+    /// <summary>Group thread (or after it ended): the loop's last turn, as at the end of its own thread.</summary>
+    private void Retire(Member member)
+    {
+        lock (_membershipLock)
+        {
+            if (Array.IndexOf(_members, member) < 0) return;
+            _epoll.Remove(member.Loop.PollFd);
+            Volatile.Write(ref _members, [.. _members.Where(m => !ReferenceEquals(m, member))]);
+        }
+        try
+        {
+            member.Loop.End();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _logger.LogError(e, "{Name}: letting the front-end go failed", member.Loop.Name);
+        }
+        member.Left.Set();
+    }
+
+    private static string Truncate(string name, int maxBytes)
+    {
+        if (Encoding.UTF8.GetByteCount(name) <= maxBytes) return name;
+        int length = name.Length;
+        while (length > 0 && (Encoding.UTF8.GetByteCount(name.AsSpan(0, length)) > maxBytes || char.IsHighSurrogate(name[length - 1])))
+            length--;
+        return name[..length];
+    }
+
+    /// <summary>Stops the thread; loops still in the group get their last turn here. Dispose the
+    /// loops themselves afterwards.</summary>
+    public void Dispose()
+    {
+        bool started;
+        lock (_membershipLock)
+        {
+            if (_stopRequested) return;
+            _stopRequested = true;
+            started = _started;
+        }
+        _exit.Signal();
+        if (started) _thread.Join();
+        foreach (Member member in Volatile.Read(ref _members)) Retire(member);
+        _epoll.Dispose();
+        _exit.Dispose();
+    }
+}
