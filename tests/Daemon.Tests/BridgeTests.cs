@@ -184,8 +184,14 @@ public sealed class BridgeTests
         Assert.Equal(0, b2.SendAndWait(frame));
         Assert.Equal(frame, ReceiveOne(a0));
         Assert.Equal(frame, ReceiveOne(a1));
-        Assert.Equal(2, daemonA.Log.Snapshot().Count(l => l.Contains(": peer up", StringComparison.Ordinal)));
+        // The log is written apart from the frames: give it a moment.
+        DateTime deadline = DateTime.UtcNow + Patience;
+        while (PeerUps(daemonA) < 2 && DateTime.UtcNow < deadline) Thread.Sleep(50);
+        Assert.Equal(2, PeerUps(daemonA));
     }
+
+    private static int PeerUps(DaemonProcess daemon) =>
+        daemon.Log.Snapshot().Count(l => l.Contains(": peer up", StringComparison.Ordinal));
 
     [Fact]
     public void A_hub_daemon_passes_a_frame_from_one_peer_to_the_other_exactly_once_and_never_back()
