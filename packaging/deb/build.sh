@@ -13,7 +13,7 @@ here=$repo/packaging/deb
 for tool in scdoc strip dpkg-deb dpkg-shlibdeps dpkg-parsechangelog gzip; do
   command -v "$tool" >/dev/null || { echo "packaging needs $tool (apt-get install scdoc binutils dpkg-dev gzip)" >&2; exit 1; }
 done
-for binary in vhost-device-can vhost-can-sim; do
+for binary in vhost-device-can vhost-can-sim vhost-can-ctl; do
   [ -x "$bin/$binary" ] || { echo "$bin/$binary is missing: run ./build.sh first" >&2; exit 1; }
 done
 
@@ -37,9 +37,9 @@ doc=$root/usr/share/doc/vhost-device-can
 install -d -m 0755 "$root/DEBIAN" "$root/usr/bin" "$root/usr/lib/systemd/system" \
   "$root/usr/share/man/man1" "$root/usr/share/man/man8" "$doc"
 
-install -m 0755 "$bin/vhost-device-can" "$bin/vhost-can-sim" "$root/usr/bin/"
+install -m 0755 "$bin/vhost-device-can" "$bin/vhost-can-sim" "$bin/vhost-can-ctl" "$root/usr/bin/"
 # The compiler's version notes are of no use at run time (what dh_strip drops too).
-strip --remove-section=.comment --remove-section=.note "$root/usr/bin/vhost-device-can" "$root/usr/bin/vhost-can-sim"
+strip --remove-section=.comment --remove-section=.note "$root/usr/bin/vhost-device-can" "$root/usr/bin/vhost-can-sim" "$root/usr/bin/vhost-can-ctl"
 # Every unit in packaging/systemd; the folder may hold none yet.
 for unit in "$repo"/packaging/systemd/*.service "$repo"/packaging/systemd/*.socket; do
   [ -e "$unit" ] && install -m 0644 "$unit" "$root/usr/lib/systemd/system/"
@@ -61,7 +61,7 @@ install -m 0644 "$here/copyright" "$doc/copyright"
 install -d -m 0755 "$root/usr/share/lintian/overrides"
 install -m 0644 "$here/lintian-overrides" "$root/usr/share/lintian/overrides/vhost-device-can"
 gzip -9n < "$here/changelog" > "$doc/changelog.Debian.gz"
-install -m 0644 "$repo/README.md" "$repo/docs/real-guest.md" "$doc/"
+install -m 0644 "$repo/README.md" "$repo/docs/real-guest.md" "$repo/docs/control-protocol.md" "$doc/"
 install -d -m 0755 "$doc/spec"
 install -m 0644 "$repo"/docs/spec/*.md "$doc/spec/"
 chmod 0644 "$doc"/*.gz "$root"/usr/share/man/man*/*.gz
@@ -69,7 +69,7 @@ chmod 0644 "$doc"/*.gz "$root"/usr/share/man/man*/*.gz
 # Depends from the libraries the binaries link (libc6 and its version), as debhelper would.
 mkdir -p "$work/src/debian"
 printf 'Source: vhost-device-can\n\nPackage: vhost-device-can\nArchitecture: amd64\n' > "$work/src/debian/control"
-depends=$(cd "$work/src" && dpkg-shlibdeps -O "$root/usr/bin/vhost-device-can" "$root/usr/bin/vhost-can-sim")
+depends=$(cd "$work/src" && dpkg-shlibdeps -O "$root/usr/bin/vhost-device-can" "$root/usr/bin/vhost-can-sim" "$root/usr/bin/vhost-can-ctl")
 depends=${depends#shlibs:Depends=}
 
 install -m 0755 "$here/postinst" "$here/postrm" "$root/DEBIAN/"

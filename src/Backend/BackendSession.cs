@@ -70,7 +70,8 @@ public sealed partial class BackendSession : IDisposable
         _vrings = new Vring[device.QueueCount];
         for (int i = 0; i < _vrings.Length; i++) _vrings[i] = new Vring(i, device.MaxQueueSize, logger);
         // Read now: a peer that has already closed again leaves its pid, not its name, in /proc.
-        Peer = socket.DescribePeer();
+        Identity = socket.Identify();
+        Peer = Identity is { } identity ? $"pid {identity.Pid} ({identity.Command}), uid {identity.Uid}" : "unknown peer";
         _epoll.Add(socket.Fd, connectionToken, Libc.EPOLLIN | Libc.EPOLLRDHUP);
     }
 
@@ -84,6 +85,9 @@ public sealed partial class BackendSession : IDisposable
 
     /// <summary>The peer's credentials as they were when it connected, for the log.</summary>
     internal string Peer { get; }
+
+    /// <summary>The same, field by field; null when the kernel could not say.</summary>
+    internal PeerIdentity? Identity { get; }
 
     internal int SocketFd => _connection.Socket.Fd;
 

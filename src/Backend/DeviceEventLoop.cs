@@ -16,7 +16,7 @@ namespace VhostDeviceCan.Backend;
 public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
 {
     /// <summary>Tokens below this belong to the runtime: kick fds use the queue index, then exit,
-    /// listener, connection and a refused connection.</summary>
+    /// listener, connection, a refused connection, liveness and requests from other threads.</summary>
     public const ulong FirstDeviceToken = 1UL << 32;
 
     private readonly IVhostUserDevice _device;
@@ -28,6 +28,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     private readonly ulong _connectionToken;
     private readonly ulong _refusedToken;
     private readonly ulong _livenessToken;
+    private readonly ulong _requestToken;
     /// <summary>Written by a supervisor to ask the loop to prove it still turns (<see cref="RequestLivenessAck"/>).</summary>
     private readonly EventFd _liveness = new();
     private long _livenessAcks;
@@ -51,9 +52,11 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         _connectionToken = _exitToken + 2;
         _refusedToken = _exitToken + 3;
         _livenessToken = _exitToken + 4;
+        _requestToken = _exitToken + 5;
         _listener.Descriptor.SetNonBlocking(true);
         _epoll.Add(_exit.Fd, _exitToken);
         _epoll.Add(_liveness.Fd, _livenessToken);
+        _epoll.Add(_requestSignal.Fd, _requestToken);
         _epoll.Add(_listener.Fd, _listenerToken);
     }
 
@@ -118,6 +121,9 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     /// <summary>Whether a front-end is attached that has sent a message: a probe that connects and
     /// closes without one is no guest (what <see cref="ConnectionChanged"/> reports).</summary>
     public bool HasFrontend => _session is { HasSpoken: true };
+    /// <summary>The attached front-end's process (SO_PEERCRED when it connected), null while none
+    /// has spoken; any thread.</summary>
+    public PeerIdentity? Frontend => _session is { HasSpoken: true } session ? session.Identity : null;
     public GuestMemory Memory => _session?.Memory ?? GuestMemory.Empty;
     public ulong AckedFeatures => _session?.AckedFeatures ?? 0;
     public bool IsActive => _session?.IsActive ?? false;
@@ -188,6 +194,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
             else if (token == _listenerToken) listenerReadable = true;
             else if (token == _livenessToken) AcknowledgeLiveness();
             else if (token == _refusedToken) OnRefusedReadable();
+            else if (token == _requestToken) RunRequests();
             else if (token >= FirstDeviceToken) RunDeviceEvent(token, events[i].Events);
         }
         // Last, so that a front-end that left just before the next one came is gone by then.
@@ -297,5 +304,6 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         _epoll.Dispose();
         _exit.Dispose();
         _liveness.Dispose();
+        _requestSignal.Dispose();
     }
 }

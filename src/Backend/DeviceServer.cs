@@ -152,12 +152,12 @@ public sealed class DeviceServer : IDisposable
     /// another back-end serves it (an error); anything else is left for bind to report.
     /// Anything but a socket file at the path (a user's file, a directory, a symbolic link) is
     /// never touched: an <see cref="IOException"/> names it.</summary>
-    private static void RemoveStaleSocket(string path)
+    public static void RemoveStaleSocket(string path, string option = "--socket-path")
     {
         string? existing = UnixSocket.DescribePath(path);
         if (existing is null) return;
         if (existing != "socket")
-            throw new IOException($"{path} is a {existing}, not a socket; it is left as it is (remove it or choose another --socket-path)");
+            throw new IOException($"{path} is a {existing}, not a socket; it is left as it is (remove it or choose another {option})");
         try
         {
             using var probe = UnixSocket.Connect(path);

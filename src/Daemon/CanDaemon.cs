@@ -2,6 +2,8 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Can.Faults;
+using VhostDeviceCan.Control;
 using VhostDeviceCan.Device;
 using VhostDeviceCan.Device.Metrics;
 using VhostDeviceCan.Interop;
@@ -55,7 +57,7 @@ public static class CanDaemon
                     TxFilter = options.TxFilter(i),
                     RxFilter = options.RxFilter(i),
                     TxRate = options.TxRateOf(i),
-                }, options.BusyPoll, busLoops.For(options.Devices[i]), options.AllowUnsealedMemory, options.SocketAccess,
+                }, options.FaultsOf(i), options.BusyPoll, busLoops.For(options.Devices[i]), options.AllowUnsealedMemory, options.SocketAccess,
                     service.OnConnectionChanged, loggers));
                 service.Add(instances[i].Loop);
             }
@@ -129,12 +131,21 @@ public static class CanDaemon
                 log.LogInformation("SIGUSR2: bridge {Bridge}", running);
         });
 
+        // Before the guests' "listening" lines: whoever waits for them finds the control socket too.
+        using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], loggers);
+        if (control is null && options.ControlPath is not null)
+        {
+            foreach (var running in bridges) running.Dispose();
+            foreach (var instance in instances) instance.StopAndJoin();
+            return 1;
+        }
         for (int i = 0; i < instances.Count; i++)
         {
             log.LogInformation("listening on {Path} for a guest on {Device}", instances[i].Path, instances[i].Spec);
             if (options.TxFilter(i) is { } tx) log.LogInformation("{Path}: the guest may send only IDs {Filter}", instances[i].Path, tx);
             if (options.TxRateOf(i) is { } rate) log.LogInformation("{Path}: the guest transmits at most {Rate}", instances[i].Path, rate);
             if (options.RxFilter(i) is { } rx) log.LogInformation("{Path}: the guest receives only IDs {Filter}", instances[i].Path, rx);
+            if (instances[i].Faults.Rules.IsActive) log.LogWarning("{Path}: injecting faults: {Faults}", instances[i].Path, instances[i].Faults.Rules);
         }
         if (options.SocketAccess is { } access)
             log.LogInformation("socket files have {Access}", access);
@@ -155,6 +166,8 @@ public static class CanDaemon
         service.Stopping();
         metrics?.Dispose();
 
+        // No control request may reach a device that is being torn down.
+        control?.Dispose();
         foreach (var running in bridges) running.Dispose();
         foreach (var instance in instances) instance.StopAndJoin();
         busLoops.Dispose();
@@ -168,14 +181,19 @@ public static class CanDaemon
         private readonly CanDevice _device;
         private readonly ICanTransport _transport;
 
-        private Instance(string path, DeviceSpec spec, DeviceServer server, CanDevice device, ICanTransport transport)
+        private Instance(string path, DeviceSpec spec, DeviceServer server, CanDevice device, FaultInjectingTransport faults)
         {
             Path = path;
             Spec = spec;
             _server = server;
             _device = device;
-            _transport = transport;
+            Faults = faults;
+            _transport = faults.Inner;
         }
+
+        /// <summary>The fault layer in front of the transport: its rules can be replaced and its
+        /// counters read at run time, from any thread.</summary>
+        public FaultInjectingTransport Faults { get; }
 
         /// <summary>The socket's path (an inherited socket's as it is bound), or "fd N" when it has none.</summary>
         public string Path { get; }
@@ -185,11 +203,24 @@ public static class CanDaemon
         /// <summary>Serves socket <paramref name="index"/>: listens on <paramref name="path"/>, or serves
         /// <paramref name="inheritedFd"/> when it is not -1.</summary>
         public static Instance Start(int index, string path, int inheritedFd, DeviceSpec spec, CanDeviceOptions deviceOptions,
-            TimeSpan busyPoll, DeviceLoopGroup? group, bool allowUnsealedMemory, SocketFileAccess? socketAccess, Action<DeviceEventLoop> connectionChanged,
+            FaultRules? faultRules, TimeSpan busyPoll, DeviceLoopGroup? group, bool allowUnsealedMemory, SocketFileAccess? socketAccess,
+            Action<DeviceEventLoop> connectionChanged,
             ILoggerFactory loggers)
         {
-            ICanTransport transport = TransportFactory.Open(spec);
+            ICanTransport inner = TransportFactory.Open(spec);
+            FaultInjectingTransport transport;
             CanDevice device;
+            try
+            {
+                // Always present, so that faults can be set at run time on any guest; without rules it
+                // passes every call straight through.
+                transport = new FaultInjectingTransport(inner, faultRules);
+            }
+            catch
+            {
+                inner.Dispose();
+                throw;
+            }
             try
             {
                 device = new CanDevice(transport, deviceOptions);
@@ -231,11 +262,15 @@ public static class CanDaemon
         /// <summary>Connection, controller state and counters; from any thread (values may be a moment old).</summary>
         public string Describe() =>
             $"{(_server.IsConnected ? "guest connected" : "no guest")}, controller {(_device.IsStarted ? "started" : "stopped")}; {_device.Counters}"
-            + (_transport is VirtualCanBusMember member ? $"; {member}" : "");
+            + (_transport is VirtualCanBusMember member ? $"; {member}" : "")
+            + (Faults.Rules.IsActive || Faults.Counts != default ? $"; {Faults}" : "");
 
         /// <summary>What the metrics endpoint reads of this guest.</summary>
         public GuestMetricsSource MetricsSource(int index) => new(index, Path, _device, () => _server.IsConnected);
 
         public void StopAndJoin() => _server.Dispose();
+
+        /// <summary>This guest as control commands reach it.</summary>
+        public ControlGuest ForControl(int index) => new(index, Path, Spec.ToString(), Loop, _device);
     }
 }

@@ -44,6 +44,9 @@ public sealed record DaemonArguments
     /// <summary>--tx-rate values, SOCKET=RATE[/BURST] each.</summary>
     public IReadOnlyList<string> TxRates { get; init; } = [];
 
+    /// <summary>--fault values, SOCKET=SPEC each, repeatable per socket.</summary>
+    public IReadOnlyList<string> Faults { get; init; } = [];
+
     /// <summary>--allow-unsealed-memory.</summary>
     public bool AllowUnsealedMemory { get; init; }
 
@@ -52,6 +55,9 @@ public sealed record DaemonArguments
 
     /// <summary>--socket-group: group name or numeric id of the socket files.</summary>
     public string? SocketGroup { get; init; }
+
+    /// <summary>--control: the control socket's path, or "none"; null for the default.</summary>
+    public string? Control { get; init; }
 
     /// <summary>--metrics: ADDRESS:PORT of the HTTP endpoint for Prometheus; null serves none.</summary>
     public string? Metrics { get; init; }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Can.Faults;
 using VhostDeviceCan.Device;
 using VhostDeviceCan.Interop;
 
@@ -30,7 +31,12 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     public IReadOnlyList<TxRate?> TxRates { get; init; } = [];
 
     /// <summary>Longest --tx-rate rate or burst; a CAN FD bus carries far fewer frames per second.</summary>
-    public const int MaxTxRate = 10_000_000;
+    public const int MaxTxRate = TxRate.Max;
+
+    /// <summary>Per socket: the faults injected into that guest's traffic (--fault); null injects none.</summary>
+    public IReadOnlyList<FaultRules?> Faults { get; init; } = [];
+
+    public FaultRules? FaultsOf(int index) => index < Faults.Count ? Faults[index] : null;
 
     public TxRate? TxRateOf(int index) => index < TxRates.Count ? TxRates[index] : null;
     public CanIdFilter? TxFilter(int index) => index < TxFilters.Count ? TxFilters[index] : null;
@@ -47,6 +53,13 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// <summary>Inherited listening sockets (--socket-fd, socket activation), one per guest;
     /// empty when the daemon creates its sockets from --socket-path.</summary>
     public IReadOnlyList<int> SocketFds { get; init; } = [];
+
+    /// <summary>The control socket (--control); null serves none (--control none, or inherited
+    /// sockets without --control).</summary>
+    public string? ControlPath { get; init; }
+
+    /// <summary>Appended to --socket-path for the default control socket.</summary>
+    public const string ControlSuffix = ".ctl";
 
     /// <summary>Mode and group of the socket files (--socket-mode, --socket-group); null leaves
     /// them to the umask, as before these options existed.</summary>
@@ -153,6 +166,11 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         TxRate?[]? rates = ParsePerSocket("--tx-rate", "RATE[/BURST]", "0=1000/50", arguments.TxRates, socketCount, ParseTxRate, out error);
         if (rates is null) return null;
 
+        FaultRules?[]? faults = ParseFaults(arguments.Faults, socketCount, i => socketFds.Count > 0 ? null : socketPath + i.ToString(System.Globalization.CultureInfo.InvariantCulture), out error);
+        if (faults is null) return null;
+
+        string? controlPath = ChooseControlPath(arguments.Control, socketFds.Count > 0 ? null : socketPath, out error);
+        if (error is not null) return null;
         System.Net.IPEndPoint? metrics = null;
         if (arguments.Metrics is not null)
         {
@@ -179,11 +197,36 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             TxFilters = tx,
             RxFilters = rx,
             TxRates = rates,
+            Faults = faults,
             OfferFd = !arguments.NoFd,
             AllowUnsealedMemory = arguments.AllowUnsealedMemory,
+            ControlPath = controlPath,
             MetricsEndpoint = metrics,
             Bridges = bridges,
         };
+    }
+
+    /// <summary>The control socket's path: --control's, none for "none", else the socket path
+    /// prefix with ".ctl" appended (-s /tmp/can.sock: /tmp/can.sock.ctl, beside can.sock0, ...).
+    /// Inherited sockets have no prefix, so with them there is none unless --control names one.</summary>
+    private static string? ChooseControlPath(string? given, string? socketPathPrefix, out string? error)
+    {
+        error = null;
+        if (given == "none") return null;
+        string? path = given ?? (string.IsNullOrEmpty(socketPathPrefix) ? null : socketPathPrefix + ControlSuffix);
+        if (path is null) return null;
+        if (path.Length == 0 || System.Text.Encoding.UTF8.GetByteCount(path) > 107)
+        {
+            error = $"--control: '{path}' is no path for a Unix socket (1 to 107 bytes)";
+            return null;
+        }
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null && !Directory.Exists(directory))
+        {
+            error = $"--control: directory '{directory}' does not exist";
+            return null;
+        }
+        return path;
     }
 
     private static string? CheckSocketFds(string? socketPath, IReadOnlyList<int> fds, int socketCount, bool socketCountGiven)
@@ -279,22 +322,50 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
         return settings;
     }
 
+    /// <summary>--fault SOCKET=SPEC values; SOCKET is an index or a socket path. Several values for one
+    /// socket add up (FaultSpec.Apply).</summary>
+    private static FaultRules?[]? ParseFaults(IReadOnlyList<string> values, int socketCount, Func<int, string?> socketPath, out string? error)
+    {
+        error = null;
+        var rules = new FaultRules?[socketCount];
+        foreach (string value in values)
+        {
+            int equals = value.IndexOf('=');
+            string socket = equals <= 0 ? "" : value[..equals];
+            int index = -1;
+            if (socket.Length > 0 && !int.TryParse(socket, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out index))
+            {
+                index = Enumerable.Range(0, socketCount).FirstOrDefault(i => socketPath(i) == socket, -1);
+                if (index < 0)
+                {
+                    error = $"--fault '{value}': '{socket}' is neither a socket index nor one of the socket paths";
+                    return null;
+                }
+            }
+            if (equals <= 0 || equals == value.Length - 1)
+            {
+                error = $"--fault '{value}' is not SOCKET=SPEC (e.g. --fault 0=tx:drop-every=10)";
+                return null;
+            }
+            if (index >= socketCount)
+            {
+                error = $"--fault '{value}' names socket {index}, but sockets are numbered 0 to {socketCount - 1}";
+                return null;
+            }
+            FaultRules? applied = FaultSpec.Apply(rules[index] ?? FaultRules.None, value[(equals + 1)..], out string? reason);
+            if (applied is null)
+            {
+                error = $"--fault {reason}";
+                return null;
+            }
+            rules[index] = applied;
+        }
+        return rules;
+    }
+
     private static (CanIdFilter?, string?) ParseFilter(string text) => (CanIdFilter.Parse(text, out string? reason), reason);
 
-    /// <summary>"RATE" or "RATE/BURST", frames per second and frames.</summary>
-    private static (TxRate?, string?) ParseTxRate(string text)
-    {
-        const System.Globalization.NumberStyles Digits = System.Globalization.NumberStyles.None;
-        var invariant = System.Globalization.CultureInfo.InvariantCulture;
-        int slash = text.IndexOf('/');
-        string rateText = slash < 0 ? text : text[..slash];
-        if (!int.TryParse(rateText, Digits, invariant, out int rate) || rate is < 1 or > MaxTxRate)
-            return (null, $"the rate must be a whole number of frames per second from 1 to {MaxTxRate}");
-        int burst = TxRate.DefaultBurst(rate);
-        if (slash >= 0 && (!int.TryParse(text.AsSpan(slash + 1), Digits, invariant, out burst) || burst is < 1 or > MaxTxRate))
-            return (null, $"the burst must be a whole number of frames from 1 to {MaxTxRate}");
-        return (new TxRate(rate, burst), null);
-    }
+    private static (TxRate?, string?) ParseTxRate(string text) => (TxRate.Parse(text, out string? reason), reason);
 
     public static LogLevel? ParseLogLevel(string? value, out string? error)
     {

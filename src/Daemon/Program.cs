@@ -48,6 +48,15 @@ var txRate = new Option<string[]>("--tx-rate")
     HelpName = "SOCKET=RATE[/BURST]",
 };
 
+var fault = new Option<string[]>("--fault")
+{
+    Description = "Inject faults into guest SOCKET's traffic (an index or a socket path): SOCKET=tx:FAULT,... or rx:FAULT,... "
+        + "(drop=P%, drop-every=N, duplicate=P%, duplicate-every=N, flip-bit=P%, flip-bit-every=N, delay=TIME[+-TIME]; tx only: "
+        + "refuse=P%, refuse-every=N), SOCKET=bus-off-after=N or bus-off-at=TIME with recover=restart or recover=TIME, "
+        + "seed=N for reproducible random choices. Repeatable",
+    HelpName = "SOCKET=SPEC",
+};
+
 var socketFd = WholeNumbers.Repeated("--socket-fd", "Serve an inherited, already listening Unix socket instead of creating one "
     + "(socket activation); repeat once per guest, instead of --socket-path. Without either, the sockets systemd passes (LISTEN_FDS) are served",
     int.MinValue);
@@ -72,6 +81,14 @@ var socketGroup = new Option<string?>("--socket-group")
     HelpName = "GROUP",
 };
 
+var control = new Option<string?>("--control")
+{
+    Description = "The control socket, for vhost-can-ctl: a path, or none for no control socket. Default: the --socket-path "
+        + "prefix followed by .ctl (-s /tmp/can.sock: /tmp/can.sock.ctl); none with --socket-fd or socket activation. "
+        + "Its mode and group are the guest sockets' (--socket-mode, --socket-group)",
+    HelpName = "PATH|none",
+};
+
 var metrics = new Option<string?>("--metrics")
 {
     Description = "Serve metrics for Prometheus over HTTP at ADDRESS:PORT, path /metrics: 127.0.0.1:9410, [::1]:9410, "
@@ -89,8 +106,8 @@ var bridge = new Option<string[]>("--bridge")
 
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
-    socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, allowUnsealedMemory,
-    socketMode, socketGroup, metrics, bridge,
+    socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, fault, allowUnsealedMemory,
+    socketMode, socketGroup, control, metrics, bridge,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -130,9 +147,11 @@ root.SetAction(result =>
         TxFilters = result.GetValue(txFilter) ?? [],
         RxFilters = result.GetValue(rxFilter) ?? [],
         TxRates = result.GetValue(txRate) ?? [],
+        Faults = result.GetValue(fault) ?? [],
         AllowUnsealedMemory = result.GetValue(allowUnsealedMemory),
         SocketMode = result.GetValue(socketMode),
         SocketGroup = result.GetValue(socketGroup),
+        Control = result.GetValue(control),
         Metrics = result.GetValue(metrics),
         Bridges = result.GetValue(bridge) ?? [],
     };

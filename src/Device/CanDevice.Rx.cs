@@ -17,6 +17,7 @@ public sealed partial class CanDevice
     private bool _backlogFullReported;
     private bool _busDropReported;
     private bool _rxPaused;
+    private CanIdFilter? _rxFilter;
 
     /// <summary>
     /// Takes everything the transport has: frames for the guest and transmission outcomes. It
@@ -54,18 +55,19 @@ public sealed partial class CanDevice
         DeliverRx();
     }
 
-    private void Enqueue(in CanFrame frame)
+    /// <summary>True when the frame is in the backlog for the guest.</summary>
+    private bool Enqueue(in CanFrame frame)
     {
         // docs/spec/virtio-can.md §7: a stopped controller neither delivers nor queues.
         if (!_started)
         {
             Counters.RxDroppedWhileStopped++;
-            return;
+            return false;
         }
-        if (_options.RxFilter is { } filter && !frame.IsError && !filter.Allows(in frame))
+        if (_rxFilter is { } filter && !frame.IsError && !filter.Allows(in frame))
         {
             Counters.RxFiltered++;
-            return;
+            return false;
         }
         if (_rxBacklog.IsFull)
         {
@@ -75,17 +77,18 @@ public sealed partial class CanDevice
                 _backlogFullReported = true;
                 _logger.LogWarning("guest is not taking received frames; holding {Count}, dropping newer ones", _rxBacklog.Capacity);
             }
-            return;
+            return false;
         }
         RxVerdict verdict = RxFrameEncoder.Encode(in frame, _negotiated, _rxBacklog.BackSlot, out int length);
         if (verdict != RxVerdict.Ok)
         {
             // Error frames and frame types the guest did not negotiate never reach it (docs/spec/virtio-can.md §9).
             Counters.CountDropped(verdict);
-            return;
+            return false;
         }
         _rxBacklog.Commit(length);
         if (_traceFrames) _logger.LogTrace("RX {Frame}", frame);
+        return true;
     }
 
     /// <summary>Level-triggered epoll would report the unread transport forever: unwatch it.</summary>

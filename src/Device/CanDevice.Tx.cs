@@ -19,7 +19,8 @@ public sealed partial class CanDevice
     private readonly byte[] _txScratch = new byte[VirtioCan.MaxTxRequestLength];
     private bool _watchingWritable;
     private bool _txFilterReported;
-    private readonly TxRateLimiter? _txLimiter;
+    private TxRateLimiter? _txLimiter;
+    private CanIdFilter? _txFilter;
     private bool _txThrottled;
     // When the current batch of requests was taken off the Txq: one clock read per batch.
     private long _txPoppedAt;
@@ -111,7 +112,7 @@ public sealed partial class CanDevice
             _txPending.Add(chain.Head, chain.FirstWritableAddress, true, TxCompletionQueue.State.Resolved, notOk, _txPoppedAt);
             return false;
         }
-        if (_options.TxFilter is { } filter && !filter.Allows(in frame))
+        if (_txFilter is { } filter && !filter.Allows(in frame))
         {
             Counters.TxFiltered++;
             if (!_txFilterReported)

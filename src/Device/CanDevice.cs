@@ -42,6 +42,8 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _rxBacklog = new RxBacklog(_options.RxBacklogFrames, VirtioCan.HeaderLength + VirtioCan.MaxFdPayload);
         _lastBusState = transport.BusState;
         if (_options.TxRate is { } rate) _txLimiter = new TxRateLimiter(rate);
+        _txFilter = _options.TxFilter;
+        _rxFilter = _options.RxFilter;
     }
 
     public CanDeviceCounters Counters { get; } = new();

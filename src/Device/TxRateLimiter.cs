@@ -9,7 +9,33 @@ public sealed record TxRate(int FramesPerSecond, int Burst)
     /// <summary>A tenth of a second's worth of frames, at least one.</summary>
     public static int DefaultBurst(int framesPerSecond) => Math.Max(1, framesPerSecond / 10);
 
+    /// <summary>Highest rate or burst; a CAN FD bus carries far fewer frames per second.</summary>
+    public const int Max = 10_000_000;
+
     public override string ToString() => $"{FramesPerSecond} frames/s, bursts of {Burst}";
+
+    /// <summary>"RATE" or "RATE/BURST", frames per second and frames (--tx-rate's syntax); null and
+    /// a one-line reason when it is not.</summary>
+    public static TxRate? Parse(string text, out string? error)
+    {
+        const System.Globalization.NumberStyles Digits = System.Globalization.NumberStyles.None;
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        error = null;
+        int slash = text.IndexOf('/');
+        string rateText = slash < 0 ? text : text[..slash];
+        if (!int.TryParse(rateText, Digits, invariant, out int rate) || rate is < 1 or > Max)
+        {
+            error = $"the rate must be a whole number of frames per second from 1 to {Max}";
+            return null;
+        }
+        int burst = DefaultBurst(rate);
+        if (slash >= 0 && (!int.TryParse(text.AsSpan(slash + 1), Digits, invariant, out burst) || burst is < 1 or > Max))
+        {
+            error = $"the burst must be a whole number of frames from 1 to {Max}";
+            return null;
+        }
+        return new TxRate(rate, burst);
+    }
 }
 
 /// <summary>

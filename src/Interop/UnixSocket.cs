@@ -196,7 +196,7 @@ public sealed partial class UnixSocket : IDisposable
     /// (MSG_CTRUNC): fds would have been lost.
     /// </summary>
     // SAFETY: the kernel writes at most ControlLength bytes of control data into the stack buffer, which lives until CollectFds has read it.
-    public unsafe int Receive(Span<byte> buffer, ReceivedFds? fds, bool waitAll = false)
+    public unsafe int Receive(Span<byte> buffer, ReceivedFds? fds, bool waitAll = false, int flags = 0)
     {
         int controlLength = Libc.CmsgSpace(ReceivedFds.Capacity * sizeof(int));
         byte* control = stackalloc byte[controlLength];
@@ -213,7 +213,7 @@ public sealed partial class UnixSocket : IDisposable
                     Control = control,
                     ControlLength = (nuint)controlLength,
                 };
-                nint result = Libc.recvmsg(Fd, &message, Libc.MSG_CMSG_CLOEXEC | (waitAll ? Libc.MSG_WAITALL : 0));
+                nint result = Libc.recvmsg(Fd, &message, Libc.MSG_CMSG_CLOEXEC | (waitAll ? Libc.MSG_WAITALL : 0) | flags);
                 if (result < 0)
                 {
                     int errno = Errno.Last;

@@ -54,7 +54,7 @@ public sealed class LivenessTests
     }
 
     /// <summary>An echo device with one eventfd of its own whose handler blocks until released.</summary>
-    private sealed class BlockingFdDevice(EchoDevice echo, ManualResetEventSlim release) : EchoDeviceWithFd(echo)
+    internal sealed class BlockingFdDevice(EchoDevice echo, ManualResetEventSlim release) : EchoDeviceWithFd(echo)
     {
         public ManualResetEventSlim Entered { get; } = new();
 

@@ -55,6 +55,12 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--tx-rate", "0=100/0"], "burst" },
         { ["-s", Prefix, "--tx-rate", "0=100/"], "burst" },
         { ["-s", Prefix, "--tx-rate", "0=99999999"], "rate" },
+        { ["-s", Prefix, "--fault", "0=tx:drop=5"], "percentage" },
+        { ["-s", Prefix, "--fault", "1=tx:drop=5%"], "sockets are numbered 0 to 0" },
+        { ["-s", Prefix, "--fault", "/tmp/other.sock0=tx:drop=5%"], "neither a socket index nor one of the socket paths" },
+        { ["-s", Prefix, "--fault", "0=rx:refuse-every=2"], "tx only" },
+        { ["-s", Prefix, "--fault", "0=tx:drop-every=2", "--fault", "0=tx:drop=1%"], "drop is given twice" },
+        { ["-s", Prefix, "--fault", "0"], "is not SOCKET=SPEC" },
     };
 
     [Theory]

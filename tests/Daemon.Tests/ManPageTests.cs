@@ -46,7 +46,7 @@ public sealed class ManPageTests
     private static string Subsection(string source, string name)
     {
         Match match = Regex.Match(source, $@"^## {Regex.Escape(name)}\n(.*?)(?=^#)", RegexOptions.Multiline | RegexOptions.Singleline);
-        Assert.True(match.Success, $"vhost-can-sim.1.scd has no section '## {name}'");
+        Assert.True(match.Success, $"the page has no section '## {name}'");
         return match.Groups[1].Value;
     }
 
@@ -94,6 +94,31 @@ public sealed class ManPageTests
     }
 
     [Fact]
+    public void Every_ctl_command_and_option_in_help_is_in_its_man_page()
+    {
+        string source = Source("vhost-can-ctl.1");
+        string rootHelp = Help("vhost-can-ctl");
+        IReadOnlyList<string> rootOptions = HelpOptions(rootHelp);
+        Assert.Contains("--control", rootOptions);
+        Assert.Contains("--json", rootOptions);
+        AssertNoneMissing("vhost-can-ctl.1", rootOptions.Where(option => !Defines(source, option)));
+
+        string[] commands = [.. HelpEntries(rootHelp, "Commands").Select(entry => entry.Split(' ')[0])];
+        Assert.Equal(["status", "set-filter", "set-rate", "inject", "commands", "request"], commands);
+        var missing = new List<string>();
+        foreach (string command in commands)
+        {
+            string section = Subsection(source, command);
+            Assert.False(string.IsNullOrWhiteSpace(section), $"vhost-can-ctl.1.scd says nothing under '## {command}'");
+            // The common options (-C, --json, --help) once for the page; a command's own in its section.
+            IReadOnlyList<string> options = HelpOptions(Help("vhost-can-ctl", command));
+            missing.AddRange(options.Where(option => !Defines(rootOptions.Contains(option) || HelpAliases.Contains(option) ? source : section, option))
+                .Select(option => $"{command} {option}"));
+        }
+        AssertNoneMissing("vhost-can-ctl.1", missing);
+    }
+
+    [Fact]
     public void A_page_without_an_option_fails_the_check()
     {
         string source = Source("vhost-device-can.8");
@@ -107,6 +132,7 @@ public sealed class ManPageTests
     [Theory]
     [InlineData("vhost-device-can", "8")]
     [InlineData("vhost-can-sim", "1")]
+    [InlineData("vhost-can-ctl", "1")]
     public void Page_renders_without_warnings(string name, string section)
     {
         Assert.True(Tool.IsInstalled("scdoc"), "scdoc is not installed (apt-get install scdoc; .ci/run does)");

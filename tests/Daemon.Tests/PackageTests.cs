@@ -26,16 +26,16 @@ public sealed class PackageTests(DebianPackage package, ITestOutputHelper output
 
         string[] expected =
         [
-            UsrBin + "vhost-device-can", UsrBin + "vhost-can-sim",
-            "/usr/share/man/man8/vhost-device-can.8.gz", "/usr/share/man/man1/vhost-can-sim.1.gz",
-            DocFolder + "/copyright", DocFolder + "/changelog.Debian.gz", DocFolder + "/README.md",
+            UsrBin + "vhost-device-can", UsrBin + "vhost-can-sim", UsrBin + "vhost-can-ctl",
+            "/usr/share/man/man8/vhost-device-can.8.gz", "/usr/share/man/man1/vhost-can-sim.1.gz", "/usr/share/man/man1/vhost-can-ctl.1.gz",
+            DocFolder + "/copyright", DocFolder + "/changelog.Debian.gz", DocFolder + "/README.md", DocFolder + "/control-protocol.md",
             "/etc/default/vhost-device-can",
             .. DebianPackage.SystemdUnits().Select(unit => UnitFolder + Path.GetFileName(unit)),
         ];
         Assert.Empty(expected.Except(package.Paths));
         // The test host in artifacts/bin is no part of the product.
         Assert.DoesNotContain(package.Paths, path => path.Contains("echo-device-host", StringComparison.Ordinal));
-        Assert.Equal([UsrBin + "vhost-can-sim", UsrBin + "vhost-device-can"],
+        Assert.Equal([UsrBin + "vhost-can-ctl", UsrBin + "vhost-can-sim", UsrBin + "vhost-device-can"],
             package.Paths.Where(path => path.StartsWith(UsrBin, StringComparison.Ordinal)).Order(StringComparer.Ordinal));
     }
 
@@ -155,7 +155,8 @@ public sealed class PackageTests(DebianPackage package, ITestOutputHelper output
         var traces = new HashSet<string>(StringComparer.Ordinal);
         foreach (string root in new[] { "/etc", "/run", "/usr", "/var" })
             foreach (string path in Directory.EnumerateFileSystemEntries(root, "*vhost-*", options))
-                if ((path.Contains("vhost-device-can", StringComparison.Ordinal) || path.Contains("vhost-can-sim", StringComparison.Ordinal))
+                if ((path.Contains("vhost-device-can", StringComparison.Ordinal) || path.Contains("vhost-can-sim", StringComparison.Ordinal)
+                    || path.Contains("vhost-can-ctl", StringComparison.Ordinal))
                     && !path.StartsWith(repository + "/", StringComparison.Ordinal))
                     traces.Add(path);
         return traces;

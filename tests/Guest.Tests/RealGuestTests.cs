@@ -292,6 +292,39 @@ public sealed class RealGuestTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Fault_injection_refused_TX_and_forced_bus_off_show_in_the_guests_ip_link()
+    {
+        using var daemon = StartDaemon(2, "--fault 0=tx:refuse-every=2 --fault 0=bus-off-after=3,recover=restart");
+        using var sim = StartSim(daemon, 1);
+        using var guest = QemuGuest.Start("faults", daemon.Socket(0));
+        Assert.True(guest.WaitForMark("refused 2", Boot) is not null, Report("the guest's tx_dropped never counted the 2 refused frames", guest, daemon));
+        Assert.True(guest.WaitForMark("bus-off 1", Boot) is not null, Report("the guest never showed BUS-OFF with bus-off count 1", guest, daemon));
+        Match? restarted = guest.WaitForMark(@"restarted, tx_dropped (\d+)", Boot);
+        Assert.True(restarted is not null, Report("the guest did not recover by its restart", guest, daemon));
+        ExpectPass(guest, daemon);
+        // Frame 5's completion may reach the driver after the bus-off, which then counts it as dropped too.
+        Assert.Contains(restarted.Groups[1].Value, new[] { "3", "4" });
+        // Exactly the frames neither refused nor sent while bus-off crossed the bus.
+        List<string> heard = ReceiveCanonical(sim, 4, Short, null);
+        heard.AddRange(ReceiveCanonical(sim, int.MaxValue, TimeSpan.FromSeconds(1), null));
+        Assert.Equal(["5C0#01", "5C0#03", "5C0#05", "5C0#07"], heard);
+        string[] log = daemon.Log.Snapshot();
+        Assert.Single(log, l => l.Contains("can.sock0") && l.Contains("bus-off reported to the guest"));
+        daemon.Signal("USR2");
+        Assert.True(daemon.Log.WaitFor(new Regex(@"SIGUSR2: \S+can\.sock0 .*faults: .*tx refused 3, .*bus-offs 1, recoveries 1, "), Short) is not null,
+            Report("the SIGUSR2 report does not count 3 refusals and 1 bus-off with its recovery", guest, daemon));
+        // What the guest's ip showed, for the record.
+        string[] console = [.. guest.Console.Snapshot()];
+        for (int i = 0; i < console.Length; i++)
+        {
+            string line = console[i];
+            if (line.Contains("VDC-MARK") || line.Contains(" state ")) output.WriteLine(line.Trim());
+            // Counter headers: the values are on the next line.
+            if ((line.Contains("re-started") || line.Contains("TX:")) && i + 1 < console.Length) output.WriteLine($"{line.Trim()} / {console[i + 1].Trim()}");
+        }
+    }
+
+    [Fact]
     public void Qemu_killed_and_restarted_against_the_same_daemon_works_and_leaks_nothing()
     {
         const int cycles = 4;

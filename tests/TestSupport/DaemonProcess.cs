@@ -34,6 +34,9 @@ public sealed class DaemonProcess : IDisposable
     public int FdCount => Process.FdCount;
     public long RssKiB => Process.RssKiB;
 
+    /// <summary>The control socket the daemon serves by default: the prefix with ".ctl".</summary>
+    public string Control => Prefix + ".ctl";
+
     /// <summary>The vhost-user socket of device <paramref name="index"/>.</summary>
     public string Socket(int index) => Prefix + index.ToString(CultureInfo.InvariantCulture);
 

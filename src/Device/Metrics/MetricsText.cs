@@ -1,5 +1,6 @@
 using System.Text;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Can.Faults;
 using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.Device.Metrics;
@@ -160,14 +161,14 @@ public static class MetricsText
         {
             w.Sample(Occupancy, g).Label("queue", "tx").Value(g.Device.TxRequestsInFlight);
             w.Sample(Occupancy, g).Label("queue", "rx_backlog").Value(g.Device.RxBacklogFrames);
-            if (g.Device.Transport is VirtualCanBusMember member) w.Sample(Occupancy, g).Label("queue", "bus_inbox").Value(member.PendingCount);
+            if (BusMember(g) is { } member) w.Sample(Occupancy, g).Label("queue", "bus_inbox").Value(member.PendingCount);
         }
         w.Family(Capacity, "gauge", "Most entries each queue of vhost_device_can_queue_occupancy holds: tx is the Txq size the driver set (0 before it started the queue).");
         foreach (var g in guests)
         {
             w.Sample(Capacity, g).Label("queue", "tx").Value(g.Device.TxRingSize);
             w.Sample(Capacity, g).Label("queue", "rx_backlog").Value(g.Device.RxBacklogCapacity);
-            if (g.Device.Transport is VirtualCanBusMember member) w.Sample(Capacity, g).Label("queue", "bus_inbox").Value(member.InboxCapacity);
+            if (BusMember(g) is { } member) w.Sample(Capacity, g).Label("queue", "bus_inbox").Value(member.InboxCapacity);
         }
     }
 
@@ -197,11 +198,11 @@ public static class MetricsText
 
     private static void WriteBuses(ExpositionWriter w, IReadOnlyList<GuestMetricsSource> guests)
     {
-        var members = guests.Where(g => g.Device.Transport is VirtualCanBusMember).ToList();
+        var members = guests.Where(g => BusMember(g) is not null).ToList();
         if (members.Count == 0) return;
         const string Overruns = Prefix + "bus_overruns_total";
         w.Family(Overruns, "counter", "Virtual bus: times the guest was marked overrun (it took no frames for the bus's overrun bound, so the bus stopped waiting for it).");
-        foreach (var g in members) w.Sample(Overruns, g).Value(((VirtualCanBusMember)g.Device.Transport).Overruns);
+        foreach (var g in members) w.Sample(Overruns, g).Value(BusMember(g)!.Overruns);
         const string Overrun = Prefix + "bus_overrun";
         w.Family(Overrun, "gauge", "Virtual bus: 1 while the guest is overrun and loses the frames sent meanwhile, else 0.");
         foreach (var g in members) w.Sample(Overrun, g).Value(((VirtualCanBusMember)g.Device.Transport).IsOverrun);
@@ -237,4 +238,8 @@ public static class MetricsText
         }
         return text.ToString();
     }
+
+    /// <summary>The guest's virtual-bus membership, behind its fault layer; null on SocketCAN.</summary>
+    private static VirtualCanBusMember? BusMember(GuestMetricsSource g) =>
+        (g.Device.Transport is FaultInjectingTransport faults ? faults.Inner : g.Device.Transport) as VirtualCanBusMember;
 }

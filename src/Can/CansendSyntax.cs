@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Text;
-using VhostDeviceCan.Can;
 
-namespace VhostDeviceCan.Guest;
+namespace VhostDeviceCan.Can;
 
 /// <summary>
 /// Frames written the way can-utils' cansend takes them:

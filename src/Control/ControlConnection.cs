@@ -1,0 +1,87 @@
+using VhostDeviceCan.Interop;
+
+namespace VhostDeviceCan.Control;
+
+/// <summary>
+/// One client of the control socket, server side: its non-blocking socket, the bytes of a request
+/// line not yet complete (at most <see cref="ControlProtocol.MaxLineBytes"/>), and replies not yet
+/// taken by the client (at most <see cref="ControlServerLimits.MaxPendingReplyBytes"/>).
+/// </summary>
+internal sealed class ControlConnection(UnixSocket socket, PeerIdentity? peer, int slot) : IDisposable
+{
+    private readonly byte[] _input = new byte[ControlProtocol.MaxLineBytes];
+    private int _inputCount;
+    private byte[] _output = [];
+    private int _outputStart;
+    private int _outputEnd;
+
+    public UnixSocket Socket { get; } = socket;
+    public PeerIdentity? Peer { get; } = peer;
+    public int Slot { get; } = slot;
+    public string Who => ControlCommands.Who(Peer);
+
+    /// <summary>No more requests are read; the connection closes once its replies are sent.</summary>
+    public bool Closing { get; set; }
+
+    /// <summary>When the client last sent a whole request (or connected), for the idle bound.</summary>
+    public long LastRequest { get; set; }
+
+    public int PendingOutput => _outputEnd - _outputStart;
+
+    /// <summary>Where received bytes go; empty when a line already fills the buffer.</summary>
+    public Span<byte> FreeInput => _input.AsSpan(_inputCount);
+
+    public void Received(int count) => _inputCount += count;
+
+    /// <summary>The next complete line (without its newline and a carriage return before it), or false.</summary>
+    public bool TryTakeLine(out ReadOnlyMemory<byte> line)
+    {
+        int newline = _input.AsSpan(0, _inputCount).IndexOf((byte)'\n');
+        if (newline < 0)
+        {
+            line = default;
+            return false;
+        }
+        int end = newline > 0 && _input[newline - 1] == '\r' ? newline - 1 : newline;
+        // Copied: the buffer moves on while the request is parsed from it.
+        line = _input.AsSpan(0, end).ToArray();
+        _input.AsSpan(newline + 1, _inputCount - newline - 1).CopyTo(_input);
+        _inputCount -= newline + 1;
+        return true;
+    }
+
+    /// <summary>A partial line fills the whole buffer: it can never end within the bound.</summary>
+    public bool LineTooLong => _inputCount == _input.Length;
+
+    public void Queue(ReadOnlySpan<byte> reply)
+    {
+        if (_outputEnd + reply.Length > _output.Length)
+        {
+            int pending = PendingOutput;
+            var grown = new byte[Math.Max(pending + reply.Length, 2 * _output.Length)];
+            _output.AsSpan(_outputStart, pending).CopyTo(grown);
+            _output = grown;
+            _outputStart = 0;
+            _outputEnd = pending;
+        }
+        reply.CopyTo(_output.AsSpan(_outputEnd));
+        _outputEnd += reply.Length;
+    }
+
+    /// <summary>Sends what the socket takes now; true when nothing is left.</summary>
+    public bool Flush()
+    {
+        while (_outputStart < _outputEnd)
+        {
+            int sent = Socket.SendAvailable(_output.AsSpan(_outputStart, _outputEnd - _outputStart));
+            if (sent == 0) return false;
+            _outputStart += sent;
+        }
+        _outputStart = _outputEnd = 0;
+        // A client that once took a large reply does not keep its buffer forever.
+        if (_output.Length > 64 * 1024) _output = [];
+        return true;
+    }
+
+    public void Dispose() => Socket.Dispose();
+}

@@ -1,0 +1,51 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace VhostDeviceCan.Control;
+
+/// <summary>The <c>status</c> result: the daemon, every guest, every virtual bus.</summary>
+public sealed record StatusResult(string Version, int Protocol, double UptimeSeconds, IReadOnlyList<GuestStatus> Guests,
+    IReadOnlyList<BusStatus> Buses);
+
+/// <summary>One guest (socket): <see cref="Controller"/> is <c>started</c>, <c>stopped</c> or
+/// <c>bus-off</c>; filters and rate in --tx-filter / --tx-rate syntax, null when there is none.</summary>
+public sealed record GuestStatus(int Index, string Socket, string Device, bool Connected, FrontendStatus? Frontend,
+    IReadOnlyList<string> Features, string Controller, string? TxFilter, string? RxFilter, string? TxRate, GuestCounters Counters);
+
+/// <summary>The attached front-end (VMM) as SO_PEERCRED saw it when it connected.</summary>
+public sealed record FrontendStatus(int Pid, string Command, uint Uid, uint Gid);
+
+/// <summary>The device's counters (CanDeviceCounters), named as in the SIGUSR2 report.</summary>
+public sealed record GuestCounters(long TxFrames, long TxRejected, long TxNotOkStopped, long TxNotOkBusDown, long TxFiltered,
+    long TxThrottled, long RxFrames, long RxFiltered, long RxDroppedBacklogFull, long RxDroppedOnBus, long RxDroppedBusOff,
+    long RxDroppedWhileStopped, long RxDroppedUnsupported, long RxDroppedBufferTooSmall, long BusOffEvents);
+
+/// <summary>A virtual bus: its guests by index, and members that are no guest (host nodes, such
+/// as an injection in progress).</summary>
+public sealed record BusStatus(string Name, int Members, IReadOnlyList<int> Guests, int HostNodes, double OverrunAfterMs);
+
+/// <summary>The <c>set-filter</c> and <c>set-rate</c> result: the guest's settings after the change.</summary>
+public sealed record GuestSettings(int Guest, string? TxFilter, string? RxFilter, string? TxRate);
+
+/// <summary>The <c>inject</c> result: how many of the frames reached the target (<see cref="Delivered"/>).</summary>
+public sealed record InjectResult(string Target, int Frames, int Delivered, string? Note);
+
+/// <summary>The <c>commands</c> result.</summary>
+public sealed record CommandList(int Protocol, IReadOnlyList<CommandInfo> Commands);
+public sealed record CommandInfo(string Name, string Summary);
+
+/// <summary>
+/// Source-generated (de)serialization for every result type: no reflection, NativeAOT and
+/// trimming safe. A command added later lists its result type here.
+/// </summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(StatusResult))]
+[JsonSerializable(typeof(GuestSettings))]
+[JsonSerializable(typeof(InjectResult))]
+[JsonSerializable(typeof(CommandList))]
+public sealed partial class ControlJson : JsonSerializerContext
+{
+    /// <summary>A result as the element a reply carries.</summary>
+    public static JsonElement ToElement<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
+        JsonSerializer.SerializeToElement(value, type);
+}

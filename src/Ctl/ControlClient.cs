@@ -1,0 +1,104 @@
+using System.Buffers;
+using System.Text.Json;
+using VhostDeviceCan.Control;
+using VhostDeviceCan.Interop;
+
+namespace VhostDeviceCan.Ctl;
+
+/// <summary>One connection to a daemon's control socket: a request line out, its reply line back.</summary>
+internal sealed class ControlClient : IDisposable
+{
+    public static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly UnixSocket _socket;
+    private readonly string _path;
+    private long _nextId = 1;
+
+    private ControlClient(UnixSocket socket, string path)
+    {
+        _socket = socket;
+        _path = path;
+    }
+
+    public static ControlClient Connect(string path)
+    {
+        UnixSocket socket;
+        try
+        {
+            socket = UnixSocket.Connect(path);
+        }
+        catch (SyscallException e)
+        {
+            string advice = e.ErrorNumber switch
+            {
+                Errno.ENOENT => "; is vhost-device-can running, and is this its control socket (-s PATH gives PATH.ctl)?",
+                Errno.ECONNREFUSED => "; nothing listens on it (a daemon that was killed?)",
+                _ => "",
+            };
+            throw new CommandFailure(ExitStatus.Unreachable, e.Message + advice);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CommandFailure(ExitStatus.Usage, e.Message);
+        }
+        socket.SetTimeouts(ReplyTimeout);
+        return new ControlClient(socket, path);
+    }
+
+    /// <summary>Sends <c>{"v":1,"id":N,"cmd":COMMAND, ...fields}</c> and returns the reply line.</summary>
+    public byte[] Call(string command, Action<Utf8JsonWriter> fields)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("v", ControlProtocol.Version);
+            writer.WriteNumber("id", _nextId++);
+            writer.WriteString("cmd", command);
+            fields(writer);
+            writer.WriteEndObject();
+        }
+        return CallRaw(buffer.WrittenSpan);
+    }
+
+    /// <summary>Sends one line as it is (a newline is added) and returns the reply line, newline removed.</summary>
+    public byte[] CallRaw(ReadOnlySpan<byte> request)
+    {
+        try
+        {
+            var line = new byte[request.Length + 1];
+            request.CopyTo(line);
+            line[^1] = (byte)'\n';
+            _socket.Send(line);
+            return ReadLine();
+        }
+        catch (SyscallException e) when (e.ErrorNumber == Errno.EAGAIN)
+        {
+            throw new CommandFailure(ExitStatus.ConnectionLost, $"{_path}: no reply within {ReplyTimeout.TotalSeconds:0} s");
+        }
+        catch (SyscallException e)
+        {
+            throw new CommandFailure(ExitStatus.ConnectionLost, $"{_path}: {e.Message}");
+        }
+    }
+
+    private byte[] ReadLine()
+    {
+        var received = new ArrayBufferWriter<byte>(4096);
+        Span<byte> chunk = stackalloc byte[4096];
+        while (true)
+        {
+            int newline = received.WrittenSpan.IndexOf((byte)'\n');
+            if (newline >= 0) return received.WrittenSpan[..newline].ToArray();
+            // Replies are small; one that never ends is no reply of this protocol.
+            if (received.WrittenCount > 64 * 1024 * 1024)
+                throw new CommandFailure(ExitStatus.ConnectionLost, $"{_path}: the reply exceeds 64 MiB without a newline");
+            int count = _socket.Receive(chunk, null);
+            if (count == 0)
+                throw new CommandFailure(ExitStatus.ConnectionLost, $"{_path}: the daemon closed the connection without a reply");
+            received.Write(chunk[..count]);
+        }
+    }
+
+    public void Dispose() => _socket.Dispose();
+}

@@ -1,0 +1,136 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using VhostDeviceCan.Can;
+using VhostDeviceCan.Control;
+using VhostDeviceCan.Ctl;
+using VhostDeviceCan.Device;
+
+// vhost-can-ctl: talks to a running vhost-device-can over its control socket
+// (docs/control-protocol.md). Exit statuses: see ExitStatus and README.md.
+var controlSocket = new Option<string>("--control", "-C")
+{
+    Description = "The daemon's control socket (vhost-device-can -s PATH serves PATH.ctl)",
+    HelpName = "SOCKET",
+    // Checked when a command runs, not by the parser: --help needs no socket.
+    Recursive = true,
+};
+var json = new Option<bool>("--json")
+{
+    Description = "Print the daemon's reply as it is, one JSON object, instead of text",
+    Recursive = true,
+};
+var guest = new Argument<string>("guest") { Description = "A guest: its index (0, 1, ...) or its socket's path" };
+var direction = new Argument<string>("direction") { Description = "tx (what the guest may send) or rx (what it receives)" };
+direction.AcceptOnlyFromAmong("tx", "rx");
+var filter = new Argument<string>("filter") { Description = "Identifier rules as for --tx-filter (100-1FF,7DF, 123:7FF, 00000123), or none" };
+var rate = new Argument<string>("rate") { Description = "RATE[/BURST] frames per second as for --tx-rate, or none" };
+var target = new Argument<string>("target") { Description = "vbus:NAME (every guest on that virtual bus, as a host node) or a guest (index or socket path: that guest only)" };
+var frames = new Argument<string[]>("frames") { Description = "Frames in cansend syntax: 123#DEADBEEF, 1F334455#11, 123#R, 123##1<data>", Arity = ArgumentArity.OneOrMore };
+var requestText = new Argument<string>("json") { Description = "A request object, sent as it is ('{\"v\":1,\"cmd\":\"status\"}')" };
+
+var status = new Command("status", "Every guest (front-end, features, controller, filters, rate, counters) and every virtual bus");
+status.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("status", _ => { }), StatusText.Write));
+
+var setFilter = new Command("set-filter", "Change a guest's TX or RX identifier filter while it runs") { guest, direction, filter };
+setFilter.SetAction(r =>
+{
+    string text = r.GetValue(filter)!;
+    if (text != "none" && CanIdFilter.Parse(text, out string? error) is null) return Usage(error!);
+    return Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("set-filter", w =>
+    {
+        w.WriteString("guest", r.GetValue(guest));
+        w.WriteString("direction", r.GetValue(direction));
+        w.WriteString("filter", text);
+    }), StatusText.WriteSettings);
+});
+
+var setRate = new Command("set-rate", "Change a guest's transmit rate while it runs") { guest, rate };
+setRate.SetAction(r =>
+{
+    string text = r.GetValue(rate)!;
+    if (text != "none" && TxRate.Parse(text, out string? error) is null) return Usage($"rate '{text}': {error}");
+    return Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("set-rate", w =>
+    {
+        w.WriteString("guest", r.GetValue(guest));
+        w.WriteString("rate", text);
+    }), StatusText.WriteSettings);
+});
+
+var inject = new Command("inject", "Put frames onto a virtual bus as a host node, or into one guest only") { target, frames };
+inject.SetAction(r =>
+{
+    string[] texts = r.GetValue(frames)!;
+    foreach (string text in texts)
+        if (!CansendSyntax.TryParse(text, out _, out string? error)) return Usage($"frame '{text}': {error}");
+    return Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("inject", w =>
+    {
+        w.WriteString("target", r.GetValue(target));
+        w.WriteStartArray("frames");
+        foreach (string text in texts) w.WriteStringValue(text);
+        w.WriteEndArray();
+    }), StatusText.WriteInjected);
+});
+
+var commands = new Command("commands", "The commands the daemon knows, with the protocol version");
+commands.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("commands", _ => { }), StatusText.WriteCommands));
+
+var request = new Command("request", "Send one request line as given and print the reply (for commands this client does not know yet)") { requestText };
+request.SetAction(r => Run(r.GetValue(controlSocket), json: true, client => client.CallRaw(Encoding.UTF8.GetBytes(r.GetValue(requestText)!)), (_, _) => { }));
+
+var root = new RootCommand("vhost-can-ctl: control a running vhost-device-can through its control socket")
+{
+    controlSocket, json, status, setFilter, setRate, inject, commands, request,
+};
+foreach (var option in root.Options)
+    if (option is VersionOption) option.Aliases.Add("-V");
+ParseResult parsed = root.Parse(args);
+if (parsed.Errors.Count > 0) return Usage($"{parsed.Errors[0].Message} (see --help)");
+return parsed.Invoke();
+
+static int Usage(string message)
+{
+    // One line, whatever the parser's message looks like ("Must be one of:\n\t'tx'\n\t'rx'").
+    string line = string.Join(' ', message.Split(['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    Console.Error.WriteLine($"vhost-can-ctl: error: {line}");
+    return ExitStatus.Usage;
+}
+
+// One line on stderr and a distinct status for every failure; never a stack trace.
+static int Run(string? socket, bool json, Func<ControlClient, byte[]> call, Action<JsonElement, TextWriter> print)
+{
+    if (string.IsNullOrEmpty(socket)) return Usage("-C/--control SOCKET is required: the daemon's control socket (-s PATH serves PATH.ctl)");
+    try
+    {
+        using var client = ControlClient.Connect(socket);
+        byte[] line = call(client);
+        ControlReply reply;
+        try
+        {
+            reply = ControlReply.Parse(line);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+        {
+            throw new CommandFailure(ExitStatus.ConnectionLost, $"{socket}: not a control protocol reply: {e.Message}");
+        }
+        if (json) Console.Out.WriteLine(Encoding.UTF8.GetString(line));
+        if (!reply.Ok)
+        {
+            int status = reply.ErrorCode == ControlErrors.TooManyClients ? ExitStatus.Unreachable : ExitStatus.Refused;
+            Console.Error.WriteLine($"vhost-can-ctl: error: {reply.ErrorMessage} ({reply.ErrorCode})");
+            return status;
+        }
+        if (!json) print(reply.Result, Console.Out);
+        return ExitStatus.Ok;
+    }
+    catch (CommandFailure e)
+    {
+        Console.Error.WriteLine($"vhost-can-ctl: error: {e.Message}");
+        return e.Status;
+    }
+    catch (Exception e) when (e is not OutOfMemoryException)
+    {
+        Console.Error.WriteLine($"vhost-can-ctl: error: internal error: {e.Message}");
+        return ExitStatus.Internal;
+    }
+}

@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text.Json;
+using VhostDeviceCan.Control;
+
+namespace VhostDeviceCan.Ctl;
+
+/// <summary>Replies as text for people; <c>--json</c> prints them as the daemon sent them.</summary>
+internal static class StatusText
+{
+    public static void Write(JsonElement result, TextWriter output)
+    {
+        StatusResult status = result.Deserialize(ControlJson.Default.StatusResult)
+            ?? throw new FormatException("an empty status result");
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"vhost-device-can {status.Version}, up {Uptime(status.UptimeSeconds)}, control protocol {status.Protocol}"));
+        foreach (GuestStatus guest in status.Guests)
+        {
+            output.WriteLine($"guest {guest.Index}  {guest.Socket}  on {guest.Device}");
+            output.WriteLine(guest.Frontend is { } f
+                ? $"  front-end: pid {f.Pid} ({f.Command}), uid {f.Uid}, gid {f.Gid}"
+                : guest.Connected ? "  front-end: connected (credentials unknown)" : "  front-end: none");
+            output.WriteLine($"  controller: {guest.Controller}; features: {(guest.Features.Count == 0 ? "none negotiated" : string.Join(' ', guest.Features))}");
+            output.WriteLine($"  tx filter: {guest.TxFilter ?? "none"}; rx filter: {guest.RxFilter ?? "none"}; tx rate: {guest.TxRate ?? "unlimited"}");
+            GuestCounters c = guest.Counters;
+            output.WriteLine($"  tx {c.TxFrames} (rejected {c.TxRejected}, while stopped {c.TxNotOkStopped}, bus down {c.TxNotOkBusDown}, "
+                + $"filtered {c.TxFiltered}, throttled {c.TxThrottled} times)");
+            output.WriteLine($"  rx {c.RxFrames} (filtered {c.RxFiltered}; dropped: backlog full {c.RxDroppedBacklogFull}, on the bus {c.RxDroppedOnBus}, "
+                + $"while bus-off {c.RxDroppedBusOff}, stopped {c.RxDroppedWhileStopped}, unsupported {c.RxDroppedUnsupported}, "
+                + $"small buffer {c.RxDroppedBufferTooSmall}); bus-off {c.BusOffEvents} times");
+        }
+        foreach (BusStatus bus in status.Buses)
+        {
+            string members = string.Join(", ", bus.Guests.Select(g => $"guest {g}"));
+            if (bus.HostNodes > 0) members += $", {bus.HostNodes} host node(s)";
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"bus vbus:{bus.Name}: {bus.Members} members ({members}), overrun after {bus.OverrunAfterMs:0} ms"));
+        }
+    }
+
+    public static void WriteSettings(JsonElement result, TextWriter output)
+    {
+        GuestSettings settings = result.Deserialize(ControlJson.Default.GuestSettings)
+            ?? throw new FormatException("an empty result");
+        output.WriteLine($"guest {settings.Guest}: tx filter {settings.TxFilter ?? "none"}; rx filter {settings.RxFilter ?? "none"}; tx rate {settings.TxRate ?? "unlimited"}");
+    }
+
+    public static void WriteInjected(JsonElement result, TextWriter output)
+    {
+        InjectResult injected = result.Deserialize(ControlJson.Default.InjectResult)
+            ?? throw new FormatException("an empty result");
+        output.WriteLine($"{injected.Target}: delivered {injected.Delivered} of {injected.Frames} frame(s)" + (injected.Note is { } note ? $": {note}" : ""));
+    }
+
+    public static void WriteCommands(JsonElement result, TextWriter output)
+    {
+        CommandList list = result.Deserialize(ControlJson.Default.CommandList)
+            ?? throw new FormatException("an empty result");
+        output.WriteLine($"control protocol {list.Protocol}");
+        foreach (CommandInfo command in list.Commands) output.WriteLine($"  {command.Name,-12} {command.Summary}");
+    }
+
+    private static string Uptime(double seconds)
+    {
+        var span = TimeSpan.FromSeconds(seconds);
+        return span.TotalHours >= 1 ? $"{(int)span.TotalHours} h {span.Minutes} min" : span.TotalMinutes >= 1 ? $"{span.Minutes} min {span.Seconds} s" : $"{span.Seconds} s";
+    }
+}
