@@ -1,9 +1,10 @@
-using System.Text;
-
 namespace VhostDeviceCan.Can;
 
 public partial struct CanFrame
 {
+    /// <summary>The longest <see cref="FormatCompact"/> result: 8 ID digits, "##", the flag nibble and 64 bytes in hex.</summary>
+    public const int MaxCompactLength = 8 + 2 + 1 + 2 * CANFD_MAX_DLEN;
+
     /// <summary>
     /// The frame in the compact notation of can-utils (<c>candump</c>, <c>cansend</c>):
     /// <c>123#DEADBEEF</c>, <c>12345678#00</c> (extended IDs as 8 digits), <c>123#R</c> /
@@ -14,35 +15,58 @@ public partial struct CanFrame
     /// <remarks>The FD nibble shows BRS and ESI only: FDF is implied by the <c>##</c> separator.</remarks>
     public override readonly string ToString()
     {
-        var text = new StringBuilder(12 + 2 * CANFD_MAX_DLEN);
-        if (IsError) text.Append((CanId & (CAN_ERR_MASK | CAN_ERR_FLAG)).ToString("X8"));
-        else if (IsExtended) text.Append(Id.ToString("X8"));
-        else text.Append(Id.ToString("X3"));
-        text.Append('#');
+        Span<char> text = stackalloc char[MaxCompactLength];
+        return new string(text[..FormatCompact(text)]);
+    }
+
+    /// <summary><see cref="ToString"/> into <paramref name="destination"/> (at least
+    /// <see cref="MaxCompactLength"/> characters) without allocating; returns the length written.</summary>
+    public readonly int FormatCompact(Span<char> destination)
+    {
+        int at;
+        if (IsError) at = AppendHex(destination, CanId & (CAN_ERR_MASK | CAN_ERR_FLAG), 8);
+        else if (IsExtended) at = AppendHex(destination, Id, 8);
+        else at = AppendHex(destination, Id, 3);
+        destination[at++] = '#';
 
         if (IsFd)
         {
-            text.Append('#').Append(Hex(Flags & (CANFD_BRS | CANFD_ESI)));
-            AppendHex(text, Data);
-            return text.ToString();
+            destination[at++] = '#';
+            destination[at++] = Hex(Flags & (CANFD_BRS | CANFD_ESI));
+            return at + AppendHex(destination[at..], Data);
         }
 
         if (IsRemote)
         {
-            text.Append('R');
-            if (Len is > 0 and <= CAN_MAX_DLEN) text.Append(Hex(Len));
+            destination[at++] = 'R';
+            if (Len is > 0 and <= CAN_MAX_DLEN) destination[at++] = Hex(Len);
         }
         else
         {
-            AppendHex(text, Data);
+            at += AppendHex(destination[at..], Data);
         }
-        if (Len == CAN_MAX_DLEN && Len8Dlc is > CAN_MAX_DLEN and <= 15) text.Append('_').Append(Hex(Len8Dlc));
-        return text.ToString();
+        if (Len == CAN_MAX_DLEN && Len8Dlc is > CAN_MAX_DLEN and <= 15)
+        {
+            destination[at++] = '_';
+            destination[at++] = Hex(Len8Dlc);
+        }
+        return at;
     }
 
-    private static void AppendHex(StringBuilder text, ReadOnlySpan<byte> bytes)
+    private static int AppendHex(Span<char> destination, uint value, int digits)
     {
-        foreach (byte b in bytes) text.Append(Hex(b >> 4)).Append(Hex(b & 0xF));
+        for (int i = 0; i < digits; i++) destination[i] = Hex((int)(value >> (4 * (digits - 1 - i))));
+        return digits;
+    }
+
+    private static int AppendHex(Span<char> destination, ReadOnlySpan<byte> bytes)
+    {
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            destination[2 * i] = Hex(bytes[i] >> 4);
+            destination[2 * i + 1] = Hex(bytes[i] & 0xF);
+        }
+        return 2 * bytes.Length;
     }
 
     private static char Hex(int nibble) => "0123456789ABCDEF"[nibble & 0xF];

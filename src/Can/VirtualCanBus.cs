@@ -20,7 +20,7 @@ namespace VhostDeviceCan.Can;
 /// leaving take another lock and publish a new immutable member array, so a sender works on one
 /// consistent snapshot.
 /// </remarks>
-public sealed class VirtualCanBus
+public sealed class VirtualCanBus : IDisposable
 {
     public const int DefaultInboxCapacity = 1024;
 
@@ -41,16 +41,49 @@ public sealed class VirtualCanBus
     private long _overrunTicks = TicksOf(DefaultOverrunAfter);
     private VirtualCanBusMember[] _members = [];
 
+    private readonly TimedWire? _wire;
+
     /// <summary>
     /// A bus outside the registry (tests, embedding). Devices that must meet use <see cref="Get"/>.
+    /// With <paramref name="timing"/> the bus is timed: frames take their wire time and contend
+    /// for the bus by identifier (<see cref="TimedWire"/>); without, it is as fast as the machine.
     /// </summary>
-    public VirtualCanBus(string name)
+    public VirtualCanBus(string name, BusTiming? timing = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         Name = name;
+        Timing = timing;
+        if (timing is { } t) _wire = new TimedWire(this, t);
     }
 
     public string Name { get; }
+
+    /// <summary>The bit rates of a timed bus; null for a bus as fast as the machine. Fixed at creation.</summary>
+    public BusTiming? Timing { get; }
+
+    /// <summary>The wire of a timed bus, null otherwise.</summary>
+    internal TimedWire? Wire => _wire;
+
+    /// <summary>Timed bus, tests: sees each frame leave the wire with its bus-clock offer, start and end times.</summary>
+    internal WireObserver? WireObserver
+    {
+        set => _wire!.Observer = value;
+    }
+
+    /// <summary>Timed bus: the wire time of every frame delivered since the bus was created. Zero when untimed.</summary>
+    public TimeSpan BusyTime => _wire?.BusyTime ?? TimeSpan.Zero;
+
+    /// <summary>Timed bus: frames that went over the wire. Zero when untimed.</summary>
+    public long WireFrames => _wire?.Frames ?? 0;
+
+    /// <summary>Timed bus: the share of the last whole second the wire was busy, 0 to 1. Zero when untimed.</summary>
+    public double LoadLastSecond => _wire?.LoadLastSecond ?? 0;
+
+    /// <summary>Timed bus: the share of the time since the bus was created that the wire was busy, 0 to 1.</summary>
+    public double LoadSinceStart => _wire?.LoadSinceStart ?? 0;
+
+    /// <summary>The members as of now (an immutable snapshot).</summary>
+    internal VirtualCanBusMember[] Members => Volatile.Read(ref _members);
 
     /// <summary>See <see cref="DefaultOverrunAfter"/>. At least 1 ms; any thread, applies to the next wait.</summary>
     public TimeSpan OverrunAfter
@@ -66,42 +99,49 @@ public sealed class VirtualCanBus
     private static long TicksOf(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
 
     /// <summary>
-    /// The share of time the bus spends carrying frames, from 0 to 1, as a bus with a bit rate
-    /// would measure it; null while the bus models no bit timing (frames take no time on it), so
-    /// there is no load to report. The metrics endpoint exposes it as
+    /// The share of time the bus spends carrying frames, from 0 to 1: on a timed bus its load over
+    /// the last whole second (<see cref="LoadLastSecond"/>); null on an untimed bus (frames take no
+    /// time on it), so there is no load to report. The metrics endpoint exposes it as
     /// <c>vhost_device_can_bus_load_ratio</c> only when it is not null, never as a made-up value.
     /// </summary>
-    public double? BusLoad => null;
+    public double? BusLoad => _wire?.LoadLastSecond;
 
     /// <summary>Members currently joined.</summary>
     public int MemberCount => Volatile.Read(ref _members).Length;
 
     /// <summary>
-    /// The process-wide bus called <paramref name="name"/>, created on first use. Buses stay
-    /// registered for the life of the process (an empty bus costs a few bytes), so a device that
-    /// reconnects later meets the same bus.
+    /// The process-wide bus called <paramref name="name"/>, created on first use, timed when
+    /// <paramref name="timing"/> is given. Buses stay registered for the life of the process (an
+    /// empty bus costs a few bytes, a timed one also a sleeping thread), so a device that
+    /// reconnects later meets the same bus. Asking for a bus with other timing than it was created
+    /// with is an <see cref="ArgumentException"/>; asking without timing takes it as it is.
     /// </summary>
-    public static VirtualCanBus Get(string name)
+    public static VirtualCanBus Get(string name, BusTiming? timing = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         lock (s_registryLock)
         {
             if (!s_registry.TryGetValue(name, out var bus))
             {
-                bus = new VirtualCanBus(name);
+                bus = new VirtualCanBus(name, timing);
                 s_registry.Add(name, bus);
+            }
+            else if (timing is not null && bus.Timing != timing)
+            {
+                throw new ArgumentException($"vbus:{name} already runs {(bus.Timing is { } t ? t.ToString() : "untimed")}, not {timing}");
             }
             return bus;
         }
     }
 
     /// <summary>
-    /// Attaches a new member with an inbox of <paramref name="inboxCapacity"/> frames (a power of
-    /// two). Any thread; the member hears frames sent after this returns.
+    /// Attaches a new member with an inbox of <paramref name="inboxCapacity"/> frames and, on a
+    /// timed bus, a transmit queue of <paramref name="txQueueCapacity"/> (both powers of two). Any
+    /// thread; the member hears frames sent after this returns.
     /// </summary>
-    public VirtualCanBusMember Join(int inboxCapacity = DefaultInboxCapacity)
+    public VirtualCanBusMember Join(int inboxCapacity = DefaultInboxCapacity, int txQueueCapacity = VirtualCanBusMember.DefaultTxQueueCapacity)
     {
-        var member = new VirtualCanBusMember(this, inboxCapacity);
+        var member = new VirtualCanBusMember(this, inboxCapacity, txQueueCapacity);
         lock (_membershipLock)
         {
             var members = new VirtualCanBusMember[_members.Length + 1];
@@ -201,11 +241,59 @@ public sealed class VirtualCanBus
         if (!stillFull) sender.Unblock();
     }
 
+    /// <summary>
+    /// The wire thread of a timed bus: delivers one frame to every member but its sender, or
+    /// nothing when a member that is not overrun has no room. Then <paramref name="retryAt"/> is
+    /// when to try again: that member's overrun deadline, or <paramref name="now"/> when room
+    /// appeared meanwhile; a drain before then kicks the wire (<see cref="WakeBlockedSenders"/>).
+    /// </summary>
+    internal bool PublishFromWire(VirtualCanBusMember sender, in CanFrame frame, long now, out long retryAt)
+    {
+        lock (_publishLock)
+        {
+            var members = Volatile.Read(ref _members);
+            retryAt = long.MaxValue;
+            foreach (var member in members)
+            {
+                if (ReferenceEquals(member, sender) || member.IsOverrun) continue;
+                if (member.FreeSpace > 0)
+                {
+                    member.NoteRoom();
+                    continue;
+                }
+                if (member.CheckOverrun(now, _overrunTicks, out long deadline)) continue;
+                retryAt = Math.Min(retryAt, deadline);
+            }
+            if (retryAt != long.MaxValue)
+            {
+                foreach (var member in members)
+                {
+                    if (ReferenceEquals(member, sender) || member.IsOverrun || member.FreeSpace > 0) continue;
+                    if (member.WaitForRoom()) retryAt = now;
+                }
+                return false;
+            }
+            var one = new ReadOnlySpan<CanFrame>(in frame);
+            foreach (var member in members)
+            {
+                if (!ReferenceEquals(member, sender)) member.Deliver(one);
+            }
+            return true;
+        }
+    }
+
     /// <summary>Any thread: a member drained or left; every sender waiting for room retries.</summary>
     internal void WakeBlockedSenders()
     {
         foreach (var member in Volatile.Read(ref _members)) member.Unblock();
+        _wire?.Kick();
     }
 
-    public override string ToString() => $"vbus:{Name} ({MemberCount} members)";
+    /// <summary>Stops a timed bus's wire thread (a bus made for a test); members must have left.
+    /// Registered buses live as long as the process.</summary>
+    public void Dispose() => _wire?.Dispose();
+
+    public override string ToString() => Timing is { } timing
+        ? $"vbus:{Name},{timing} ({MemberCount} members)"
+        : $"vbus:{Name} ({MemberCount} members)";
 }

@@ -4,10 +4,12 @@ namespace VhostDeviceCan.Can;
 
 /// <summary>
 /// One device's attachment to a <see cref="VirtualCanBus"/>: its <see cref="ICanTransport"/>.
-/// Supports CAN FD always. There is no physical bus, so a frame is on the bus as soon as it is
-/// published to the other inboxes: <see cref="Confirmation"/> is
-/// <see cref="TxConfirmation.AtTransmit"/>, a LATE_TX_ACK request completes at once, and tags are
-/// never reported back.
+/// Supports CAN FD always. On an untimed bus a frame is on the bus as soon as it is published to
+/// the other inboxes: <see cref="Confirmation"/> is <see cref="TxConfirmation.AtTransmit"/>, a
+/// LATE_TX_ACK request completes at once, and tags are never reported back. On a timed bus
+/// (<see cref="VirtualCanBus.Timing"/>) a frame is offered to the bus's wire, which sends it when
+/// it wins arbitration: <see cref="Confirmation"/> is <see cref="TxConfirmation.Deferred"/>, and
+/// each frame's tag comes back from <see cref="Receive"/> once its last bit has left the wire.
 /// </summary>
 /// <remarks>
 /// Wake-ups: <see cref="_signaled"/> is 1 while an eventfd write is pending, so a busy sender
@@ -24,7 +26,22 @@ namespace VhostDeviceCan.Can;
 /// </remarks>
 public sealed class VirtualCanBusMember : ICanTransport
 {
+    /// <summary>Frames a member of a timed bus may have offered and not yet sent: its controller's
+    /// transmit queue. Deep enough for a device's batch; the guest's own queue holds the rest.</summary>
+    public const int DefaultTxQueueCapacity = 64;
+
+    /// <summary>Outcomes waiting for the device. At least a device's largest virtqueue, so that with
+    /// LATE_TX_ACK every awaited outcome fits; only a device that stops receiving can lose some.</summary>
+    internal const int OutcomeCapacity = 1024;
+
     private readonly FrameRing _inbox;
+    // Timed bus only: the wire, this member's offered frames and the outcomes of sent ones.
+    private readonly TimedWire? _wire;
+    private readonly SpscRing<TxOffer>? _offers;
+    private readonly SpscRing<TxOutcome>? _outcomes;
+    // Offers before this position were made before the controller went bus-off: never sent.
+    private long _abortBefore;
+    private long _lostOutcomes;
     private readonly EventFd _wake = new();
     private readonly TimerFd _retry;
     private int _signaled;
@@ -41,7 +58,7 @@ public sealed class VirtualCanBusMember : ICanTransport
     private int _blocked;
     private volatile bool _disposed;
 
-    internal VirtualCanBusMember(VirtualCanBus bus, int inboxCapacity)
+    internal VirtualCanBusMember(VirtualCanBus bus, int inboxCapacity, int txQueueCapacity)
     {
         Bus = bus;
         Name = "vbus:" + bus.Name;
@@ -49,6 +66,12 @@ public sealed class VirtualCanBusMember : ICanTransport
         {
             _inbox = new FrameRing(inboxCapacity);
             _retry = new TimerFd();
+            _wire = bus.Wire;
+            if (_wire is not null)
+            {
+                _offers = new SpscRing<TxOffer>(txQueueCapacity);
+                _outcomes = new SpscRing<TxOutcome>(OutcomeCapacity);
+            }
         }
         catch
         {
@@ -63,13 +86,14 @@ public sealed class VirtualCanBusMember : ICanTransport
     public string Name { get; }
 
     public bool SupportsFd => true;
-    public TxConfirmation Confirmation => TxConfirmation.AtTransmit;
+    public TxConfirmation Confirmation => _wire is null ? TxConfirmation.AtTransmit : TxConfirmation.Deferred;
 
     /// <summary>This member's eventfd: readable while its inbox may hold frames.</summary>
     public int PollFd => _wake.Fd;
 
     /// <summary>A timer that fires when a member whose full inbox stopped this one's transmission
-    /// has drained, or when that member's overrun bound runs out. Readable, never EPOLLOUT.</summary>
+    /// has drained, or when that member's overrun bound runs out; on a timed bus, when the wire
+    /// has taken half of this member's offered frames. Readable, never EPOLLOUT.</summary>
     public int WritePollFd => _retry.Fd;
 
     public uint WritePollEvents => Libc.EPOLLIN;
@@ -123,7 +147,8 @@ public sealed class VirtualCanBusMember : ICanTransport
     public TransmitStatus Transmit(in CanFrame frame, TxTag tag)
     {
         if (_disposed || _busOff) return TransmitStatus.Down;
-        return Send(new ReadOnlySpan<CanFrame>(in frame)) == 1 ? TransmitStatus.Sent : TransmitStatus.WouldBlock;
+        int sent = _wire is null ? Send(new ReadOnlySpan<CanFrame>(in frame)) : Offer(new ReadOnlySpan<CanFrame>(in frame), new ReadOnlySpan<TxTag>(in tag));
+        return sent == 1 ? TransmitStatus.Sent : TransmitStatus.WouldBlock;
     }
 
     /// <summary>All frames go out in one pass: one eventfd write per woken member for the whole batch.
@@ -136,7 +161,7 @@ public sealed class VirtualCanBusMember : ICanTransport
             status = TransmitStatus.Down;
             return 0;
         }
-        int sent = Send(frames);
+        int sent = _wire is null ? Send(frames) : Offer(frames, tags);
         status = sent == frames.Length ? TransmitStatus.Sent : TransmitStatus.WouldBlock;
         return sent;
     }
@@ -152,7 +177,8 @@ public sealed class VirtualCanBusMember : ICanTransport
         return Bus.Publish(this, frames);
     }
 
-    /// <summary>Drains the inbox in arrival order. Never any outcomes (publishing is the transmission).</summary>
+    /// <summary>Drains the inbox in arrival order. Outcomes only on a timed bus (on an untimed one
+    /// publishing is the transmission).</summary>
     public int Receive(Span<CanFrame> frames, Span<TxOutcome> outcomes, out int outcomeCount)
     {
         outcomeCount = 0;
@@ -161,7 +187,17 @@ public sealed class VirtualCanBusMember : ICanTransport
         // and a level-triggered epoll would otherwise report the eventfd forever.
         _wake.Consume();
         Interlocked.Exchange(ref _signaled, 0);
-        if (Interlocked.Exchange(ref _busOffRequested, 0) != 0) _busOff = true;
+        if (Interlocked.Exchange(ref _busOffRequested, 0) != 0)
+        {
+            _busOff = true;
+            // A bus-off controller abandons its transmit queue; the wire reports those frames as not sent.
+            if (_offers is not null) Volatile.Write(ref _abortBefore, _offers.TailPosition);
+        }
+        if (_outcomes is not null)
+        {
+            outcomeCount = _outcomes.DequeueInto(outcomes);
+            if (outcomeCount == outcomes.Length && _outcomes.HasItem) Wake();
+        }
         if (_busOff)
         {
             // A bus-off controller hears nothing: what arrived meanwhile is gone, and counted.
@@ -190,6 +226,85 @@ public sealed class VirtualCanBusMember : ICanTransport
         // Full fence after the dequeue's publication; pairs with WaitForRoom.
         if (Interlocked.Exchange(ref _sendersWaiting, 0) != 0) Bus.WakeBlockedSenders();
     }
+
+    /// <summary>Timed bus, this member's thread: hands frames to the wire, as many as the transmit
+    /// queue takes. When it takes fewer, the write fd fires once the wire has taken half.</summary>
+    private int Offer(ReadOnlySpan<CanFrame> frames, ReadOnlySpan<TxTag> tags)
+    {
+        var offers = _offers!;
+        if (Interlocked.Exchange(ref _blocked, 0) != 0)
+        {
+            _retry.Disarm();
+            _retry.Consume();
+        }
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        int offered = 0;
+        while (offered < frames.Length
+            && offers.TryEnqueue(new TxOffer { Frame = frames[offered], Tag = tags[offered], OfferedAt = now }))
+        {
+            offered++;
+        }
+        if (offered > 0) _wire!.Offered();
+        if (offered < frames.Length)
+        {
+            // A full fence before looking at the queue again; pairs with the one in TakeOffer,
+            // so the wire's taking either shows here or arms the retry.
+            Interlocked.Exchange(ref _blocked, 1);
+            if (offers.Count <= offers.Capacity / 2) ArmRetry(TimeSpan.Zero);
+        }
+        return offered;
+    }
+
+    /// <summary>Wire thread: this member's oldest offered frame still to send, its offer time and
+    /// arbitration key. Offers abandoned at bus-off are reported as not sent and skipped.</summary>
+    internal bool PeekOffer(out long offeredAt, out uint key)
+    {
+        var offers = _offers!;
+        long abortBefore = Volatile.Read(ref _abortBefore);
+        while (offers.HasItem)
+        {
+            ref readonly TxOffer offer = ref offers.Front;
+            if (offers.HeadPosition < abortBefore)
+            {
+                Report(new TxOutcome(offer.Tag, Confirmed: false));
+                offers.Dequeue();
+                continue;
+            }
+            offeredAt = offer.OfferedAt;
+            key = CanWireTime.ArbitrationKey(in offer.Frame);
+            return true;
+        }
+        offeredAt = 0;
+        key = 0;
+        return false;
+    }
+
+    /// <summary>Wire thread, after <see cref="PeekOffer"/>: takes the frame it showed onto the wire.</summary>
+    internal void TakeOffer(out CanFrame frame, out TxTag tag, out long offeredAt)
+    {
+        var offers = _offers!;
+        ref readonly TxOffer offer = ref offers.Front;
+        frame = offer.Frame;
+        tag = offer.Tag;
+        offeredAt = offer.OfferedAt;
+        offers.Dequeue();
+        // Pairs with the fence in Offer: a blocked device retries once half the queue is free.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _blocked) != 0 && offers.Count <= offers.Capacity / 2) ArmRetry(TimeSpan.Zero);
+    }
+
+    /// <summary>Wire thread: the outcome of one of this member's frames, for its next <see cref="Receive"/>.</summary>
+    internal void Report(in TxOutcome outcome)
+    {
+        if (!_outcomes!.TryEnqueue(in outcome)) Interlocked.Increment(ref _lostOutcomes);
+        Wake();
+    }
+
+    /// <summary>Timed bus: outcomes dropped because the device left more than <see cref="OutcomeCapacity"/> unread.</summary>
+    public long LostOutcomes => Volatile.Read(ref _lostOutcomes);
+
+    /// <summary>Timed bus: frames offered and not yet on the wire. Approximate from other threads.</summary>
+    public int TxQueued => _offers?.Count ?? 0;
 
     /// <summary>Publish lock held. Room for frames now, or 0.</summary>
     internal int FreeSpace => _inbox.FreeSpace;
@@ -306,5 +421,8 @@ public sealed class VirtualCanBusMember : ICanTransport
     }
 
     public override string ToString() =>
-        $"{Name} (pending {PendingCount}, dropped {Dropped}{(IsOverrun ? ", overrun now" : "")}, overrun {Overruns} times (bound {Bus.OverrunAfter.TotalMilliseconds:0} ms), dropped while bus-off {DroppedWhileBusOff})";
+        $"{Name} (pending {PendingCount}, dropped {Dropped}{(IsOverrun ? ", overrun now" : "")}, overrun {Overruns} times (bound {Bus.OverrunAfter.TotalMilliseconds:0} ms), dropped while bus-off {DroppedWhileBusOff})"
+        + (Bus.Timing is { } timing
+            ? FormattableString.Invariant($"; bus {timing}: load {Bus.LoadLastSecond * 100:0.0} % over the last second, {Bus.LoadSinceStart * 100:0.0} % since start, {Bus.WireFrames} frames, this member's TX queue {TxQueued}")
+            : "");
 }

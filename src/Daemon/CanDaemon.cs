@@ -4,6 +4,7 @@ using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Can.Faults;
 using VhostDeviceCan.Control;
+using VhostDeviceCan.Capture;
 using VhostDeviceCan.Device;
 using VhostDeviceCan.Device.Metrics;
 using VhostDeviceCan.Interop;
@@ -46,8 +47,11 @@ public static class CanDaemon
         var instances = new List<Instance>();
         var busLoops = new BusLoops(options.BusyPoll, log);
         var service = new ServiceStatus(log);
+        using var captures = new CaptureHub(loggers.CreateLogger("capture"));
         try
         {
+            // Before any device: a capture file that cannot be written is the one line printed.
+            foreach (CaptureOption capture in options.Captures) capture.Destination.CheckWritable();
             for (int i = 0; i < options.SocketCount; i++)
             {
                 instances.Add(Instance.Start(i, options.SocketName(i), options.SocketFds.Count > 0 ? options.SocketFds[i] : -1,
@@ -60,7 +64,9 @@ public static class CanDaemon
                 }, options.FaultsOf(i), options.BusyPoll, busLoops.For(options.Devices[i]), options.AllowUnsealedMemory, options.SocketAccess,
                     service.OnConnectionChanged, loggers));
                 service.Add(instances[i].Loop);
+                captures.Add(instances[i].CapturePoint(i));
             }
+            foreach (CaptureOption capture in options.Captures) captures.Start(capture.Target, capture.Format, capture.Destination);
         }
         catch (Exception e) when (e is SyscallException or IOException or ArgumentException)
         {
@@ -68,6 +74,7 @@ public static class CanDaemon
             StartupError.Write(e.Message);
             foreach (var instance in instances) instance.StopAndJoin();
             busLoops.Dispose();
+            captures.StopAll();
             return 1;
         }
 
@@ -142,6 +149,8 @@ public static class CanDaemon
         for (int i = 0; i < instances.Count; i++)
         {
             log.LogInformation("listening on {Path} for a guest on {Device}", instances[i].Path, instances[i].Spec);
+            if (instances[i].Spec.Timing is { } timing)
+                log.LogInformation("{Path}: {Device} is timed, {Timing}: frames take their wire time and contend by identifier", instances[i].Path, instances[i].Spec, timing);
             if (options.TxFilter(i) is { } tx) log.LogInformation("{Path}: the guest may send only IDs {Filter}", instances[i].Path, tx);
             if (options.TxRateOf(i) is { } rate) log.LogInformation("{Path}: the guest transmits at most {Rate}", instances[i].Path, rate);
             if (options.RxFilter(i) is { } rx) log.LogInformation("{Path}: the guest receives only IDs {Filter}", instances[i].Path, rx);
@@ -171,6 +180,8 @@ public static class CanDaemon
         foreach (var running in bridges) running.Dispose();
         foreach (var instance in instances) instance.StopAndJoin();
         busLoops.Dispose();
+        // After the devices: their last frames are in the rings, and the files are complete.
+        captures.StopAll();
         return 0;
     }
 
@@ -267,6 +278,10 @@ public static class CanDaemon
 
         /// <summary>What the metrics endpoint reads of this guest.</summary>
         public GuestMetricsSource MetricsSource(int index) => new(index, Path, _device, () => _server.IsConnected);
+
+        /// <summary>This guest's device as captures name it: guest0, "/tmp/can.sock0 on vbus:default".</summary>
+        public CapturePoint CapturePoint(int index) =>
+            new($"guest{index}", $"{Path} on {Spec}", Spec.ToString(), index, _device);
 
         public void StopAndJoin() => _server.Dispose();
 

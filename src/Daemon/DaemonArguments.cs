@@ -64,4 +64,6 @@ public sealed record DaemonArguments
 
     /// <summary>--bridge values, vbus:NAME=cannelloni-udp:... each.</summary>
     public IReadOnlyList<string> Bridges { get; init; } = [];
+    /// <summary>--capture values, TARGET=FILE[,OPTIONS] each.</summary>
+    public IReadOnlyList<string> Captures { get; init; } = [];
 }

@@ -70,6 +70,8 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
 
     /// <summary>Virtual buses joined to cannelloni peers over UDP (--bridge).</summary>
     public IReadOnlyList<Bridges.BridgeSpec> Bridges { get; init; } = [];
+    /// <summary>Captures recorded from start to shutdown (--capture).</summary>
+    public IReadOnlyList<CaptureOption> Captures { get; init; } = [];
 
     /// <summary>The mode --socket-group alone implies: owner and group read and write, since a
     /// process must be able to write a socket file to connect to it.</summary>
@@ -153,6 +155,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             }
             error = DeviceSpec.CheckConsistent(devices);
             if (error is not null) return null;
+            devices = DeviceSpec.ShareBusSettings(devices);
             // A host interface may be named for several sockets: each device opens its own raw
             // socket, and the kernel hands every frame one socket sends to the other sockets on
             // that interface, so two guests on "vcan0 vcan0" hear each other and the host's
@@ -186,6 +189,15 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             bridges.Add(bridge);
         }
 
+        var captures = new List<CaptureOption>();
+        foreach (string text in arguments.Captures)
+        {
+            CaptureOption? capture = CaptureOption.Parse(text, out error);
+            error ??= capture!.CheckTarget(devices);
+            if (error is not null) return null;
+            captures.Add(capture!);
+        }
+
         LogLevel? level = ParseLogLevel(arguments.LogLevel, out error);
         if (error is not null) return null;
         level ??= ParseRustLog(arguments.RustLog) ?? LogLevel.Information;
@@ -203,6 +215,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             ControlPath = controlPath,
             MetricsEndpoint = metrics,
             Bridges = bridges,
+            Captures = captures,
         };
     }
 

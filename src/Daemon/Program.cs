@@ -104,10 +104,19 @@ var bridge = new Option<string[]>("--bridge")
     HelpName = "BRIDGE",
 };
 
+var capture = new Option<string[]>("--capture")
+{
+    Description = "Record every frame TARGET's guests send and receive, from start to shutdown, to FILE: TARGET is all, "
+        + "a guest index or a bus (vbus:NAME, can0); FILE.pcapng for Wireshark or FILE.log for candump's log (log2asc, "
+        + "canplayer), or format=pcapng|log; max-size=SIZE (k, M, G) rotates FILE to FILE.1, FILE.2 ..., keeping keep=N "
+        + "(default 10). Repeatable",
+    HelpName = CaptureOption.Syntax,
+};
+
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
     socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, fault, allowUnsealedMemory,
-    socketMode, socketGroup, control, metrics, bridge,
+    socketMode, socketGroup, control, metrics, capture, bridge,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -154,6 +163,7 @@ root.SetAction(result =>
         Control = result.GetValue(control),
         Metrics = result.GetValue(metrics),
         Bridges = result.GetValue(bridge) ?? [],
+        Captures = result.GetValue(capture) ?? [],
     };
     DaemonOptions? options = DaemonOptions.Create(arguments, out string? error);
     if (options is null)

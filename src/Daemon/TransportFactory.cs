@@ -14,7 +14,9 @@ internal static class TransportFactory
 
     private static VirtualCanBusMember JoinVirtualBus(DeviceSpec spec)
     {
-        var bus = VirtualCanBus.Get(spec.Name);
+        // Every entry of a bus carries its timing (DeviceSpec.ShareBusSettings), so the first
+        // device to open it creates it timed or not, once and for all.
+        var bus = VirtualCanBus.Get(spec.Name, spec.Timing);
         // Entries naming one bus agree on its bound (checked with the options); entries that give none keep it.
         if (spec.OverrunAfter is { } bound) bus.OverrunAfter = bound;
         return bus.Join();

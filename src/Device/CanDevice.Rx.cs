@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Capture;
 using VhostDeviceCan.Interop;
 using VhostDeviceCan.VirtioCanWire;
 using VhostDeviceCan.Virtqueue;
@@ -45,7 +46,8 @@ public sealed partial class CanDevice
             }
             int count = _transport.Receive(room, _txOutcomes, out int outcomes);
             for (int i = 0; i < outcomes; i++) settled |= ApplyOutcome(in _txOutcomes[i]);
-            for (int i = 0; i < count; i++) Enqueue(in _rxBatch[i]);
+            if (_captures is { } captures) EnqueueAndRecord(captures, count);
+            else for (int i = 0; i < count; i++) Enqueue(in _rxBatch[i]);
             // A full span may have left more behind; anything less means the transport is drained.
             if (count < room.Length && outcomes < _txOutcomes.Length) break;
         }
@@ -55,7 +57,17 @@ public sealed partial class CanDevice
         DeliverRx();
     }
 
-    /// <summary>True when the frame is in the backlog for the guest.</summary>
+    /// <summary>As <see cref="Enqueue"/> for the first <paramref name="count"/> frames of the batch,
+    /// recording those the guest will get: they are moved to the front of the batch, in order.</summary>
+    private void EnqueueAndRecord(CaptureRing[] captures, int count)
+    {
+        int accepted = 0;
+        for (int i = 0; i < count; i++)
+            if (Enqueue(in _rxBatch[i])) _rxBatch[accepted++] = _rxBatch[i];
+        Record(captures, _rxBatch.AsSpan(0, accepted), CaptureDirection.Received);
+    }
+
+    /// <summary>Queues a frame for the guest; true when it will be delivered.</summary>
     private bool Enqueue(in CanFrame frame)
     {
         // docs/spec/virtio-can.md §7: a stopped controller neither delivers nor queues.

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Capture;
 using VhostDeviceCan.Interop;
 using VhostDeviceCan.VirtioCanWire;
 using VhostDeviceCan.Virtqueue;
@@ -150,6 +151,7 @@ public sealed partial class CanDevice
         while (offset < count)
         {
             int sent = _transport.TransmitBatch(_txBatch.AsSpan(offset, count - offset), _txBatchTags.AsSpan(offset, count - offset), out TransmitStatus status);
+            if (_captures is { } captures) Record(captures, _txBatch.AsSpan(offset, sent), CaptureDirection.Transmitted);
             for (int i = 0; i < sent; i++) MarkSent(ref _txPending.Tagged(_txBatchTags[offset + i]));
             offset += sent;
             if (offset == count) break;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Capture;
 using VhostDeviceCan.Guest;
 
 namespace VhostDeviceCan.Simulator;
@@ -25,26 +26,11 @@ internal enum TimestampMode
 /// </summary>
 internal sealed class DumpFormat(string interfaceName, bool logFormat, TimestampMode timestamps)
 {
-    /// <summary>An interface name's longest: IFNAMSIZ (16) less the terminating zero.</summary>
-    public const int MaxLogNameLength = 15;
-
     private readonly string _logName = LogName(interfaceName);
     private DateTime? _reference;
 
-    /// <summary>
-    /// The name a log line gives the frame's interface. canplayer refuses a log whose name is
-    /// longer than an interface name can be, and log2asc and canplayer split a line at spaces;
-    /// so a longer name keeps its last <see cref="MaxLogNameLength"/> characters (where a
-    /// daemon's sockets differ: the index), and anything but printable ASCII becomes '_'.
-    /// </summary>
-    public static string LogName(string name)
-    {
-        if (name.Length == 0) return "_";
-        Span<char> chars = stackalloc char[Math.Min(name.Length, MaxLogNameLength)];
-        ReadOnlySpan<char> tail = name.AsSpan(name.Length - chars.Length);
-        for (int i = 0; i < chars.Length; i++) chars[i] = tail[i] is > ' ' and < (char)0x7F ? tail[i] : '_';
-        return new string(chars);
-    }
+    /// <summary>The name a log line gives the frame's interface (<see cref="CandumpLog.Name"/>).</summary>
+    public static string LogName(string name) => CandumpLog.Name(name);
 
     public static bool TryParseMode(string text, out TimestampMode mode)
     {
@@ -85,11 +71,7 @@ internal sealed class DumpFormat(string interfaceName, bool logFormat, Timestamp
         }
     }
 
-    private static string EpochTime(DateTime utc)
-    {
-        long ticks = (utc - DateTime.UnixEpoch).Ticks;
-        return (ticks / TimeSpan.TicksPerSecond).ToString("D10", CultureInfo.InvariantCulture) + "." + Microseconds(ticks);
-    }
+    private static string EpochTime(DateTime utc) => CandumpLog.EpochTime(utc);
 
     private static string Microseconds(long ticks) =>
         (ticks % TimeSpan.TicksPerSecond / TimeSpan.TicksPerMicrosecond).ToString("D6", CultureInfo.InvariantCulture);
