@@ -1,3 +1,4 @@
+using VhostDeviceCan.CommandLine;
 using System.Buffers;
 using System.Text.Json;
 using VhostDeviceCan.Control;

@@ -1,3 +1,4 @@
+using VhostDeviceCan.CommandLine;
 using System.CommandLine;
 using System.Text;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+using VhostDeviceCan.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using VhostDeviceCan.Can;

@@ -1,3 +1,4 @@
+using VhostDeviceCan.CommandLine;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
 using VhostDeviceCan.VhostUser;

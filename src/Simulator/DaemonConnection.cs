@@ -1,3 +1,4 @@
+using VhostDeviceCan.CommandLine;
 using VhostDeviceCan.Guest;
 using VhostDeviceCan.Interop;
 using VhostDeviceCan.VhostUser;

@@ -1,3 +1,4 @@
+using VhostDeviceCan.CommandLine;
 using Microsoft.Win32.SafeHandles;
 using System.Runtime.InteropServices;
 using VhostDeviceCan.Can;

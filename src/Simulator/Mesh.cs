@@ -1,3 +1,4 @@
+using VhostDeviceCan.CommandLine;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using VhostDeviceCan.Can;

@@ -1,3 +1,4 @@
+using VhostDeviceCan.CommandLine;
 using System.CommandLine;
 using VhostDeviceCan.Simulator;
 using VhostDeviceCan.VhostUser;
