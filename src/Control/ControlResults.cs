@@ -30,6 +30,17 @@ public sealed record GuestSettings(int Guest, string? TxFilter, string? RxFilter
 /// <summary>The <c>inject</c> result: how many of the frames reached the target (<see cref="Delivered"/>).</summary>
 public sealed record InjectResult(string Target, int Frames, int Delivered, string? Note);
 
+/// <summary>One guest's fault layer: the rules in force (--fault syntax described, "none" when
+/// there are none), the seed of their random choices, and what it has injected so far.</summary>
+public sealed record GuestFaults(int Guest, string Rules, ulong? Seed, FaultCountsResult Counts);
+
+/// <summary>The fault layer's counters since the daemon started (FaultCounts).</summary>
+public sealed record FaultCountsResult(long TxRefused, long TxDropped, long TxBitFlipped, long TxDuplicated, long TxDelayed,
+    long RxDropped, long RxBitFlipped, long RxDuplicated, long RxDelayed, long BusOffs, long Recoveries, long LostWhileBusOff);
+
+/// <summary>The <c>faults</c> result.</summary>
+public sealed record FaultList(IReadOnlyList<GuestFaults> Guests);
+
 /// <summary>The <c>commands</c> result.</summary>
 public sealed record CommandList(int Protocol, IReadOnlyList<CommandInfo> Commands);
 public sealed record CommandInfo(string Name, string Summary);
@@ -43,6 +54,8 @@ public sealed record CommandInfo(string Name, string Summary);
 [JsonSerializable(typeof(GuestSettings))]
 [JsonSerializable(typeof(InjectResult))]
 [JsonSerializable(typeof(CommandList))]
+[JsonSerializable(typeof(GuestFaults))]
+[JsonSerializable(typeof(FaultList))]
 public sealed partial class ControlJson : JsonSerializerContext
 {
     /// <summary>A result as the element a reply carries.</summary>

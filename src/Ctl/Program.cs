@@ -72,6 +72,35 @@ inject.SetAction(r =>
     }), StatusText.WriteInjected);
 });
 
+var specs = new Argument<string[]>("spec") { Description = "Fault rules as --fault takes them after SOCKET= (tx:drop-every=10, rx:delay=2ms, bus-off-after=100,recover=restart, seed=N); several add up; none clears them", Arity = ArgumentArity.OneOrMore };
+var fault = new Command("fault", "Replace a guest's fault rules while it runs") { guest, specs };
+fault.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("fault", w =>
+{
+    w.WriteString("guest", r.GetValue(guest));
+    w.WriteStartArray("specs");
+    foreach (string text in r.GetValue(specs)!) w.WriteStringValue(text);
+    w.WriteEndArray();
+}), StatusText.WriteFaults));
+
+var someGuest = new Argument<string?>("guest") { Description = "A guest (index or socket path); every guest when left out", Arity = ArgumentArity.ZeroOrOne };
+var faults = new Command("faults", "The fault rules in force and the faults injected so far, per guest") { someGuest };
+faults.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("faults", w =>
+{
+    if (r.GetValue(someGuest) is { } name) w.WriteString("guest", name);
+}), StatusText.WriteFaultList));
+
+var recoverAfter = new Option<string?>("--recover-after")
+{
+    Description = "Come back on the bus after this time (500ms, 2s) instead of on the guest's restart",
+    HelpName = "TIME",
+};
+var busOff = new Command("bus-off", "Force a guest's controller bus-off now") { guest, recoverAfter };
+busOff.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("bus-off", w =>
+{
+    w.WriteString("guest", r.GetValue(guest));
+    if (r.GetValue(recoverAfter) is { } after) w.WriteString("recover_after", after);
+}), StatusText.WriteFaults));
+
 var commands = new Command("commands", "The commands the daemon knows, with the protocol version");
 commands.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("commands", _ => { }), StatusText.WriteCommands));
 
@@ -80,7 +109,7 @@ request.SetAction(r => Run(r.GetValue(controlSocket), json: true, client => clie
 
 var root = new RootCommand("vhost-can-ctl: control a running vhost-device-can through its control socket")
 {
-    controlSocket, json, status, setFilter, setRate, inject, commands, request,
+    controlSocket, json, status, setFilter, setRate, inject, fault, faults, busOff, commands, request,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");

@@ -59,6 +59,29 @@ internal static class StatusText
         foreach (CommandInfo command in list.Commands) output.WriteLine($"  {command.Name,-12} {command.Summary}");
     }
 
+    public static void WriteFaults(JsonElement result, TextWriter output)
+    {
+        GuestFaults faults = result.Deserialize(ControlJson.Default.GuestFaults)
+            ?? throw new FormatException("an empty result");
+        WriteGuestFaults(faults, output);
+    }
+
+    public static void WriteFaultList(JsonElement result, TextWriter output)
+    {
+        FaultList list = result.Deserialize(ControlJson.Default.FaultList)
+            ?? throw new FormatException("an empty result");
+        foreach (GuestFaults faults in list.Guests) WriteGuestFaults(faults, output);
+    }
+
+    private static void WriteGuestFaults(GuestFaults faults, TextWriter output)
+    {
+        FaultCountsResult c = faults.Counts;
+        output.WriteLine($"guest {faults.Guest}: faults {faults.Rules}" + (faults.Seed is { } seed && faults.Rules != "none" && !faults.Rules.Contains("seed") ? $"; seed {seed}" : ""));
+        output.WriteLine($"  tx refused {c.TxRefused}, dropped {c.TxDropped}, bit-flipped {c.TxBitFlipped}, duplicated {c.TxDuplicated}, delayed {c.TxDelayed}");
+        output.WriteLine($"  rx dropped {c.RxDropped}, bit-flipped {c.RxBitFlipped}, duplicated {c.RxDuplicated}, delayed {c.RxDelayed}");
+        output.WriteLine($"  bus-offs {c.BusOffs}, recoveries {c.Recoveries}, frames lost while bus-off {c.LostWhileBusOff}");
+    }
+
     private static string Uptime(double seconds)
     {
         var span = TimeSpan.FromSeconds(seconds);

@@ -261,6 +261,6 @@ public static class CanDaemon
         public void StopAndJoin() => _server.Dispose();
 
         /// <summary>This guest as control commands reach it.</summary>
-        public ControlGuest ForControl(int index) => new(index, Path, Spec.ToString(), Loop, _device);
+        public ControlGuest ForControl(int index) => new(index, Path, Spec.ToString(), Loop, _device, Faults);
     }
 }
