@@ -30,7 +30,7 @@ public sealed class ControlCommands
             throw new ArgumentException($"control command '{command.Name}' is already registered", nameof(command));
     }
 
-    /// <summary>The commands this daemon has: <c>commands</c>, <c>status</c>, <c>set-filter</c>, <c>set-rate</c>, <c>inject</c>, <c>fault</c>, <c>faults</c>, <c>bus-off</c>.</summary>
+    /// <summary>The commands this daemon has: <c>commands</c>, <c>status</c>, <c>set-filter</c>, <c>set-rate</c>, <c>inject</c>, <c>fault</c>, <c>faults</c>, <c>bus-off</c>, <c>capture</c>, <c>capture-stop</c>, <c>captures</c>.</summary>
     public static ControlCommands Standard()
     {
         var table = new ControlCommands();
@@ -39,6 +39,7 @@ public sealed class ControlCommands
         SettingCommands.Register(table);
         InjectCommand.Register(table);
         FaultCommands.Register(table);
+        CaptureCommands.Register(table);
         return table;
     }
 

@@ -41,6 +41,16 @@ public sealed record FaultCountsResult(long TxRefused, long TxDropped, long TxBi
 /// <summary>The <c>faults</c> result.</summary>
 public sealed record FaultList(IReadOnlyList<GuestFaults> Guests);
 
+/// <summary>A capture: <see cref="Id"/> null for one started by --capture; <see cref="Path"/> the file being written.</summary>
+public sealed record CaptureInfo(int? Id, string Target, string? Path, string Format, bool Running, long Recorded, long Dropped);
+
+/// <summary>The <c>captures</c> result.</summary>
+public sealed record CaptureList(IReadOnlyList<CaptureInfo> Captures);
+
+/// <summary>The <c>capture-stop</c> result: frames written, frames lost because the writer fell
+/// behind, files written (more than one after rotation), and the error that ended it early, if any.</summary>
+public sealed record CaptureStopped(int Id, string Target, string? Path, long Recorded, long Dropped, int Files, string? Error);
+
 /// <summary>The <c>commands</c> result.</summary>
 public sealed record CommandList(int Protocol, IReadOnlyList<CommandInfo> Commands);
 public sealed record CommandInfo(string Name, string Summary);
@@ -56,6 +66,9 @@ public sealed record CommandInfo(string Name, string Summary);
 [JsonSerializable(typeof(CommandList))]
 [JsonSerializable(typeof(GuestFaults))]
 [JsonSerializable(typeof(FaultList))]
+[JsonSerializable(typeof(CaptureInfo))]
+[JsonSerializable(typeof(CaptureList))]
+[JsonSerializable(typeof(CaptureStopped))]
 public sealed partial class ControlJson : JsonSerializerContext
 {
     /// <summary>A result as the element a reply carries.</summary>

@@ -82,6 +82,30 @@ internal static class StatusText
         output.WriteLine($"  bus-offs {c.BusOffs}, recoveries {c.Recoveries}, frames lost while bus-off {c.LostWhileBusOff}");
     }
 
+    public static void WriteCapture(JsonElement result, TextWriter output)
+    {
+        CaptureInfo capture = result.Deserialize(ControlJson.Default.CaptureInfo)
+            ?? throw new FormatException("an empty result");
+        output.WriteLine($"capture {capture.Id}: {capture.Target} to {capture.Path} as {capture.Format}");
+    }
+
+    public static void WriteCaptureStopped(JsonElement result, TextWriter output)
+    {
+        CaptureStopped stopped = result.Deserialize(ControlJson.Default.CaptureStopped)
+            ?? throw new FormatException("an empty result");
+        output.WriteLine($"capture {stopped.Id}: {stopped.Target} to {stopped.Path}: recorded {stopped.Recorded}, dropped {stopped.Dropped}, {stopped.Files} file(s)"
+            + (stopped.Error is { } error ? $"; ended early: {error}" : ""));
+    }
+
+    public static void WriteCaptures(JsonElement result, TextWriter output)
+    {
+        CaptureList list = result.Deserialize(ControlJson.Default.CaptureList)
+            ?? throw new FormatException("an empty result");
+        foreach (CaptureInfo c in list.Captures)
+            output.WriteLine($"capture {(c.Id is { } id ? id.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")}: {c.Target} to {c.Path ?? "a stream"} as {c.Format}, "
+                + $"{(c.Running ? "running" : "ended")}, recorded {c.Recorded}, dropped {c.Dropped}");
+    }
+
     private static string Uptime(double seconds)
     {
         var span = TimeSpan.FromSeconds(seconds);

@@ -116,7 +116,7 @@ public static class CanDaemon
         });
 
         // Before the guests' "listening" lines: whoever waits for them finds the control socket too.
-        using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], loggers);
+        using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], captures, loggers);
         if (control is null && options.ControlPath is not null)
         {
             foreach (var instance in instances) instance.StopAndJoin();

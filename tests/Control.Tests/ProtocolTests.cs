@@ -64,7 +64,7 @@ public sealed class ProtocolTests
     {
         JsonElement reply = Answer("{\"v\":1,\"id\":12,\"cmd\":\"replay\"}");
         Assert.Equal(12, reply.GetProperty("id").GetInt64());
-        Assert.Equal("unknown command 'replay'; this daemon knows bus-off, commands, fault, faults, inject, set-filter, set-rate, status",
+        Assert.Equal("unknown command 'replay'; this daemon knows bus-off, capture, capture-stop, captures, commands, fault, faults, inject, set-filter, set-rate, status",
             reply.GetProperty("error").GetProperty("message").GetString());
     }
 
