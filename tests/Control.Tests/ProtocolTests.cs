@@ -40,7 +40,7 @@ public sealed class ProtocolTests
     [InlineData("{\"v\":1,\"cmd\":\"status\",\"verbose\":true}", "bad-request")]
     [InlineData("{\"v\":2,\"cmd\":\"status\"}", "unsupported-version")]
     [InlineData("{\"v\":0,\"cmd\":\"status\"}", "unsupported-version")]
-    [InlineData("{\"v\":1,\"cmd\":\"capture\"}", "unknown-command")]
+    [InlineData("{\"v\":1,\"cmd\":\"teleport\"}", "unknown-command")]
     [InlineData("{\"v\":1,\"cmd\":\"\"}", "unknown-command")]
     [InlineData("{\"v\":1,\"cmd\":\"set-filter\",\"guest\":0,\"direction\":\"tx\",\"filter\":\"100\"}", "no-such-guest")]
     [InlineData("{\"v\":1,\"cmd\":\"set-filter\",\"guest\":[0],\"direction\":\"tx\",\"filter\":\"100\"}", "bad-request")]
