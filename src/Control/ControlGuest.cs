@@ -28,7 +28,7 @@ public sealed class ControlGuest(int index, string socket, string deviceName, De
     public CanDevice Device { get; } = device;
 
     /// <summary>The guest's attachment to a virtual bus, null on a host interface.</summary>
-    public VirtualCanBusMember? BusMember => (Faults?.Inner ?? Device.Transport) as VirtualCanBusMember;
+    public VirtualCanBusMember? BusMember => Device.Transport.AsBusMember();
 
     /// <summary>The guest's fault layer (safe to change from any thread), null when it has none.</summary>
     public FaultInjectingTransport? Faults { get; } = faults;

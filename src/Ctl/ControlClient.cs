@@ -69,7 +69,16 @@ internal sealed class ControlClient : IDisposable
             var line = new byte[request.Length + 1];
             request.CopyTo(line);
             line[^1] = (byte)'\n';
-            _socket.Send(line);
+            try
+            {
+                _socket.Send(line);
+            }
+            catch (SyscallException e) when (e.ErrorNumber is Errno.EPIPE or Errno.ECONNRESET)
+            {
+                // A daemon that refuses the connection (every slot taken) answers and closes at
+                // once, maybe before the request is sent: its answer is still waiting to be read.
+                return ReadLine();
+            }
             return ReadLine();
         }
         catch (SyscallException e) when (e.ErrorNumber == Errno.EAGAIN)

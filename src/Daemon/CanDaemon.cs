@@ -78,6 +78,27 @@ public static class CanDaemon
             return 1;
         }
 
+        // After the guests' devices, so a bus's bound (vbus:NAME,overrun-ms=N) is set before a bridge joins it.
+        var bridges = new List<Bridges.CannelloniUdpBridge>();
+        try
+        {
+            foreach (var spec in options.Bridges)
+            {
+                var started = Bridges.CannelloniUdpBridge.Start(spec, loggers.CreateLogger("bridge"), $"bridge{bridges.Count}");
+                bridges.Add(started);
+                log.LogInformation("bridge {Bridge}: listening on {Address} for datagrams from the peer only",
+                    spec, MetricsAddress.Format(started.BoundTo));
+            }
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            StartupError.Write($"--bridge {options.Bridges[bridges.Count]}: cannot bind: {e.Message} ({e.SocketErrorCode})");
+            foreach (var started in bridges) started.Dispose();
+            foreach (var instance in instances) instance.StopAndJoin();
+            busLoops.Dispose();
+            return 1;
+        }
+
         using var stopped = new ManualResetEventSlim();
         void OnSignal(PosixSignalContext context)
         {
@@ -113,12 +134,15 @@ public static class CanDaemon
             context.Cancel = true;
             foreach (var instance in instances)
                 log.LogInformation("SIGUSR2: {Path} on {Device}: {State}", instance.Path, instance.Spec, instance.Describe());
+            foreach (var running in bridges)
+                log.LogInformation("SIGUSR2: bridge {Bridge}", running);
         });
 
         // Before the guests' "listening" lines: whoever waits for them finds the control socket too.
         using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], captures, loggers);
         if (control is null && options.ControlPath is not null)
         {
+            foreach (var running in bridges) running.Dispose();
             foreach (var instance in instances) instance.StopAndJoin();
             return 1;
         }
@@ -153,6 +177,7 @@ public static class CanDaemon
 
         // No control request may reach a device that is being torn down.
         control?.Dispose();
+        foreach (var running in bridges) running.Dispose();
         foreach (var instance in instances) instance.StopAndJoin();
         busLoops.Dispose();
         // After the devices: their last frames are in the rings, and the files are complete.

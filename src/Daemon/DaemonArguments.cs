@@ -62,6 +62,8 @@ public sealed record DaemonArguments
     /// <summary>--metrics: ADDRESS:PORT of the HTTP endpoint for Prometheus; null serves none.</summary>
     public string? Metrics { get; init; }
 
+    /// <summary>--bridge values, vbus:NAME=cannelloni-udp:... each.</summary>
+    public IReadOnlyList<string> Bridges { get; init; } = [];
     /// <summary>--capture values, TARGET=FILE[,OPTIONS] each.</summary>
     public IReadOnlyList<string> Captures { get; init; } = [];
 }

@@ -68,6 +68,8 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
     /// <summary>Where the HTTP endpoint for Prometheus listens (--metrics); null serves none.</summary>
     public System.Net.IPEndPoint? MetricsEndpoint { get; init; }
 
+    /// <summary>Virtual buses joined to cannelloni peers over UDP (--bridge).</summary>
+    public IReadOnlyList<Bridges.BridgeSpec> Bridges { get; init; } = [];
     /// <summary>Captures recorded from start to shutdown (--capture).</summary>
     public IReadOnlyList<CaptureOption> Captures { get; init; } = [];
 
@@ -179,6 +181,14 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             if (metrics is null) return null;
         }
 
+        var bridges = new List<Bridges.BridgeSpec>();
+        foreach (string text in arguments.Bridges)
+        {
+            Bridges.BridgeSpec? bridge = Daemon.Bridges.BridgeSpec.Parse(text, out error);
+            if (bridge is null) return null;
+            bridges.Add(bridge);
+        }
+
         var captures = new List<CaptureOption>();
         foreach (string text in arguments.Captures)
         {
@@ -204,6 +214,7 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             AllowUnsealedMemory = arguments.AllowUnsealedMemory,
             ControlPath = controlPath,
             MetricsEndpoint = metrics,
+            Bridges = bridges,
             Captures = captures,
         };
     }

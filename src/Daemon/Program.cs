@@ -96,6 +96,14 @@ var metrics = new Option<string?>("--metrics")
     HelpName = "ADDRESS:PORT",
 };
 
+var bridge = new Option<string[]>("--bridge")
+{
+    Description = "Join virtual bus NAME to a cannelloni peer over UDP: vbus:NAME=cannelloni-udp:[BIND_ADDRESS:]BIND_PORT@PEER_ADDRESS:PEER_PORT "
+        + "(binds to loopback without BIND_ADDRESS; port 0 picks one, logged). Only datagrams from the peer are taken. "
+        + "cannelloni has no authentication: keep it on a trusted network. Repeat for more peers (the daemon is then a hub)",
+    HelpName = "BRIDGE",
+};
+
 var capture = new Option<string[]>("--capture")
 {
     Description = "Record every frame TARGET's guests send and receive, from start to shutdown, to FILE: TARGET is all, "
@@ -108,7 +116,7 @@ var capture = new Option<string[]>("--capture")
 var root = new RootCommand("vhost-device-can: a VirtIO CAN device for virtual machines, served over vhost-user")
 {
     socketPath, socketFd, socketCount, canDevices, logLevel, noFd, busyPoll, txFilter, rxFilter, txRate, fault, allowUnsealedMemory,
-    socketMode, socketGroup, control, metrics, capture,
+    socketMode, socketGroup, control, metrics, capture, bridge,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
@@ -154,6 +162,7 @@ root.SetAction(result =>
         SocketGroup = result.GetValue(socketGroup),
         Control = result.GetValue(control),
         Metrics = result.GetValue(metrics),
+        Bridges = result.GetValue(bridge) ?? [],
         Captures = result.GetValue(capture) ?? [],
     };
     DaemonOptions? options = DaemonOptions.Create(arguments, out string? error);

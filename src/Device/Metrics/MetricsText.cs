@@ -205,12 +205,12 @@ public static class MetricsText
         foreach (var g in members) w.Sample(Overruns, g).Value(BusMember(g)!.Overruns);
         const string Overrun = Prefix + "bus_overrun";
         w.Family(Overrun, "gauge", "Virtual bus: 1 while the guest is overrun and loses the frames sent meanwhile, else 0.");
-        foreach (var g in members) w.Sample(Overrun, g).Value(((VirtualCanBusMember)g.Device.Transport).IsOverrun);
+        foreach (var g in members) w.Sample(Overrun, g).Value(BusMember(g)!.IsOverrun);
 
         var buses = new List<VirtualCanBus>();
         foreach (var g in members)
         {
-            VirtualCanBus bus = ((VirtualCanBusMember)g.Device.Transport).Bus;
+            VirtualCanBus bus = BusMember(g)!.Bus;
             if (!buses.Any(b => ReferenceEquals(b, bus))) buses.Add(bus);
         }
         const string Members = Prefix + "bus_members";
@@ -239,7 +239,5 @@ public static class MetricsText
         return text.ToString();
     }
 
-    /// <summary>The guest's virtual-bus membership, behind its fault layer; null on SocketCAN.</summary>
-    private static VirtualCanBusMember? BusMember(GuestMetricsSource g) =>
-        (g.Device.Transport is FaultInjectingTransport faults ? faults.Inner : g.Device.Transport) as VirtualCanBusMember;
+    private static VirtualCanBusMember? BusMember(GuestMetricsSource g) => g.Device.Transport.AsBusMember();
 }

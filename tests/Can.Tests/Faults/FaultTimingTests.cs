@@ -90,8 +90,9 @@ public class FaultTimingTests
     [Fact]
     public void Timed_bus_off_wakes_the_loop_ignores_an_early_restart_and_recovers_on_time()
     {
-        using var bus = new FaultTestBus(senderFaults: "bus-off-at=30ms,recover=100ms");
+        // Started first: the layer's schedule counts from its construction, so no check can see it early.
         var started = Stopwatch.StartNew();
+        using var bus = new FaultTestBus(senderFaults: "bus-off-at=30ms,recover=100ms");
         Assert.True(WaitReadable(bus.Sender.PollFd, 5000));
         Drain(bus.Sender);
         Assert.Equal(CanBusState.BusOff, bus.Sender.BusState);

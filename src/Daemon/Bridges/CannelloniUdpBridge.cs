@@ -1,0 +1,184 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using VhostDeviceCan.Can;
+using VhostDeviceCan.Can.Cannelloni;
+using VhostDeviceCan.Interop;
+
+namespace VhostDeviceCan.Daemon.Bridges;
+
+/// <summary>
+/// A virtual bus joined to one cannelloni peer over UDP (docs/spec/cannelloni.md). The bridge is
+/// a bus member that is no guest, on a thread of its own with its own epoll. Frames from the bus
+/// are batched into datagrams; datagrams from the peer go onto the bus. Being one member, it
+/// never hears its own frames, so nothing from the peer is sent back to it; several bridges on
+/// one bus make the daemon a hub.
+/// </summary>
+/// <remarks>
+/// Back-pressure: towards the peer the bridge always drains its inbox and drops (counted) when
+/// the socket's buffer is full, so a gone or slow peer never holds the bus back. From the peer,
+/// a datagram the bus has no room for stays here (one datagram at most: its bytes and the place
+/// reached) and the socket is not read until the bus takes it; meanwhile the kernel's socket
+/// buffer fills and drops what follows, uncounted here.
+/// </remarks>
+public sealed partial class CannelloniUdpBridge : IDisposable
+{
+    /// <summary>cannelloni's default buffer timeout (<c>-t</c>, 100 000 µs).</summary>
+    public static readonly TimeSpan DefaultBatchTimeout = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// No datagram for this long and the peer is logged down. cannelloni sends nothing while its
+    /// bus is quiet, so this also means a peer whose bus is idle; it changes nothing but the log.
+    /// </summary>
+    public static readonly TimeSpan PeerTimeout = TimeSpan.FromSeconds(5);
+
+    private const ulong StopToken = 0, BusToken = 1, RoomToken = 2, SocketToken = 3, BatchToken = 4, PeerToken = 5;
+    private const int FramesPerCall = 64;
+
+    private readonly BridgeSpec _spec;
+    private readonly ILogger _log;
+    private readonly VirtualCanBusMember _member;
+    private readonly Socket _socket;
+    private readonly SocketAddress _peerAddress;
+    private readonly SocketAddress _from;
+    private readonly Epoll _epoll = new();
+    private readonly EventFd _stop = new();
+    private readonly TimerFd _batchTimer = new();
+    private readonly TimerFd _peerTimer = new();
+    private readonly Thread _thread;
+
+    // Towards the peer: the datagram being filled.
+    private readonly byte[] _outgoing = new byte[CannelloniFormat.DefaultPayloadSize];
+    private int _outgoingLength = CannelloniFormat.HeaderSize;
+    private int _outgoingCount;
+    private byte _sequence;
+    private bool _batchArmed;
+    private readonly CanFrame[] _fromBus = new CanFrame[FramesPerCall];
+    private readonly TxOutcome[] _outcomes = new TxOutcome[1];
+
+    // From the peer: the datagram being delivered, and the frames decoded from it not yet on the bus.
+    private readonly byte[] _incoming = new byte[CannelloniFormat.MaxDatagramSize + 1];
+    private int _incomingLength;
+    private int _incomingOffset;
+    private int _incomingRemaining;
+    private readonly CanFrame[] _toBus = new CanFrame[FramesPerCall];
+    private readonly TxTag[] _tags = new TxTag[FramesPerCall];
+    private int _toBusStart;
+    private int _toBusCount;
+    private bool _waitingForRoom;
+
+    private bool _peerUp;
+    private long _lastHeard;
+    private byte _expectedSequence;
+
+    private CannelloniUdpBridge(BridgeSpec spec, VirtualCanBusMember member, Socket socket, ILogger log, string threadName, TimeSpan batchTimeout)
+    {
+        _spec = spec;
+        _member = member;
+        _socket = socket;
+        _log = log;
+        BatchTimeout = batchTimeout;
+        BoundTo = (IPEndPoint)socket.LocalEndPoint!;
+        _peerAddress = spec.Peer.Serialize();
+        _from = new SocketAddress(spec.Peer.AddressFamily);
+        _epoll.Add(_stop.Fd, StopToken);
+        _epoll.Add(member.PollFd, BusToken);
+        _epoll.Add((int)socket.Handle, SocketToken);
+        _epoll.Add(_batchTimer.Fd, BatchToken);
+        _epoll.Add(_peerTimer.Fd, PeerToken);
+        _thread = new Thread(Run) { Name = threadName, IsBackground = true };
+    }
+
+    public BridgeSpec Spec => _spec;
+    public BridgeCounters Counters { get; } = new();
+    /// <summary>Where the socket is bound; the port the kernel chose when the spec gave 0.</summary>
+    public IPEndPoint BoundTo { get; }
+    public TimeSpan BatchTimeout { get; }
+    public bool PeerUp => Volatile.Read(ref _peerUp);
+
+    /// <summary>Binds the socket, joins the bus and starts the bridge's thread. Throws
+    /// <see cref="SocketException"/> when the address cannot be bound.</summary>
+    public static CannelloniUdpBridge Start(BridgeSpec spec, ILogger log, string threadName, TimeSpan? batchTimeout = null)
+    {
+        var socket = new Socket(spec.Bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        VirtualCanBusMember? member = null;
+        try
+        {
+            socket.Blocking = false;
+            socket.Bind(spec.Bind);
+            member = VirtualCanBus.Get(spec.Bus).Join();
+            var bridge = new CannelloniUdpBridge(spec, member, socket, log, threadName, batchTimeout ?? DefaultBatchTimeout);
+            bridge._thread.Start();
+            return bridge;
+        }
+        catch
+        {
+            member?.Dispose();
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Signal();
+        _thread.Join();
+        _socket.Dispose();
+        _epoll.Dispose();
+        _stop.Dispose();
+        _batchTimer.Dispose();
+        _peerTimer.Dispose();
+    }
+
+    public override string ToString() =>
+        $"{_spec.Bus} <-> cannelloni {MetricsAddress.Format(_spec.Peer)} from {MetricsAddress.Format(BoundTo)}: peer {(PeerUp ? "up" : "down")}, {Counters}";
+
+    private void Run()
+    {
+        Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[8];
+        try
+        {
+            while (true)
+            {
+                int count = _epoll.Wait(events);
+                foreach (var ready in events[..count])
+                {
+                    switch (ready.Data)
+                    {
+                        case StopToken:
+                            Flush();
+                            return;
+                        case BusToken:
+                            DrainBus();
+                            break;
+                        case RoomToken:
+                            DeliverPending();
+                            if (!_waitingForRoom) ReadSocket();
+                            break;
+                        case SocketToken:
+                            if (!_waitingForRoom) ReadSocket();
+                            break;
+                        case BatchToken:
+                            _batchTimer.Consume();
+                            _batchArmed = false;
+                            Flush();
+                            break;
+                        case PeerToken:
+                            _peerTimer.Consume();
+                            CheckPeer();
+                            break;
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is SyscallException or SocketException or ObjectDisposedException)
+        {
+            _log.LogError("bridge {Bridge}: stopped: {Error}", _spec, e.Message);
+        }
+        finally
+        {
+            // The member belongs to this thread (VirtualCanBusMember.Dispose).
+            _member.Dispose();
+        }
+    }
+}
