@@ -62,5 +62,18 @@ public sealed class CaptureDestination
         if (Path is not null) CaptureOutput.OpenFile(Path).Dispose();
     }
 
+    /// <summary>"4096", "64k", "10M", "1G": bytes, the suffixes powers of 1024.</summary>
+    public static bool TryParseSize(string text, out long bytes)
+    {
+        bytes = 0;
+        if (text.Length == 0) return false;
+        long unit = char.ToUpperInvariant(text[^1]) switch { 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, _ => 1 };
+        string digits = unit == 1 ? text : text[..^1];
+        if (!long.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long count)
+            || count > long.MaxValue / unit) return false;
+        bytes = count * unit;
+        return true;
+    }
+
     public override string ToString() => Path ?? "a stream";
 }

@@ -30,7 +30,7 @@ public sealed class ControlCommands
             throw new ArgumentException($"control command '{command.Name}' is already registered", nameof(command));
     }
 
-    /// <summary>The commands this daemon has: <c>commands</c>, <c>status</c>, <c>set-filter</c>, <c>set-rate</c>, <c>inject</c>.</summary>
+    /// <summary>The commands this daemon has: <c>commands</c>, <c>status</c>, <c>set-filter</c>, <c>set-rate</c>, <c>inject</c>, <c>fault</c>, <c>faults</c>, <c>bus-off</c>, <c>capture</c>, <c>capture-stop</c>, <c>captures</c>.</summary>
     public static ControlCommands Standard()
     {
         var table = new ControlCommands();
@@ -38,6 +38,8 @@ public sealed class ControlCommands
         StatusCommand.Register(table);
         SettingCommands.Register(table);
         InjectCommand.Register(table);
+        FaultCommands.Register(table);
+        CaptureCommands.Register(table);
         return table;
     }
 

@@ -2,18 +2,22 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Capture;
 
 namespace VhostDeviceCan.Control;
 
 /// <summary>What every command handler may reach: the daemon's guests, its virtual buses, its
 /// version and start time, and the log.</summary>
-public sealed class ControlContext(IReadOnlyList<ControlGuest> guests, string version, ILogger logger)
+public sealed class ControlContext(IReadOnlyList<ControlGuest> guests, string version, ILogger logger, CaptureHub? captures = null)
 {
     private readonly long _started = Stopwatch.GetTimestamp();
 
     public IReadOnlyList<ControlGuest> Guests { get; } = guests;
     public string Version { get; } = version;
     public ILogger Logger { get; } = logger;
+
+    /// <summary>The daemon's captures, null where there is no capture.</summary>
+    public CaptureHub? Captures { get; } = captures;
     public TimeSpan Uptime => Stopwatch.GetElapsedTime(_started);
 
     /// <summary>Every virtual bus a guest is on, in the order of the first guest on each.</summary>

@@ -1,5 +1,6 @@
 using VhostDeviceCan.Backend;
 using VhostDeviceCan.Can;
+using VhostDeviceCan.Can.Faults;
 using VhostDeviceCan.Device;
 
 namespace VhostDeviceCan.Control;
@@ -9,7 +10,8 @@ namespace VhostDeviceCan.Control;
 /// device. Read what is documented as readable from any thread (counters, state); change the
 /// device only through <see cref="OnLoop"/>.
 /// </summary>
-public sealed class ControlGuest(int index, string socket, string deviceName, DeviceEventLoop loop, CanDevice device)
+public sealed class ControlGuest(int index, string socket, string deviceName, DeviceEventLoop loop, CanDevice device,
+    FaultInjectingTransport? faults = null)
 {
     /// <summary>How long a command waits for the guest's loop; a loop busy longer than this is stuck.</summary>
     public static readonly TimeSpan LoopTimeout = TimeSpan.FromSeconds(2);
@@ -27,6 +29,9 @@ public sealed class ControlGuest(int index, string socket, string deviceName, De
 
     /// <summary>The guest's attachment to a virtual bus, null on a host interface.</summary>
     public VirtualCanBusMember? BusMember => Device.Transport.AsBusMember();
+
+    /// <summary>The guest's fault layer (safe to change from any thread), null when it has none.</summary>
+    public FaultInjectingTransport? Faults { get; } = faults;
 
     /// <summary>
     /// Runs <paramref name="work"/> on the guest's event loop thread and returns its result. A loop

@@ -34,6 +34,7 @@ public static class ControlErrors
     public const string TooManyClients = "too-many-clients";
     public const string NoSuchGuest = "no-such-guest";
     public const string NoSuchBus = "no-such-bus";
+    public const string NoSuchCapture = "no-such-capture";
     /// <summary>A value the command cannot use: a filter, rate or frame not in its syntax.</summary>
     public const string BadArgument = "bad-argument";
     /// <summary>The target cannot do it (e.g. injecting into a host interface).</summary>

@@ -30,6 +30,27 @@ public sealed record GuestSettings(int Guest, string? TxFilter, string? RxFilter
 /// <summary>The <c>inject</c> result: how many of the frames reached the target (<see cref="Delivered"/>).</summary>
 public sealed record InjectResult(string Target, int Frames, int Delivered, string? Note);
 
+/// <summary>One guest's fault layer: the rules in force (--fault syntax described, "none" when
+/// there are none), the seed of their random choices, and what it has injected so far.</summary>
+public sealed record GuestFaults(int Guest, string Rules, ulong? Seed, FaultCountsResult Counts);
+
+/// <summary>The fault layer's counters since the daemon started (FaultCounts).</summary>
+public sealed record FaultCountsResult(long TxRefused, long TxDropped, long TxBitFlipped, long TxDuplicated, long TxDelayed,
+    long RxDropped, long RxBitFlipped, long RxDuplicated, long RxDelayed, long BusOffs, long Recoveries, long LostWhileBusOff);
+
+/// <summary>The <c>faults</c> result.</summary>
+public sealed record FaultList(IReadOnlyList<GuestFaults> Guests);
+
+/// <summary>A capture: <see cref="Id"/> null for one started by --capture; <see cref="Path"/> the file being written.</summary>
+public sealed record CaptureInfo(int? Id, string Target, string? Path, string Format, bool Running, long Recorded, long Dropped);
+
+/// <summary>The <c>captures</c> result.</summary>
+public sealed record CaptureList(IReadOnlyList<CaptureInfo> Captures);
+
+/// <summary>The <c>capture-stop</c> result: frames written, frames lost because the writer fell
+/// behind, files written (more than one after rotation), and the error that ended it early, if any.</summary>
+public sealed record CaptureStopped(int Id, string Target, string? Path, long Recorded, long Dropped, int Files, string? Error);
+
 /// <summary>The <c>commands</c> result.</summary>
 public sealed record CommandList(int Protocol, IReadOnlyList<CommandInfo> Commands);
 public sealed record CommandInfo(string Name, string Summary);
@@ -43,6 +64,11 @@ public sealed record CommandInfo(string Name, string Summary);
 [JsonSerializable(typeof(GuestSettings))]
 [JsonSerializable(typeof(InjectResult))]
 [JsonSerializable(typeof(CommandList))]
+[JsonSerializable(typeof(GuestFaults))]
+[JsonSerializable(typeof(FaultList))]
+[JsonSerializable(typeof(CaptureInfo))]
+[JsonSerializable(typeof(CaptureList))]
+[JsonSerializable(typeof(CaptureStopped))]
 public sealed partial class ControlJson : JsonSerializerContext
 {
     /// <summary>A result as the element a reply carries.</summary>

@@ -73,6 +73,64 @@ inject.SetAction(r =>
     }), StatusText.WriteInjected);
 });
 
+var specs = new Argument<string[]>("spec") { Description = "Fault rules as --fault takes them after SOCKET= (tx:drop-every=10, rx:delay=2ms, bus-off-after=100,recover=restart, seed=N); several add up; none clears them", Arity = ArgumentArity.OneOrMore };
+var fault = new Command("fault", "Replace a guest's fault rules while it runs") { guest, specs };
+fault.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("fault", w =>
+{
+    w.WriteString("guest", r.GetValue(guest));
+    w.WriteStartArray("specs");
+    foreach (string text in r.GetValue(specs)!) w.WriteStringValue(text);
+    w.WriteEndArray();
+}), StatusText.WriteFaults));
+
+var someGuest = new Argument<string?>("guest") { Description = "A guest (index or socket path); every guest when left out", Arity = ArgumentArity.ZeroOrOne };
+var faults = new Command("faults", "The fault rules in force and the faults injected so far, per guest") { someGuest };
+faults.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("faults", w =>
+{
+    if (r.GetValue(someGuest) is { } name) w.WriteString("guest", name);
+}), StatusText.WriteFaultList));
+
+var recoverAfter = new Option<string?>("--recover-after")
+{
+    Description = "Come back on the bus after this time (500ms, 2s) instead of on the guest's restart",
+    HelpName = "TIME",
+};
+var busOff = new Command("bus-off", "Force a guest's controller bus-off now") { guest, recoverAfter };
+busOff.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("bus-off", w =>
+{
+    w.WriteString("guest", r.GetValue(guest));
+    if (r.GetValue(recoverAfter) is { } after) w.WriteString("recover_after", after);
+}), StatusText.WriteFaults));
+
+var captureTarget = new Argument<string>("target") { Description = "all, a guest (index or socket path), or a bus as -d names it (vbus:default, vcan0)" };
+var captureFile = new Option<string>("-w", "--write")
+{
+    Description = "The file the daemon writes (a relative path is taken from this directory)",
+    HelpName = "FILE",
+    Required = true,
+};
+var captureFormat = new Option<string?>("--format") { Description = "pcapng or log (candump's); default from FILE's ending, else pcapng", HelpName = "FORMAT" };
+captureFormat.AcceptOnlyFromAmong("pcapng", "log");
+var captureMaxSize = new Option<string?>("--max-size") { Description = "Rotate FILE to FILE.1, FILE.2 ... past this size (bytes, or with k, M, G; at least 4096)", HelpName = "SIZE" };
+var captureKeep = new Option<string?>("--keep") { Description = "Old files kept when rotating (default 10)", HelpName = "N" };
+var capture = new Command("capture", "Start capturing to a file in the daemon; prints the capture's id") { captureTarget, captureFile, captureFormat, captureMaxSize, captureKeep };
+capture.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("capture", w =>
+{
+    w.WriteString("target", r.GetValue(captureTarget));
+    w.WriteString("path", Path.GetFullPath(r.GetValue(captureFile)!));
+    if (r.GetValue(captureFormat) is { } format) w.WriteString("format", format);
+    if (r.GetValue(captureMaxSize) is { } size) w.WriteString("max_size", size);
+    if (r.GetValue(captureKeep) is { } keep) w.WriteString("keep", keep);
+}), StatusText.WriteCapture));
+
+var captureId = new Argument<string>("id") { Description = "The id capture printed" };
+var captureStop = new Command("capture-stop", "Stop a capture: what it recorded and dropped, how many files") { captureId };
+captureStop.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("capture-stop", w =>
+    w.WriteString("capture", r.GetValue(captureId))), StatusText.WriteCaptureStopped));
+
+var captures = new Command("captures", "The captures running, with what they recorded");
+captures.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("captures", _ => { }), StatusText.WriteCaptures));
+
 var commands = new Command("commands", "The commands the daemon knows, with the protocol version");
 commands.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("commands", _ => { }), StatusText.WriteCommands));
 
@@ -81,7 +139,7 @@ request.SetAction(r => Run(r.GetValue(controlSocket), json: true, client => clie
 
 var root = new RootCommand("vhost-can-ctl: control a running vhost-device-can through its control socket")
 {
-    controlSocket, json, status, setFilter, setRate, inject, commands, request,
+    controlSocket, json, status, setFilter, setRate, inject, fault, faults, busOff, capture, captureStop, captures, commands, request,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");

@@ -59,6 +59,53 @@ internal static class StatusText
         foreach (CommandInfo command in list.Commands) output.WriteLine($"  {command.Name,-12} {command.Summary}");
     }
 
+    public static void WriteFaults(JsonElement result, TextWriter output)
+    {
+        GuestFaults faults = result.Deserialize(ControlJson.Default.GuestFaults)
+            ?? throw new FormatException("an empty result");
+        WriteGuestFaults(faults, output);
+    }
+
+    public static void WriteFaultList(JsonElement result, TextWriter output)
+    {
+        FaultList list = result.Deserialize(ControlJson.Default.FaultList)
+            ?? throw new FormatException("an empty result");
+        foreach (GuestFaults faults in list.Guests) WriteGuestFaults(faults, output);
+    }
+
+    private static void WriteGuestFaults(GuestFaults faults, TextWriter output)
+    {
+        FaultCountsResult c = faults.Counts;
+        output.WriteLine($"guest {faults.Guest}: faults {faults.Rules}" + (faults.Seed is { } seed && faults.Rules != "none" && !faults.Rules.Contains("seed") ? $"; seed {seed}" : ""));
+        output.WriteLine($"  tx refused {c.TxRefused}, dropped {c.TxDropped}, bit-flipped {c.TxBitFlipped}, duplicated {c.TxDuplicated}, delayed {c.TxDelayed}");
+        output.WriteLine($"  rx dropped {c.RxDropped}, bit-flipped {c.RxBitFlipped}, duplicated {c.RxDuplicated}, delayed {c.RxDelayed}");
+        output.WriteLine($"  bus-offs {c.BusOffs}, recoveries {c.Recoveries}, frames lost while bus-off {c.LostWhileBusOff}");
+    }
+
+    public static void WriteCapture(JsonElement result, TextWriter output)
+    {
+        CaptureInfo capture = result.Deserialize(ControlJson.Default.CaptureInfo)
+            ?? throw new FormatException("an empty result");
+        output.WriteLine($"capture {capture.Id}: {capture.Target} to {capture.Path} as {capture.Format}");
+    }
+
+    public static void WriteCaptureStopped(JsonElement result, TextWriter output)
+    {
+        CaptureStopped stopped = result.Deserialize(ControlJson.Default.CaptureStopped)
+            ?? throw new FormatException("an empty result");
+        output.WriteLine($"capture {stopped.Id}: {stopped.Target} to {stopped.Path}: recorded {stopped.Recorded}, dropped {stopped.Dropped}, {stopped.Files} file(s)"
+            + (stopped.Error is { } error ? $"; ended early: {error}" : ""));
+    }
+
+    public static void WriteCaptures(JsonElement result, TextWriter output)
+    {
+        CaptureList list = result.Deserialize(ControlJson.Default.CaptureList)
+            ?? throw new FormatException("an empty result");
+        foreach (CaptureInfo c in list.Captures)
+            output.WriteLine($"capture {(c.Id is { } id ? id.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")}: {c.Target} to {c.Path ?? "a stream"} as {c.Format}, "
+                + $"{(c.Running ? "running" : "ended")}, recorded {c.Recorded}, dropped {c.Dropped}");
+    }
+
     private static string Uptime(double seconds)
     {
         var span = TimeSpan.FromSeconds(seconds);

@@ -139,7 +139,7 @@ public static class CanDaemon
         });
 
         // Before the guests' "listening" lines: whoever waits for them finds the control socket too.
-        using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], loggers);
+        using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], captures, loggers);
         if (control is null && options.ControlPath is not null)
         {
             foreach (var running in bridges) running.Dispose();
@@ -286,6 +286,6 @@ public static class CanDaemon
         public void StopAndJoin() => _server.Dispose();
 
         /// <summary>This guest as control commands reach it.</summary>
-        public ControlGuest ForControl(int index) => new(index, Path, Spec.ToString(), Loop, _device);
+        public ControlGuest ForControl(int index) => new(index, Path, Spec.ToString(), Loop, _device, Faults);
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Backend;
+using VhostDeviceCan.Capture;
 using VhostDeviceCan.Control;
 using VhostDeviceCan.Interop;
 
@@ -12,7 +13,7 @@ internal static class DaemonControl
     public static string Version => typeof(DaemonControl).Assembly.GetName().Version?.ToString(3) ?? "?";
 
     /// <summary>Null without a control path, or after writing one line on stderr when it cannot listen.</summary>
-    public static ControlServer? Start(DaemonOptions options, IReadOnlyList<ControlGuest> guests, ILoggerFactory loggers)
+    public static ControlServer? Start(DaemonOptions options, IReadOnlyList<ControlGuest> guests, CaptureHub captures, ILoggerFactory loggers)
     {
         if (options.ControlPath is not { } path) return null;
         ILogger log = loggers.CreateLogger("vhost-device-can");
@@ -30,7 +31,7 @@ internal static class DaemonControl
             return null;
         }
         log.LogInformation("control socket on {Path} (vhost-can-ctl -C {Path} status)", path, path);
-        return ControlServer.Serve(listener, path, ControlCommands.Standard(), new ControlContext(guests, Version, log), log);
+        return ControlServer.Serve(listener, path, ControlCommands.Standard(), new ControlContext(guests, Version, log, captures), log);
     }
 
     /// <summary>Connections the kernel queues while the control thread is busy with a request.</summary>

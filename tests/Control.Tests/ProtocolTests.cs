@@ -40,7 +40,7 @@ public sealed class ProtocolTests
     [InlineData("{\"v\":1,\"cmd\":\"status\",\"verbose\":true}", "bad-request")]
     [InlineData("{\"v\":2,\"cmd\":\"status\"}", "unsupported-version")]
     [InlineData("{\"v\":0,\"cmd\":\"status\"}", "unsupported-version")]
-    [InlineData("{\"v\":1,\"cmd\":\"capture\"}", "unknown-command")]
+    [InlineData("{\"v\":1,\"cmd\":\"teleport\"}", "unknown-command")]
     [InlineData("{\"v\":1,\"cmd\":\"\"}", "unknown-command")]
     [InlineData("{\"v\":1,\"cmd\":\"set-filter\",\"guest\":0,\"direction\":\"tx\",\"filter\":\"100\"}", "no-such-guest")]
     [InlineData("{\"v\":1,\"cmd\":\"set-filter\",\"guest\":[0],\"direction\":\"tx\",\"filter\":\"100\"}", "bad-request")]
@@ -64,7 +64,7 @@ public sealed class ProtocolTests
     {
         JsonElement reply = Answer("{\"v\":1,\"id\":12,\"cmd\":\"replay\"}");
         Assert.Equal(12, reply.GetProperty("id").GetInt64());
-        Assert.Equal("unknown command 'replay'; this daemon knows commands, inject, set-filter, set-rate, status",
+        Assert.Equal("unknown command 'replay'; this daemon knows bus-off, capture, capture-stop, captures, commands, fault, faults, inject, set-filter, set-rate, status",
             reply.GetProperty("error").GetProperty("message").GetString());
     }
 

@@ -79,7 +79,7 @@ public sealed class ControlHostileTests
             ("{\"v\":1,\"cmd\":\"set-filter\",\"guest\":true,\"direction\":\"tx\",\"filter\":\"1\"}", "bad-request"),
             ("{\"v\":1,\"cmd\":\"inject\",\"target\":0,\"frames\":\"123#00\"}", "bad-request"),
             ("{\"v\":7,\"cmd\":\"status\"}", "unsupported-version"),
-            ("{\"v\":1,\"cmd\":\"fault\"}", "unknown-command"),
+            ("{\"v\":1,\"cmd\":\"teleport\"}", "unknown-command"),
             ("{\"v\":1,\"cmd\":\"set-filter\",\"guest\":99,\"direction\":\"tx\",\"filter\":\"1\"}", "no-such-guest"),
         ];
         foreach (var (line, code) in cases)

@@ -196,7 +196,7 @@ public sealed class ControlTests
         using var daemon = DaemonProcess.Start(2);
         (string[] Arguments, int Status, string Says)[] cases =
         [
-            (["request", "{\"v\":1,\"id\":1,\"cmd\":\"capture\"}"], Refused, "unknown command 'capture'"),
+            (["request", "{\"v\":1,\"id\":1,\"cmd\":\"teleport\"}"], Refused, "unknown command 'teleport'"),
             (["set-filter", "5", "tx", "100"], Refused, "no guest 5"),
             (["inject", "vbus:nowhere", "123#00"], Refused, "no virtual bus 'nowhere'"),
             (["inject", "vbus:default", "12#00"], Usage, "frame '12#00'"),
