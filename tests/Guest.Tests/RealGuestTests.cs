@@ -218,14 +218,16 @@ public sealed class RealGuestTests(ITestOutputHelper output)
 
         // A burst past the budget of 200 frames/s with bursts of 20 arrives whole, paced.
         Assert.True(guest.WaitForMark("burst start", Short) is not null, Report("guest never started its burst", guest, daemon));
+        // Timed from the first frame, not from the mark: a busy host shows the guest's console late.
+        List<string> paced = ReceiveCanonical(sim, 1, TimeSpan.FromSeconds(60), guest);
         var clock = Stopwatch.StartNew();
-        List<string> paced = ReceiveCanonical(sim, burst, TimeSpan.FromSeconds(60), guest);
+        paced.AddRange(ReceiveCanonical(sim, burst - 1, TimeSpan.FromSeconds(60), guest));
         TimeSpan took = clock.Elapsed;
         ExpectPass(guest, daemon);
 
         Assert.Equal(["can0 250#04"], guest.Received());
         Assert.Equal(Enumerable.Range(0, burst).Select(i => $"1A0#{i & 0xFF:X2}"), paced);
-        // 80 frames past the burst at 200 frames/s cannot take less than 400 ms.
+        // 80 frames past the burst at 200 frames/s cannot take less than 400 ms after the first.
         Assert.True(took >= TimeSpan.FromMilliseconds(350), $"{burst} frames arrived in {took.TotalMilliseconds:0} ms");
         Assert.Contains(daemon.Log.Snapshot(), l => l.Contains("can.sock0: guest sent 321#02, outside its TX filter 100-1FF"));
         output.WriteLine($"burst of {burst} frames at --tx-rate 200/20: {took.TotalSeconds:F2} s");
