@@ -12,12 +12,6 @@ namespace VhostDeviceCan.Daemon.Tests;
 /// daemons, real sockets and simulated guests.</summary>
 public sealed class BridgeTests
 {
-    private static VirtioCanGuest Started(string socket)
-    {
-        var guest = VirtioCanGuest.Connect(socket);
-        Assert.True(guest.Start(Patience), $"{socket}: START refused");
-        return guest;
-    }
 
     /// <summary>A UDP port nothing is bound to right now (bound and released at once).</summary>
     private static int FreePort()

@@ -9,12 +9,6 @@ namespace VhostDeviceCan.Daemon.Tests;
 /// SIGTERM, and tshark and can-utils' log2asc read what it wrote.</summary>
 public sealed class CaptureTests
 {
-    private static VirtioCanGuest Started(string socket)
-    {
-        var guest = VirtioCanGuest.Connect(socket);
-        Assert.True(guest.Start(Patience), $"{socket}: START refused");
-        return guest;
-    }
 
     /// <summary>Every kind of frame, from guest <paramref name="side"/>; no identifier 0, which
     /// Wireshark hands to a heuristic protocol dissector.</summary>

@@ -12,21 +12,7 @@ public sealed class ControlCaptureTests
 {
     private static ToolResult Ctl(DaemonProcess daemon, params string[] arguments) => ControlTests.Ctl(["-C", daemon.Control, .. arguments]);
 
-    private static JsonElement Json(DaemonProcess daemon, params string[] command)
-    {
-        ToolResult result = Ctl(daemon, ["--json", .. command]);
-        Assert.True(result.ExitCode == 0, result.ToString());
-        JsonElement reply = JsonDocument.Parse(result.Stdout).RootElement.Clone();
-        Assert.True(reply.GetProperty("ok").GetBoolean(), result.ToString());
-        return reply.GetProperty("result");
-    }
 
-    private static VirtioCanGuest Started(string socket)
-    {
-        var guest = VirtioCanGuest.Connect(socket);
-        Assert.True(guest.Start(Patience), $"{socket}: START refused");
-        return guest;
-    }
 
     private static CanFrame Frame(int side, int i) => CanFrame.Classic(0x100 + (uint)(side * 0x100), false, [(byte)i, (byte)side]);
 
@@ -51,7 +37,7 @@ public sealed class ControlCaptureTests
         using var b = Started(daemon.Socket(1));
         Exchange(a, b, Enumerable.Range(0, 3).Select(i => Frame(5, i)));
 
-        JsonElement started = Json(daemon, "capture", "vbus:default", "-w", pcapng);
+        JsonElement started = ControlTests.Json(daemon, "capture", "vbus:default", "-w", pcapng);
         int id = started.GetProperty("id").GetInt32();
         Assert.Equal(pcapng, started.GetProperty("path").GetString());
         Assert.Equal("pcapng", started.GetProperty("format").GetString());
@@ -59,15 +45,15 @@ public sealed class ControlCaptureTests
         Exchange(a, b, fromA);
         Exchange(b, a, fromB);
 
-        JsonElement listed = Assert.Single(Json(daemon, "captures").GetProperty("captures").EnumerateArray());
+        JsonElement listed = Assert.Single(ControlTests.Json(daemon, "captures").GetProperty("captures").EnumerateArray());
         Assert.Equal(id, listed.GetProperty("id").GetInt32());
         Assert.True(listed.GetProperty("running").GetBoolean());
 
-        JsonElement stopped = Json(daemon, "capture-stop", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        JsonElement stopped = ControlTests.Json(daemon, "capture-stop", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(20, stopped.GetProperty("recorded").GetInt64());
         Assert.Equal(0, stopped.GetProperty("dropped").GetInt64());
         Assert.Equal(1, stopped.GetProperty("files").GetInt32());
-        Assert.Empty(Json(daemon, "captures").GetProperty("captures").EnumerateArray());
+        Assert.Empty(ControlTests.Json(daemon, "captures").GetProperty("captures").EnumerateArray());
         // Frames after the stop are not in the file.
         Exchange(a, b, Enumerable.Range(0, 3).Select(i => Frame(5, i)));
 
@@ -102,7 +88,7 @@ public sealed class ControlCaptureTests
             Assert.True(result.ExitCode == 1, result.ToString());
             Assert.Contains(reason, result.Stdout + result.Stderr);
         }
-        Assert.Empty(Json(daemon, "captures").GetProperty("captures").EnumerateArray());
+        Assert.Empty(ControlTests.Json(daemon, "captures").GetProperty("captures").EnumerateArray());
         Directory.Delete(folder, recursive: true);
     }
 }

@@ -14,21 +14,7 @@ public sealed class ControlFaultTests
 {
     private static ToolResult Ctl(DaemonProcess daemon, params string[] arguments) => ControlTests.Ctl(["-C", daemon.Control, .. arguments]);
 
-    private static JsonElement Json(DaemonProcess daemon, params string[] command)
-    {
-        ToolResult result = Ctl(daemon, ["--json", .. command]);
-        Assert.True(result.ExitCode == 0, result.ToString());
-        JsonElement reply = JsonDocument.Parse(result.Stdout).RootElement.Clone();
-        Assert.True(reply.GetProperty("ok").GetBoolean(), result.ToString());
-        return reply.GetProperty("result");
-    }
 
-    private static VirtioCanGuest Started(string socket)
-    {
-        var guest = VirtioCanGuest.Connect(socket);
-        Assert.True(guest.Start(Patience), $"{socket}: START refused");
-        return guest;
-    }
 
     private static CanFrame Numbered(int i) => CanFrame.Classic(0x100, false, [(byte)i]);
 
@@ -53,7 +39,7 @@ public sealed class ControlFaultTests
         using var a = Started(daemon.Socket(0));
         using var b = Started(daemon.Socket(1));
 
-        JsonElement set = Json(daemon, "fault", "0", "tx:drop-every=10", "seed=7");
+        JsonElement set = ControlTests.Json(daemon, "fault", "0", "tx:drop-every=10", "seed=7");
         Assert.Equal(0, set.GetProperty("guest").GetInt32());
         Assert.Equal("tx: drop every 10; seed 7", set.GetProperty("rules").GetString());
         Assert.Equal(7UL, set.GetProperty("seed").GetUInt64());
@@ -61,12 +47,12 @@ public sealed class ControlFaultTests
         for (int i = 0; i < 100; i++) Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a.SendAndWait(Numbered(i)));
         Assert.Equal(Enumerable.Range(0, 100).Where(i => (i + 1) % 10 != 0), ReceiveAll(b, 90));
 
-        JsonElement[] listed = [.. Json(daemon, "faults", "0").GetProperty("guests").EnumerateArray()];
+        JsonElement[] listed = [.. ControlTests.Json(daemon, "faults", "0").GetProperty("guests").EnumerateArray()];
         JsonElement only = Assert.Single(listed);
         Assert.Equal(10, only.GetProperty("counts").GetProperty("tx_dropped").GetInt64());
         Assert.Equal(0, only.GetProperty("counts").GetProperty("rx_dropped").GetInt64());
         // Both guests listed without a guest argument; guest 1 has neither rules nor faults.
-        JsonElement[] all = [.. Json(daemon, "faults").GetProperty("guests").EnumerateArray()];
+        JsonElement[] all = [.. ControlTests.Json(daemon, "faults").GetProperty("guests").EnumerateArray()];
         Assert.Equal(2, all.Length);
         Assert.Equal("none", all[1].GetProperty("rules").GetString());
         Assert.Equal(0, all[1].GetProperty("counts").GetProperty("tx_dropped").GetInt64());
@@ -95,7 +81,7 @@ public sealed class ControlFaultTests
         string line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains(reason, line);
         Assert.EndsWith("(bad-argument)", line);
-        Assert.StartsWith("tx: drop every 3", Json(daemon, "faults", "0").GetProperty("guests")[0].GetProperty("rules").GetString());
+        Assert.StartsWith("tx: drop every 3", ControlTests.Json(daemon, "faults", "0").GetProperty("guests")[0].GetProperty("rules").GetString());
     }
 
     [Fact]
@@ -121,8 +107,8 @@ public sealed class ControlFaultTests
         Assert.True(a.WaitForConfigChange(Patience), "no bus-off notification");
         Assert.Equal(VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF, a.ReadStatus());
         Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_NOT_OK, a.SendAndWait(Numbered(1)));
-        Assert.Equal("bus-off", Json(daemon, "status").GetProperty("guests")[0].GetProperty("controller").GetString());
-        Assert.Equal(1, Json(daemon, "faults", "0").GetProperty("guests")[0].GetProperty("counts").GetProperty("bus_offs").GetInt64());
+        Assert.Equal("bus-off", ControlTests.Json(daemon, "status").GetProperty("guests")[0].GetProperty("controller").GetString());
+        Assert.Equal(1, ControlTests.Json(daemon, "faults", "0").GetProperty("guests")[0].GetProperty("counts").GetProperty("bus_offs").GetInt64());
 
         Assert.True(a.Start(Patience), "restart after bus-off refused");
         Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, a.SendAndWait(Numbered(2)));

@@ -55,12 +55,6 @@ public sealed class ControlHostileTests
         Assert.Equal(mark, ReceiveOne(b).Data[0]);
     }
 
-    private static VirtioCanGuest Started(string socket)
-    {
-        var guest = VirtioCanGuest.Connect(socket);
-        Assert.True(guest.Start(Patience));
-        return guest;
-    }
 
     [Fact]
     public void Malformed_requests_each_get_an_error_reply_on_the_same_connection()

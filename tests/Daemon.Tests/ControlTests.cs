@@ -25,7 +25,7 @@ public sealed class ControlTests
         return result;
     }
 
-    private static JsonElement Json(DaemonProcess daemon, params string[] command)
+    internal static JsonElement Json(DaemonProcess daemon, params string[] command)
     {
         ToolResult result = Succeed(["-C", daemon.Control, "--json", .. command]);
         JsonElement reply = JsonDocument.Parse(result.Stdout).RootElement.Clone();
@@ -33,12 +33,6 @@ public sealed class ControlTests
         return reply.GetProperty("result");
     }
 
-    private static VirtioCanGuest Started(string socket)
-    {
-        var guest = VirtioCanGuest.Connect(socket);
-        Assert.True(guest.Start(Patience), $"{socket}: START refused");
-        return guest;
-    }
 
     /// <summary>Up to <paramref name="count"/> frames, waiting at most <see cref="Patience"/> in all.</summary>
     private static List<CanFrame> ReceiveFrames(VirtioCanGuest guest, int count)

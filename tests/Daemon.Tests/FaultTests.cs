@@ -8,12 +8,6 @@ namespace VhostDeviceCan.Daemon.Tests;
 /// <summary>--fault through the published daemon, seen by simulated guests on its virtual bus.</summary>
 public sealed class FaultTests
 {
-    private static VirtioCanGuest Started(string socket)
-    {
-        var guest = VirtioCanGuest.Connect(socket);
-        Assert.True(guest.Start(Patience), $"{socket}: START refused");
-        return guest;
-    }
 
     private static CanFrame Numbered(int i) => CanFrame.Classic(0x100, false, [(byte)i]);
 

@@ -12,12 +12,6 @@ namespace VhostDeviceCan.Daemon.Tests;
 /// traffic, text that promtool accepts, and an endpoint hostile requests do not break.</summary>
 public sealed class MetricsTests
 {
-    private static VirtioCanGuest Started(string socket)
-    {
-        var guest = VirtioCanGuest.Connect(socket);
-        Assert.True(guest.Start(Patience), $"{socket}: START refused");
-        return guest;
-    }
 
     /// <summary>Payload bytes of frames 0..count-1 of <paramref name="side"/> (remote frames carry none).</summary>
     internal static long PayloadBytes(int side, int count) =>

@@ -9,6 +9,14 @@ internal static class Traffic
     public static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>A simulated guest on <paramref name="socket"/> whose controller has started.</summary>
+    public static VirtioCanGuest Started(string socket)
+    {
+        var guest = VirtioCanGuest.Connect(socket);
+        Assert.True(guest.Start(Patience), $"{socket}: START refused");
+        return guest;
+    }
+
     /// <summary>Frame <paramref name="i"/> of sender <paramref name="side"/>: classic standard,
     /// classic extended, remote and FD in turn, each carrying its sequence number.</summary>
     public static CanFrame Frame(int side, int i)
