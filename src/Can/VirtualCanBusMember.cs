@@ -390,22 +390,8 @@ public sealed class VirtualCanBusMember : ICanTransport
     {
         // Full fence after the frames' publication; pairs with the exchange in Receive.
         if (Interlocked.Exchange(ref _signaled, 1) != 0) return;
-        // A sender may still hold a snapshot that contains this member after it left and closed
-        // its eventfd. The reference count keeps the fd number from being closed (and reused by
-        // an unrelated open) while we write to it; once closed, the write is simply skipped.
-        bool referenced = false;
-        try
-        {
-            _wake.Descriptor.DangerousAddRef(ref referenced);
-            _wake.Signal();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        finally
-        {
-            if (referenced) _wake.Descriptor.DangerousRelease();
-        }
+        // A sender may still hold a snapshot that contains this member after it left and closed its eventfd.
+        _wake.SignalUnlessDisposed();
     }
 
     /// <summary>Leaves the bus and closes the eventfd. Call from the owning thread.</summary>

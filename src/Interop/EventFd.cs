@@ -24,6 +24,28 @@ public sealed class EventFd : IDisposable
         return written == sizeof(ulong);
     }
 
+    /// <summary>
+    /// <see cref="Signal"/> from a thread that does not own the eventfd and may race with its
+    /// disposal: the reference keeps the fd number from being closed (and reused by an unrelated
+    /// open) during the write; once closed, the write is simply skipped.
+    /// </summary>
+    public void SignalUnlessDisposed()
+    {
+        bool referenced = false;
+        try
+        {
+            Descriptor.DangerousAddRef(ref referenced);
+            Signal();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            if (referenced) Descriptor.DangerousRelease();
+        }
+    }
+
     /// <summary>Reads and clears the counter; 0 when nothing was pending (EAGAIN).</summary>
     // SAFETY: read fills the 8-byte local it is given and nothing else.
     public unsafe ulong Consume()

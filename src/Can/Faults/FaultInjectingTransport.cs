@@ -157,21 +157,7 @@ public sealed partial class FaultInjectingTransport : ICanTransport
     {
         // Full fence after the request's publication; pairs with the exchange in TakeRequests.
         if (Interlocked.Exchange(ref _wakeSignalled, 1) != 0) return;
-        // As in VirtualCanBusMember.Wake: the reference keeps the fd number from being reused while
-        // another thread writes to it during Dispose.
-        bool referenced = false;
-        try
-        {
-            _wake.Descriptor.DangerousAddRef(ref referenced);
-            _wake.Signal();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        finally
-        {
-            if (referenced) _wake.Descriptor.DangerousRelease();
-        }
+        _wake.SignalUnlessDisposed();
     }
 
     /// <summary>Loop thread: takes new rules and bus-off requests, fires what is due, releases due
