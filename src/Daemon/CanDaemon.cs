@@ -79,20 +79,20 @@ public static class CanDaemon
         }
 
         // After the guests' devices, so a bus's bound (vbus:NAME,overrun-ms=N) is set before a bridge joins it.
-        var bridges = new List<Bridges.CannelloniUdpBridge>();
+        var bridges = new List<Bridges.IBridge>();
         try
         {
             foreach (var spec in options.Bridges)
             {
-                var started = Bridges.CannelloniUdpBridge.Start(spec, loggers.CreateLogger("bridge"), $"bridge{bridges.Count}");
+                var started = spec.Start(loggers.CreateLogger("bridge"), $"bridge{bridges.Count}");
                 bridges.Add(started);
-                log.LogInformation("bridge {Bridge}: listening on {Address} for datagrams from the peer only",
-                    spec, MetricsAddress.Format(started.BoundTo));
+                log.LogInformation("bridge {Bridge}: {Endpoint}", spec, started.Endpoint);
             }
         }
-        catch (System.Net.Sockets.SocketException e)
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or SyscallException)
         {
-            StartupError.Write($"--bridge {options.Bridges[bridges.Count]}: cannot bind: {e.Message} ({e.SocketErrorCode})");
+            string reason = e is System.Net.Sockets.SocketException socket ? $"{socket.Message} ({socket.SocketErrorCode})" : e.Message;
+            StartupError.Write($"--bridge {options.Bridges[bridges.Count]}: cannot open: {reason}");
             foreach (var started in bridges) started.Dispose();
             foreach (var instance in instances) instance.StopAndJoin();
             busLoops.Dispose();

@@ -69,6 +69,13 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--fault", "0=rx:refuse-every=2"], "tx only" },
         { ["-s", Prefix, "--fault", "0=tx:drop-every=2", "--fault", "0=tx:drop=1%"], "drop is given twice" },
         { ["-s", Prefix, "--fault", "0"], "is not SOCKET=SPEC" },
+        { ["-s", Prefix, "--bridge", "vbus:a=carrier-pigeon:1"], "unknown kind 'carrier-pigeon'" },
+        { ["-s", Prefix, "--bridge", "can0=cannelloni-udp:1@127.0.0.1:2"], "is not vbus:NAME=KIND:ARGUMENTS" },
+        { ["-s", Prefix, "--bridge", "vbus:a"], "is not vbus:NAME=KIND:ARGUMENTS" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:20001"], "no '@PEER_ADDRESS:PEER_PORT'" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:20001@localhost:20000"], "host names are not resolved" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:20001@127.0.0.1:0"], "port 0" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:[::1]:1@127.0.0.1:2"], "both be IPv4 or both IPv6" },
     };
 
     [Theory]

@@ -21,7 +21,7 @@ namespace VhostDeviceCan.Daemon.Bridges;
 /// reached) and the socket is not read until the bus takes it; meanwhile the kernel's socket
 /// buffer fills and drops what follows, uncounted here.
 /// </remarks>
-public sealed partial class CannelloniUdpBridge : IDisposable
+public sealed partial class CannelloniUdpBridge : IBridge
 {
     /// <summary>cannelloni's default buffer timeout (<c>-t</c>, 100 000 µs).</summary>
     public static readonly TimeSpan DefaultBatchTimeout = TimeSpan.FromMilliseconds(100);
@@ -35,7 +35,7 @@ public sealed partial class CannelloniUdpBridge : IDisposable
     private const ulong StopToken = 0, BusToken = 1, RoomToken = 2, SocketToken = 3, BatchToken = 4, PeerToken = 5;
     private const int FramesPerCall = 64;
 
-    private readonly BridgeSpec _spec;
+    private readonly CannelloniUdpSpec _spec;
     private readonly ILogger _log;
     private readonly VirtualCanBusMember _member;
     private readonly Socket _socket;
@@ -71,7 +71,7 @@ public sealed partial class CannelloniUdpBridge : IDisposable
     private long _lastHeard;
     private byte _expectedSequence;
 
-    private CannelloniUdpBridge(BridgeSpec spec, VirtualCanBusMember member, Socket socket, ILogger log, string threadName, TimeSpan batchTimeout)
+    private CannelloniUdpBridge(CannelloniUdpSpec spec, VirtualCanBusMember member, Socket socket, ILogger log, string threadName, TimeSpan batchTimeout)
     {
         _spec = spec;
         _member = member;
@@ -90,6 +90,7 @@ public sealed partial class CannelloniUdpBridge : IDisposable
     }
 
     public BridgeSpec Spec => _spec;
+    public string Endpoint => $"listening on {MetricsAddress.Format(BoundTo)} for datagrams from the peer only";
     public BridgeCounters Counters { get; } = new();
     /// <summary>Where the socket is bound; the port the kernel chose when the spec gave 0.</summary>
     public IPEndPoint BoundTo { get; }
@@ -98,7 +99,7 @@ public sealed partial class CannelloniUdpBridge : IDisposable
 
     /// <summary>Binds the socket, joins the bus and starts the bridge's thread. Throws
     /// <see cref="SocketException"/> when the address cannot be bound.</summary>
-    public static CannelloniUdpBridge Start(BridgeSpec spec, ILogger log, string threadName, TimeSpan? batchTimeout = null)
+    public static CannelloniUdpBridge Start(CannelloniUdpSpec spec, ILogger log, string threadName, TimeSpan? batchTimeout = null)
     {
         var socket = new Socket(spec.Bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         VirtualCanBusMember? member = null;
