@@ -3,7 +3,7 @@ using VhostDeviceCan.Can.Cannelloni;
 namespace VhostDeviceCan.Can.Tests;
 
 /// <summary>The cannelloni TCP stream against byte rows written from its document
-/// (docs/spec/cannelloni.md §5, §6): the handshake, then frames with no header between them.</summary>
+/// (docs/spec/cannelloni.md §5 and docs/spec/cannelloni.md §6): the handshake, then frames with no header between them.</summary>
 public class CannelloniStreamTests
 {
     private const string Handshake = "43 41 4E 4E 45 4C 4C 4F 4E 49 76 31";

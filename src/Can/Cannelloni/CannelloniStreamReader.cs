@@ -1,7 +1,7 @@
 namespace VhostDeviceCan.Can.Cannelloni;
 
 /// <summary>
-/// The receiving half of a cannelloni TCP connection (docs/spec/cannelloni.md §5, §6): the peer's
+/// The receiving half of a cannelloni TCP connection (docs/spec/cannelloni.md §5 and docs/spec/cannelloni.md §6): the peer's
 /// handshake, then frames back to back, cut anywhere by the stream. The caller receives into
 /// <see cref="FreeSpace"/>, reports the count with <see cref="Commit"/> and takes frames with
 /// <see cref="Next"/> until it says more bytes are needed. A partial frame is kept across reads.
