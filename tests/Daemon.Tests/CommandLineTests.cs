@@ -76,6 +76,12 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:20001@localhost:20000"], "host names are not resolved" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:20001@127.0.0.1:0"], "port 0" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:[::1]:1@127.0.0.1:2"], "both be IPv4 or both IPv6" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp-client:20000"], "is not ADDRESS:PORT" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp-client:127.0.0.1:0"], "port 0" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp-client:localhost:20000"], "host names are not resolved" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp-server:70000"], "port must be a number" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp-server:::1:20000"], "is not an IPv4 address" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp:20000"], "unknown kind 'cannelloni-tcp'" },
     };
 
     [Theory]

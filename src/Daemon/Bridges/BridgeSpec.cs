@@ -8,7 +8,7 @@ namespace VhostDeviceCan.Daemon.Bridges;
 /// </summary>
 public abstract record BridgeSpec(string Bus)
 {
-    public const string Usage = "vbus:NAME=KIND:ARGUMENTS with KIND cannelloni-udp";
+    public const string Usage = "vbus:NAME=KIND:ARGUMENTS with KIND cannelloni-udp, cannelloni-tcp-server or cannelloni-tcp-client";
 
     /// <summary>The bridge, or null and a one-line reason.</summary>
     public static BridgeSpec? Parse(string text, out string? error)
@@ -28,6 +28,8 @@ public abstract record BridgeSpec(string Bus)
         {
             case CannelloniUdpSpec.Protocol:
                 return CannelloniUdpSpec.Parse(text, bus.Value.Name, arguments, out error);
+            case CannelloniTcpSpec.ServerProtocol or CannelloniTcpSpec.ClientProtocol:
+                return CannelloniTcpSpec.Parse(text, bus.Value.Name, kind == CannelloniTcpSpec.ServerProtocol, arguments, out error);
             default:
                 error = $"--bridge '{text}': unknown kind '{kind[..^1]}' ({Usage})";
                 return null;
