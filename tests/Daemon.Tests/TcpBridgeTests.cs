@@ -274,6 +274,29 @@ public sealed class TcpBridgeTests
     }
 
     [Fact]
+    public void A_hub_with_two_server_bridges_passes_a_frame_from_one_client_to_the_other_exactly_once_and_never_back()
+    {
+        int portA = FreePort(), portB = FreePort();
+        using var hub = DaemonProcess.Start(1, ["--bridge", $"vbus:default=cannelloni-tcp-server:{portA}", "--bridge", $"vbus:default=cannelloni-tcp-server:{portB}"]);
+        using var daemonA = Client(1, portA);
+        using var daemonB = Client(1, portB);
+        WaitForPeerUps(hub, 2);
+        using var h = Started(hub.Socket(0));
+        using var a = Started(daemonA.Socket(0));
+        using var b = Started(daemonB.Socket(0));
+
+        var fromA = CanFrame.Classic(0x0A, false, [0xA]);
+        Assert.Equal(0, a.SendAndWait(fromA));
+        Assert.Equal(fromA, ReceiveOne(b));
+        Assert.Equal(fromA, ReceiveOne(h));
+        var fromB = CanFrame.Fd(0x0B, false, [0xB]);
+        Assert.Equal(0, b.SendAndWait(fromB));
+        Assert.Equal(fromB, ReceiveOne(a));
+        Assert.Equal(fromB, ReceiveOne(h));
+        Assert.True(ReceivesNothing(a) && ReceivesNothing(b) && ReceivesNothing(h), "a frame came back or came twice");
+    }
+
+    [Fact]
     public void A_peer_that_never_reads_does_not_slow_two_guests_on_the_bus()
     {
         int port = FreePort();
