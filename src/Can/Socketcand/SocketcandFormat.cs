@@ -91,7 +91,8 @@ public static class SocketcandFormat
 
     /// <summary>
     /// The words after <c>send</c>: <c>can_id can_dlc [data]*</c> (docs/spec/socketcand.md §3). The ID
-    /// is hex; 8 digits, or a value above 0x7FF, make it extended. The length is decimal, 0 to 8, and
+    /// is hex; 8 digits (bit 31, the kernel's extended flag, is allowed there), or a value above
+    /// 0x7FF, make it extended. The length is decimal, 0 to 8, and
     /// exactly that many data bytes follow, each 1 or 2 hex digits.
     /// </summary>
     public static SocketcandSendError ParseSend(ReadOnlySpan<byte> inside, int at, out CanFrame frame)
@@ -100,8 +101,10 @@ public static class SocketcandFormat
         if (!NextWord(inside, ref at, out Range idWord) || !NextWord(inside, ref at, out Range lengthWord))
             return SocketcandSendError.Missing;
         ReadOnlySpan<byte> idText = inside[idWord];
-        if (idText.Length > 8 || !TryParseHex(idText, out uint id) || id > CanFrame.CAN_EFF_MASK)
-            return SocketcandSendError.BadId;
+        if (idText.Length > 8 || !TryParseHex(idText, out uint id)) return SocketcandSendError.BadId;
+        // socketcand hands the value to the kernel, where bit 31 is the extended-frame flag; SavvyCAN sets it.
+        if (idText.Length == 8) id &= ~CanFrame.CAN_EFF_FLAG;
+        if (id > CanFrame.CAN_EFF_MASK) return SocketcandSendError.BadId;
         bool extended = idText.Length == 8 || id > CanFrame.CAN_SFF_MASK;
         ReadOnlySpan<byte> lengthText = inside[lengthWord];
         if (lengthText.Length > 1 || !Utf8Parser.TryParse(lengthText, out byte length, out int used) || used != 1 || length > CanFrame.CAN_MAX_DLEN)

@@ -148,6 +148,7 @@ public sealed partial class SocketcandBridge
                 Counters.FrameIn();
                 break;
             case TransmitStatus.WouldBlock:
+                if (session.WaitingForRoom) return;
                 session.WaitingForRoom = true;
                 WatchSocket(session);
                 _epoll.Add(member.WritePollFd, Token(session, RoomKind), member.WritePollEvents);
