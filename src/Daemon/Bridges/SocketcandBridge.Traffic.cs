@@ -53,6 +53,7 @@ public sealed partial class SocketcandBridge
         {
             Counters.ElementTooLong();
             Reply(session, "< error command too long >"u8);
+            FlushOrClose(session);
             Close(session, $"an element longer than {SocketcandFormat.MaxElementLength} bytes");
             return false;
         }

@@ -25,7 +25,8 @@ namespace VhostDeviceCan.Daemon.Bridges;
 /// </remarks>
 public sealed partial class SocketcandBridge : IBridge
 {
-    /// <summary>Clients at once. Each holds ~72 KiB of buffers and four descriptors.</summary>
+    /// <summary>Clients at once. Each holds ~72 KiB of buffers (and the kernel at most twice its
+    /// 64 KiB send buffer) and three descriptors.</summary>
     public const int MaxSessions = 32;
 
     /// <summary>A client that has not opened the bus after this long is closed, so idle
@@ -203,6 +204,8 @@ public sealed partial class SocketcandBridge : IBridge
             {
                 client.Blocking = false;
                 client.NoDelay = true;
+                // Bounds what the kernel holds for a client that does not read, next to the session's own queue.
+                client.SendBufferSize = SocketcandSession.OutputCapacity;
                 client.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
                 client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 30);
                 client.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 10);
