@@ -82,6 +82,11 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp-server:70000"], "port must be a number" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp-server:::1:20000"], "is not an IPv4 address" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp:20000"], "unknown kind 'cannelloni-tcp'" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:99999"], "the port must be a number from 0 to 65535" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:"], "the port must be a number" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:localhost:29536"], "host names are not resolved" },
+        { ["-s", Prefix, "--bridge", "socketcand:29536"], "is not vbus:NAME=KIND:ARGUMENTS" },
+        { ["-s", Prefix, "--bridge", "vbus:=socketcand:29536"], "is not vbus:NAME=KIND:ARGUMENTS" },
     };
 
     [Theory]
