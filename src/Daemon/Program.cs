@@ -100,6 +100,8 @@ var bridge = new Option<string[]>("--bridge")
 {
     Description = "Join virtual bus NAME to a cannelloni peer over UDP: vbus:NAME=cannelloni-udp:[BIND_ADDRESS:]BIND_PORT@PEER_ADDRESS:PEER_PORT "
         + "(binds to loopback without BIND_ADDRESS; port 0 picks one, logged). Only datagrams from the peer are taken. "
+        + "Over TCP: vbus:NAME=cannelloni-tcp-server:[BIND_ADDRESS:]PORT (one peer at a time) or "
+        + "vbus:NAME=cannelloni-tcp-client:PEER_ADDRESS:PORT (reconnects). "
         + "cannelloni has no authentication: keep it on a trusted network. Repeat for more peers (the daemon is then a hub)",
     HelpName = "BRIDGE",
 };

@@ -11,6 +11,10 @@ public static partial class Libc
     public const int SOCK_NONBLOCK = 0x800;
     public const int SOCK_CLOEXEC = 0x80000;
     public const int SOL_SOCKET = 1;
+    public const int IPPROTO_TCP = 6;
+    /// <summary>netinet/tcp.h: milliseconds sent data may stay unacknowledged (or unsent for a zero
+    /// window) before the kernel drops the connection; also bounds keep-alive probing.</summary>
+    public const int TCP_USER_TIMEOUT = 18;
     public const int SO_RCVBUF = 8;
     public const int SO_SNDBUF = 7;
     public const int SO_PEERCRED = 17;

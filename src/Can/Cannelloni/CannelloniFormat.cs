@@ -24,6 +24,9 @@ public static class CannelloniFormat
     /// <summary>The most a UDP datagram can carry over IPv4.</summary>
     public const int MaxDatagramSize = 65_507;
 
+    /// <summary>What each side of a TCP connection sends first, no terminator (docs/spec/cannelloni.md §5).</summary>
+    public static ReadOnlySpan<byte> TcpHandshake => "CANNELLONIv1"u8;
+
     /// <summary>Bytes <paramref name="frame"/> takes in a datagram.</summary>
     public static int EncodedSize(in CanFrame frame) =>
         FrameBaseSize + (frame.IsFd ? 1 : 0) + (frame.IsRemote ? 0 : frame.Length);
@@ -125,4 +128,6 @@ public enum CannelloniError
     Truncated,
     /// <summary>A classic length above 8, an FD length that is not an FD size, or an FD remote frame.</summary>
     BadLength,
+    /// <summary>A TCP stream that did not open with <see cref="CannelloniFormat.TcpHandshake"/>.</summary>
+    WrongHandshake,
 }

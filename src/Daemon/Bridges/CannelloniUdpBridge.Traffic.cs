@@ -98,7 +98,7 @@ public sealed partial class CannelloniUdpBridge
         var error = CannelloniFormat.ReadHeader(_incoming.AsSpan(0, length), out byte sequence, out int count);
         if (error != CannelloniError.None)
         {
-            Counters.MalformedDatagram(error);
+            Counters.MalformedInput(error);
             return;
         }
         Heard(sequence);
@@ -145,7 +145,7 @@ public sealed partial class CannelloniUdpBridge
             var error = CannelloniFormat.ReadFrame(datagram, ref _incomingOffset, out _toBus[_toBusCount]);
             if (error != CannelloniError.None)
             {
-                Counters.MalformedDatagram(error);
+                Counters.MalformedInput(error);
                 _incomingRemaining = 0;
                 break;
             }
