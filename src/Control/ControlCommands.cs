@@ -117,7 +117,9 @@ public sealed class ControlCommands
             context.Logger.LogDebug("control: {Caller}: error reply {Code}: {Message}", Who(caller), e.Code, e.Message);
             // A request that brought fds where none belong is hostile or confused: no more from it.
             bool close = e.Code == ControlErrors.FdsRefused || (carriesFds && request?.Attached is null);
-            if (close) context.Logger.LogWarning("control: {Caller}: {Message}", Who(caller), e.Message);
+            if (close)
+                context.Logger.LogWarning("control: {Caller} passed {Count} file descriptor(s); closed them and the connection: {Message}",
+                    Who(caller), fds!.Count, e.Message);
             return new DispatchOutcome(ControlReply.Failure(id, e.Code, e.Message), null, close);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
