@@ -23,6 +23,9 @@ internal sealed class ControlConnection(UnixSocket socket, PeerIdentity? peer, i
     /// <summary>No more requests are read; the connection closes once its replies are sent.</summary>
     public bool Closing { get; set; }
 
+    /// <summary>Refused (hostile input): no further line of it is answered.</summary>
+    public bool Refused { get; set; }
+
     /// <summary>When the client last sent a whole request (or connected), for the idle bound.</summary>
     public long LastRequest { get; set; }
 

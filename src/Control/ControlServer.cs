@@ -217,7 +217,7 @@ public sealed class ControlServer : IDisposable
 
     private void AnswerLines(ControlConnection client)
     {
-        while (client.Deferred is null && !client.Closing && client.TryTakeLine(out ReadOnlyMemory<byte> line))
+        while (!client.Refused && client.Deferred is null && client.TryTakeLine(out ReadOnlyMemory<byte> line))
         {
             client.LastRequest = Stopwatch.GetTimestamp();
             ReceivedFds? fds = client.FdsForNextLine ? client.Fds : null;
@@ -241,7 +241,12 @@ public sealed class ControlServer : IDisposable
                 return;
             }
             client.Queue(outcome.Reply!);
-            if (outcome.Close) client.Closing = true;
+            if (outcome.Close)
+            {
+                // Nothing after a request that brought fds where none belong is answered.
+                client.Closing = client.Refused = true;
+                return;
+            }
         }
     }
 
@@ -278,7 +283,7 @@ public sealed class ControlServer : IDisposable
     private static void Refuse(ControlConnection client, string code, string message)
     {
         client.Queue(ControlReply.Failure(null, code, message));
-        client.Closing = true;
+        client.Closing = client.Refused = true;
     }
 
     private void DropIdle()
