@@ -117,18 +117,15 @@ public sealed class ReplayTests
 
         foreach (double speed in new[] { 1.0, 2.0 })
         {
-            Succeed(daemon, "replay", "vbus:default", log, "--speed", speed.ToString(CultureInfo.InvariantCulture));
-            var got = ReceiveTimed(a, frames.Length);
-            Assert.Equal(frames, got.Select(f => f.Frame));
-            for (int i = 1; i < got.Count; i++)
-            {
-                double gap = Stopwatch.GetElapsedTime(got[i - 1].At, got[i].At).TotalMilliseconds;
-                double expected = (offsets[i] - offsets[i - 1]) / speed;
-                // Generous: the machine runs other work; this checks behaviour, not precision.
-                Assert.InRange(gap, expected - 15, expected + 15);
-            }
-            double total = Stopwatch.GetElapsedTime(got[0].At, got[^1].At).TotalMilliseconds;
-            Assert.InRange(total, offsets[^1] / speed - 5, offsets[^1] / speed + 30);
+            // The daemon's own account: from the first frame to the last sent, never shorter than the
+            // log's span (nothing early), and no frame much late. Generous: the machine runs other
+            // work; this checks behaviour. (A guest thread of this test may itself take two frames
+            // in one turn, so arrival times here would measure the test's scheduling.)
+            JsonElement done = ControlTests.Json(daemon, "replay", "vbus:default", log, "--speed", speed.ToString(CultureInfo.InvariantCulture));
+            double span = offsets[^1] / speed;
+            Assert.InRange(done.GetProperty("duration_seconds").GetDouble() * 1000, span, span + 15);
+            Assert.InRange(done.GetProperty("max_lateness_ms").GetDouble(), 0, 15);
+            Assert.Equal(frames, ReceiveTimed(a, frames.Length).Select(f => f.Frame));
         }
         Directory.Delete(folder, recursive: true);
     }
