@@ -123,8 +123,8 @@ public sealed class ReplayTests
             // in one turn, so arrival times here would measure the test's scheduling.)
             JsonElement done = ControlTests.Json(daemon, "replay", "vbus:default", log, "--speed", speed.ToString(CultureInfo.InvariantCulture));
             double span = offsets[^1] / speed;
-            Assert.InRange(done.GetProperty("duration_seconds").GetDouble() * 1000, span, span + 15);
-            Assert.InRange(done.GetProperty("max_lateness_ms").GetDouble(), 0, 15);
+            Assert.InRange(done.GetProperty("duration_seconds").GetDouble() * 1000, span, span + 30);
+            Assert.InRange(done.GetProperty("max_lateness_ms").GetDouble(), 0, 30);
             Assert.Equal(frames, ReceiveTimed(a, frames.Length).Select(f => f.Frame));
         }
         Directory.Delete(folder, recursive: true);
