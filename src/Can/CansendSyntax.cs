@@ -13,13 +13,16 @@ namespace VhostDeviceCan.Can;
 /// </summary>
 public static class CansendSyntax
 {
-    public static bool TryParse(string text, out CanFrame frame, out string? error)
+    public static bool TryParse(string text, out CanFrame frame, out string? error) => TryParse(text.AsSpan(), out frame, out error);
+
+    /// <summary>The same from a span (a line of a log being read): allocates only for an error.</summary>
+    public static bool TryParse(ReadOnlySpan<char> text, out CanFrame frame, out string? error)
     {
         frame = default;
         error = null;
         int hash = text.IndexOf('#');
         if (hash < 0) return Fail("missing '#' between ID and data", out error);
-        string idText = text[..hash];
+        ReadOnlySpan<char> idText = text[..hash];
         bool extended;
         if (idText.Length == 3) extended = false;
         else if (idText.Length == 8) extended = true;
@@ -29,10 +32,10 @@ public static class CansendSyntax
         if (!extended && id > CanFrame.CAN_SFF_MASK) return Fail($"standard ID 0x{id:X} is above 0x7FF", out error);
         if (extended && id > CanFrame.CAN_EFF_MASK) return Fail($"extended ID 0x{id:X} is above 0x1FFFFFFF", out error);
 
-        string rest = text[(hash + 1)..];
+        ReadOnlySpan<char> rest = text[(hash + 1)..];
         if (rest.StartsWith('#'))
         {
-            if (rest.Length < 2 || !byte.TryParse(rest.AsSpan(1, 1), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte fdFlags))
+            if (rest.Length < 2 || !byte.TryParse(rest.Slice(1, 1), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte fdFlags))
                 return Fail("CAN FD frames need a hex flags digit after '##' (1 = BRS, 2 = ESI)", out error);
             Span<byte> data = stackalloc byte[CanFrame.CANFD_MAX_DLEN];
             if (!TryParseData(rest[2..], data, out int length, out error)) return false;
@@ -43,7 +46,7 @@ public static class CansendSyntax
         if (rest.StartsWith('R') || rest.StartsWith('r'))
         {
             int dlc = 0;
-            if (rest.Length > 1 && (!int.TryParse(rest.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out dlc) || dlc > 8))
+            if (rest.Length > 1 && (!int.TryParse(rest[1..], NumberStyles.None, CultureInfo.InvariantCulture, out dlc) || dlc > 8))
                 return Fail($"remote request length '{rest[1..]}' must be 0 to 8", out error);
             frame = CanFrame.Remote(id, extended, dlc);
             return true;
@@ -54,7 +57,7 @@ public static class CansendSyntax
         return true;
     }
 
-    private static bool TryParseData(string text, Span<byte> destination, out int length, out string? error)
+    private static bool TryParseData(ReadOnlySpan<char> text, Span<byte> destination, out int length, out string? error)
     {
         length = 0;
         error = null;
@@ -64,8 +67,8 @@ public static class CansendSyntax
             if (text[i] == '.') { i++; continue; }
             if (i + 1 >= text.Length) return Fail($"data '{text}' has an odd number of hex digits", out error);
             if (length == destination.Length) return Fail($"more than {destination.Length} data bytes", out error);
-            if (!byte.TryParse(text.AsSpan(i, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out destination[length]))
-                return Fail($"'{text.Substring(i, 2)}' is not a hex byte", out error);
+            if (!byte.TryParse(text.Slice(i, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out destination[length]))
+                return Fail($"'{text.Slice(i, 2)}' is not a hex byte", out error);
             length++;
             i += 2;
         }

@@ -213,11 +213,33 @@ public sealed class VirtualCanBus : IDisposable
     }
 
     /// <summary>
+    /// As <see cref="Publish"/>, to one member only (<paramref name="target"/>): frames a host node
+    /// plays into one guest, which arrive as if its bus had carried them, with the same
+    /// back-pressure and overrun bound; no other member hears them. The timed wire is bypassed.
+    /// </summary>
+    internal int PublishTo(VirtualCanBusMember sender, VirtualCanBusMember target, ReadOnlySpan<CanFrame> frames)
+    {
+        lock (_publishLock)
+        {
+            int room = frames.Length;
+            if (!target.IsOverrun)
+            {
+                int free = target.FreeSpace;
+                if (free > 0) target.NoteRoom();
+                if (free < room && (free > 0 || !target.CheckOverrun(Stopwatch.GetTimestamp(), _overrunTicks, out _))) room = free;
+            }
+            if (room > 0) target.Deliver(frames[..room]);
+            if (room < frames.Length) BlockSender(sender, new ReadOnlySpan<VirtualCanBusMember>(in target));
+            return room;
+        }
+    }
+
+    /// <summary>
     /// Publish lock held: arms the sender's retry for the earliest deadline of the full members,
     /// then asks each to report its drain, which re-arms the retry for at once. The order matters:
     /// a drain reported after the deadline was armed must not be overwritten by it.
     /// </summary>
-    private void BlockSender(VirtualCanBusMember sender, VirtualCanBusMember[] members)
+    private void BlockSender(VirtualCanBusMember sender, ReadOnlySpan<VirtualCanBusMember> members)
     {
         long now = Stopwatch.GetTimestamp();
         long earliest = now;

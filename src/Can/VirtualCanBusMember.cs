@@ -166,6 +166,28 @@ public sealed class VirtualCanBusMember : ICanTransport
         return sent;
     }
 
+    /// <summary>
+    /// Frames for <paramref name="target"/> only, another member of this bus, as if the bus had
+    /// carried them (a recording played into one guest). Back-pressure as for
+    /// <see cref="TransmitBatch"/>: <see cref="TransmitStatus.WouldBlock"/> arms the write fd.
+    /// </summary>
+    public int TransmitTo(VirtualCanBusMember target, ReadOnlySpan<CanFrame> frames, out TransmitStatus status)
+    {
+        if (_disposed || _busOff || target._disposed || !ReferenceEquals(target.Bus, Bus))
+        {
+            status = TransmitStatus.Down;
+            return 0;
+        }
+        if (Interlocked.Exchange(ref _blocked, 0) != 0)
+        {
+            _retry.Disarm();
+            _retry.Consume();
+        }
+        int sent = Bus.PublishTo(this, target, frames);
+        status = sent == frames.Length ? TransmitStatus.Sent : TransmitStatus.WouldBlock;
+        return sent;
+    }
+
     private int Send(ReadOnlySpan<CanFrame> frames)
     {
         // A retry: whatever woke the timer is being acted on now.

@@ -12,7 +12,35 @@ public delegate JsonElement ControlHandler(ControlRequest request, ControlContex
 
 /// <summary>One entry of the dispatch table. <see cref="ChangesState"/> commands are logged at info
 /// level with their caller, the others at debug level.</summary>
-public sealed record ControlCommand(string Name, string Summary, bool ChangesState, ControlHandler Handler);
+public sealed record ControlCommand(string Name, string Summary, bool ChangesState, ControlHandler Handler)
+{
+    /// <summary>The request may carry one file descriptor (SCM_RIGHTS), taken with
+    /// <see cref="ControlRequest.TakeFile"/>. A request for any other command that carries one,
+    /// or one carrying several, is refused and its connection closed.</summary>
+    public bool TakesFile { get; init; }
+}
+
+/// <summary>
+/// A reply that comes when work started by the request ends (a replay the client waits for).
+/// The connection answers nothing else meanwhile; a client that goes away abandons the work.
+/// </summary>
+public interface IDeferredReply
+{
+    bool IsComplete { get; }
+
+    /// <summary>Once complete: the result, or a <see cref="ControlException"/> for an error reply.</summary>
+    JsonElement Result();
+
+    /// <summary>Calls <paramref name="completed"/> (from any thread) once complete; at once if it is already.</summary>
+    void OnComplete(Action completed);
+
+    /// <summary>The client is gone: stop the work.</summary>
+    void Abandon();
+}
+
+/// <summary>What a request line led to: a reply to send now, or one deferred, and whether the
+/// connection must close (file descriptors where none belong).</summary>
+public readonly record struct DispatchOutcome(byte[]? Reply, IDeferredReply? Deferred, bool Close);
 
 /// <summary>
 /// The dispatch table: command name to handler. A command is one <see cref="Add"/> call; the
@@ -30,7 +58,7 @@ public sealed class ControlCommands
             throw new ArgumentException($"control command '{command.Name}' is already registered", nameof(command));
     }
 
-    /// <summary>The commands this daemon has: <c>commands</c>, <c>status</c>, <c>set-filter</c>, <c>set-rate</c>, <c>inject</c>, <c>fault</c>, <c>faults</c>, <c>bus-off</c>, <c>capture</c>, <c>capture-stop</c>, <c>captures</c>.</summary>
+    /// <summary>The commands this daemon has: <c>commands</c>, <c>status</c>, <c>set-filter</c>, <c>set-rate</c>, <c>inject</c>, <c>fault</c>, <c>faults</c>, <c>bus-off</c>, <c>capture</c>, <c>capture-stop</c>, <c>captures</c>, <c>replay</c>, <c>replay-stop</c>, <c>replays</c>.</summary>
     public static ControlCommands Standard()
     {
         var table = new ControlCommands();
@@ -40,36 +68,81 @@ public sealed class ControlCommands
         InjectCommand.Register(table);
         FaultCommands.Register(table);
         CaptureCommands.Register(table);
+        ReplayCommands.Register(table);
         return table;
     }
 
     /// <summary>Answers one request line (without its newline) from <paramref name="caller"/>.</summary>
     public byte[] Dispatch(ReadOnlyMemory<byte> line, ControlContext context, PeerIdentity? caller)
     {
+        DispatchOutcome outcome = Dispatch(line, context, caller, null);
+        if (outcome.Deferred is { } deferred)
+        {
+            // Without a connection to wait on, a deferred reply is waited for here.
+            using var done = new ManualResetEventSlim();
+            deferred.OnComplete(done.Set);
+            done.Wait();
+            return Complete(null, deferred);
+        }
+        return outcome.Reply!;
+    }
+
+    /// <summary>
+    /// Answers one request line that came with <paramref name="fds"/> (null or empty: none). The
+    /// fds the command did not take stay in <paramref name="fds"/> for the caller to close.
+    /// </summary>
+    public DispatchOutcome Dispatch(ReadOnlyMemory<byte> line, ControlContext context, PeerIdentity? caller, ReceivedFds? fds)
+    {
         long? id = null;
         ControlRequest? request = null;
+        bool carriesFds = fds is { Count: > 0 };
         try
         {
             request = ControlRequest.Parse(line, out id, caller);
             if (!_commands.TryGetValue(request.Command, out ControlCommand? command))
                 throw new ControlException(ControlErrors.UnknownCommand,
                     $"unknown command '{Shorten(request.Command)}'; this daemon knows {string.Join(", ", _commands.Keys.Order(StringComparer.Ordinal))}");
+            if (carriesFds && (!command.TakesFile || fds!.Count != 1))
+                throw new ControlException(ControlErrors.FdsRefused, command.TakesFile
+                    ? $"'{command.Name}' takes one file descriptor, not {fds!.Count}; the connection closes"
+                    : $"'{command.Name}' takes no file descriptors; the connection closes");
+            request.Attached = fds;
             Log(context.Logger, command, caller, line);
-            return ControlReply.Success(id, command.Handler(request, context));
+            JsonElement result = command.Handler(request, context);
+            if (request.Deferred is { } deferred) return new DispatchOutcome(null, deferred, false);
+            return new DispatchOutcome(ControlReply.Success(id, result), null, false);
         }
         catch (ControlException e)
         {
             context.Logger.LogDebug("control: {Caller}: error reply {Code}: {Message}", Who(caller), e.Code, e.Message);
-            return ControlReply.Failure(id, e.Code, e.Message);
+            // A request that brought fds where none belong is hostile or confused: no more from it.
+            bool close = e.Code == ControlErrors.FdsRefused || (carriesFds && request?.Attached is null);
+            if (close)
+                context.Logger.LogWarning("control: {Caller} passed {Count} file descriptor(s); closed them and the connection: {Message}",
+                    Who(caller), fds!.Count, e.Message);
+            return new DispatchOutcome(ControlReply.Failure(id, e.Code, e.Message), null, close);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             context.Logger.LogError(e, "control: {Caller}: request failed", Who(caller));
-            return ControlReply.Failure(id, ControlErrors.Internal, e.Message);
+            return new DispatchOutcome(ControlReply.Failure(id, ControlErrors.Internal, e.Message), null, false);
         }
         finally
         {
             request?.Dispose();
+        }
+    }
+
+    /// <summary>The reply line of a deferred reply that has completed.</summary>
+    public static byte[] Complete(long? id, IDeferredReply deferred)
+    {
+        try
+        {
+            return ControlReply.Success(id, deferred.Result());
+        }
+        catch (ControlException e)
+        {
+            return ControlReply.Failure(id, e.Code, e.Message);
         }
     }
 

@@ -23,10 +23,27 @@ internal sealed class ControlConnection(UnixSocket socket, PeerIdentity? peer, i
     /// <summary>No more requests are read; the connection closes once its replies are sent.</summary>
     public bool Closing { get; set; }
 
+    /// <summary>Refused (hostile input): no further line of it is answered.</summary>
+    public bool Refused { get; set; }
+
     /// <summary>When the client last sent a whole request (or connected), for the idle bound.</summary>
     public long LastRequest { get; set; }
 
     public int PendingOutput => _outputEnd - _outputStart;
+
+    /// <summary>Fds received with the bytes of the request line not yet complete (one recvmsg's worth).</summary>
+    public ReceivedFds Fds { get; } = new();
+
+    /// <summary>The next complete line is the one <see cref="Fds"/> came with.</summary>
+    public bool FdsForNextLine { get; set; }
+
+    /// <summary>Bytes of a line received and not yet complete.</summary>
+    public bool HasPartialLine => _inputCount > 0;
+
+    /// <summary>A reply to come (a replay the client waits for), with its request's id; nothing
+    /// more is read from the client meanwhile.</summary>
+    public IDeferredReply? Deferred { get; set; }
+    public long? DeferredId { get; set; }
 
     /// <summary>Where received bytes go; empty when a line already fills the buffer.</summary>
     public Span<byte> FreeInput => _input.AsSpan(_inputCount);
@@ -83,5 +100,9 @@ internal sealed class ControlConnection(UnixSocket socket, PeerIdentity? peer, i
         return true;
     }
 
-    public void Dispose() => Socket.Dispose();
+    public void Dispose()
+    {
+        Fds.Dispose();
+        Socket.Dispose();
+    }
 }

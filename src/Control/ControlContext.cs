@@ -18,6 +18,9 @@ public sealed class ControlContext(IReadOnlyList<ControlGuest> guests, string ve
 
     /// <summary>The daemon's captures, null where there is no capture.</summary>
     public CaptureHub? Captures { get; } = captures;
+    /// <summary>The replays of candump logs running (the <c>replay</c> command).</summary>
+    public Replay.ReplayHub Replays { get; } = new();
+
     public TimeSpan Uptime => Stopwatch.GetElapsedTime(_started);
 
     /// <summary>Every virtual bus a guest is on, in the order of the first guest on each.</summary>

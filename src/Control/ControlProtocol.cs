@@ -28,13 +28,16 @@ public static class ControlErrors
     public const string UnknownCommand = "unknown-command";
     /// <summary>A line longer than <see cref="ControlProtocol.MaxLineBytes"/>; the connection then closes.</summary>
     public const string LineTooLong = "line-too-long";
-    /// <summary>File descriptors passed with a request; they are closed and the connection with them.</summary>
+    /// <summary>File descriptors passed with a request that takes none, or more than one; they are closed and the connection with them.</summary>
     public const string FdsRefused = "fds-refused";
     /// <summary>Every client slot is taken; the connection closes.</summary>
     public const string TooManyClients = "too-many-clients";
     public const string NoSuchGuest = "no-such-guest";
     public const string NoSuchBus = "no-such-bus";
     public const string NoSuchCapture = "no-such-capture";
+    public const string NoSuchReplay = "no-such-replay";
+    /// <summary>As many replays run as the daemon allows at once.</summary>
+    public const string TooManyReplays = "too-many-replays";
     /// <summary>A value the command cannot use: a filter, rate or frame not in its syntax.</summary>
     public const string BadArgument = "bad-argument";
     /// <summary>The target cannot do it (e.g. injecting into a host interface).</summary>

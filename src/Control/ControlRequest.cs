@@ -132,6 +132,43 @@ public sealed class ControlRequest : IDisposable
         return values;
     }
 
+    /// <summary>The file descriptors that came with the request (commands that take one only).</summary>
+    internal ReceivedFds? Attached { get; set; }
+
+    /// <summary>The one file descriptor passed with the request, now the caller's to close; null when none came.</summary>
+    public FileDescriptor? TakeFile() => Attached is { Count: 1 } fds ? fds.Take(0) : null;
+
+    /// <summary>Set by a handler whose reply comes later (<see cref="Defer"/>).</summary>
+    public IDeferredReply? Deferred { get; private set; }
+
+    /// <summary>The reply comes when <paramref name="pending"/> completes; the handler returns what this returns.</summary>
+    public JsonElement Defer(IDeferredReply pending)
+    {
+        Deferred = pending;
+        return default;
+    }
+
+    /// <summary>An optional number, null when absent or JSON null.</summary>
+    public double? OptionalNumber(string field)
+    {
+        if (!Root.TryGetProperty(field, out JsonElement element) || element.ValueKind == JsonValueKind.Null) return null;
+        if (element.ValueKind != JsonValueKind.Number)
+            throw new ControlException(ControlErrors.BadRequest, $"'{field}' must be a number, not {Describe(element.ValueKind)}");
+        return element.GetDouble();
+    }
+
+    /// <summary>An optional boolean, false when absent.</summary>
+    public bool OptionalFlag(string field)
+    {
+        if (!Root.TryGetProperty(field, out JsonElement element) || element.ValueKind == JsonValueKind.Null) return false;
+        return element.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new ControlException(ControlErrors.BadRequest, $"'{field}' must be true or false, not {Describe(element.ValueKind)}"),
+        };
+    }
+
     public void Dispose() => _document.Dispose();
 
     private static string Describe(JsonValueKind kind) => kind switch

@@ -51,6 +51,16 @@ public sealed record CaptureList(IReadOnlyList<CaptureInfo> Captures);
 /// behind, files written (more than one after rotation), and the error that ended it early, if any.</summary>
 public sealed record CaptureStopped(int Id, string Target, string? Path, long Recorded, long Dropped, int Files, string? Error);
 
+/// <summary>A replay of a candump log: frames sent so far (all passes), frames a pass holds, passes
+/// completed and asked for (null: for ever), the speed (null in fast mode), the time from its first
+/// frame to its last sent, frames sent more than 1 ms after their due time and the largest
+/// lateness (null in fast mode), and why it ended (null while it runs).</summary>
+public sealed record ReplayInfo(int Id, string Target, bool Running, long Frames, long FramesPerPass, int PassesDone, int? Passes,
+    double? Speed, string? Interface, double DurationSeconds, long LateFrames, double? MaxLatenessMs, string? Result);
+
+/// <summary>The <c>replays</c> result.</summary>
+public sealed record ReplayList(IReadOnlyList<ReplayInfo> Replays);
+
 /// <summary>The <c>commands</c> result.</summary>
 public sealed record CommandList(int Protocol, IReadOnlyList<CommandInfo> Commands);
 public sealed record CommandInfo(string Name, string Summary);
@@ -69,6 +79,8 @@ public sealed record CommandInfo(string Name, string Summary);
 [JsonSerializable(typeof(CaptureInfo))]
 [JsonSerializable(typeof(CaptureList))]
 [JsonSerializable(typeof(CaptureStopped))]
+[JsonSerializable(typeof(ReplayInfo))]
+[JsonSerializable(typeof(ReplayList))]
 public sealed partial class ControlJson : JsonSerializerContext
 {
     /// <summary>A result as the element a reply carries.</summary>

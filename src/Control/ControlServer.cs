@@ -27,7 +27,7 @@ public sealed record ControlServerLimits
 /// </summary>
 public sealed class ControlServer : IDisposable
 {
-    private const ulong ExitToken = 0, ListenerToken = 1, FirstClientToken = 2;
+    private const ulong ExitToken = 0, ListenerToken = 1, CompletionToken = 2, FirstClientToken = 3;
 
     private readonly UnixSocket _listener;
     private readonly string? _path;
@@ -37,6 +37,7 @@ public sealed class ControlServer : IDisposable
     private readonly ILogger _logger;
     private readonly Epoll _epoll = new();
     private readonly EventFd _exit = new();
+    private readonly EventFd _completions = new();
     private readonly ControlConnection?[] _clients;
     private readonly Thread _thread;
     private volatile bool _stopRequested;
@@ -54,6 +55,7 @@ public sealed class ControlServer : IDisposable
         _listener.Descriptor.SetNonBlocking(true);
         _epoll.Add(_exit.Fd, ExitToken);
         _epoll.Add(_listener.Fd, ListenerToken);
+        _epoll.Add(_completions.Fd, CompletionToken);
         _thread = new Thread(Run) { Name = "control", IsBackground = true };
         _thread.Start();
     }
@@ -89,6 +91,7 @@ public sealed class ControlServer : IDisposable
             {
                 ulong token = events[i].Data;
                 if (token == ListenerToken) AcceptAll();
+                else if (token == CompletionToken) Complete();
                 else if (token >= FirstClientToken) Serve((int)(token - FirstClientToken), events[i].Events);
             }
             DropIdle();
@@ -143,7 +146,12 @@ public sealed class ControlServer : IDisposable
         if (client is null) return;
         try
         {
-            if (!client.Closing && (events & (Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
+            if (client.Deferred is not null && (events & (Libc.EPOLLRDHUP | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
+            {
+                Drop(client, null);
+                return;
+            }
+            if (!client.Closing && client.Deferred is null && (events & (Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
                 ReadRequests(client);
             if (_clients[slot] is null) return;
             if (client.PendingOutput > _limits.MaxPendingReplyBytes)
@@ -157,7 +165,9 @@ public sealed class ControlServer : IDisposable
                 Drop(client, null);
                 return;
             }
-            uint wanted = (client.Closing ? 0 : Libc.EPOLLIN | Libc.EPOLLRDHUP) | (flushed ? 0 : Libc.EPOLLOUT);
+            // Waiting for a deferred reply: only the client's going away is watched for.
+            uint wanted = (client.Closing ? 0 : client.Deferred is not null ? Libc.EPOLLRDHUP : Libc.EPOLLIN | Libc.EPOLLRDHUP)
+                | (flushed ? 0 : Libc.EPOLLOUT);
             _epoll.Modify(client.Socket.Fd, FirstClientToken + (ulong)slot, wanted);
         }
         catch (SyscallException e)
@@ -169,14 +179,22 @@ public sealed class ControlServer : IDisposable
     /// <summary>Reads what arrived and answers every whole line in it.</summary>
     private void ReadRequests(ControlConnection client)
     {
-        while (!client.Closing)
+        while (!client.Closing && client.Deferred is null)
         {
-            int received = client.Socket.ReceiveAvailable(client.FreeInput, out int fds);
-            if (fds > 0)
+            bool partial = client.HasPartialLine, expecting = client.FdsForNextLine;
+            int before = client.Fds.Count;
+            int received = client.Socket.ReceiveAvailable(client.FreeInput, client.Fds);
+            if (client.Fds.Count > before)
             {
-                _logger.LogWarning("control: {Peer} passed {Count} file descriptor(s); closed them and the connection", client.Who, fds);
-                Refuse(client, ControlErrors.FdsRefused, "the control protocol takes no file descriptors; the connection closes");
-                return;
+                // Fds belong to the request line that begins with the bytes they came with: one set per line.
+                if (partial || expecting)
+                {
+                    _logger.LogWarning("control: {Peer} passed file descriptors in the middle of a request; closed them and the connection", client.Who);
+                    client.Fds.Dispose();
+                    Refuse(client, ControlErrors.FdsRefused, "file descriptors must come with the first byte of the request that takes them; the connection closes");
+                    return;
+                }
+                client.FdsForNextLine = true;
             }
             if (received < 0) return;
             if (received == 0)
@@ -199,18 +217,73 @@ public sealed class ControlServer : IDisposable
 
     private void AnswerLines(ControlConnection client)
     {
-        while (client.TryTakeLine(out ReadOnlyMemory<byte> line))
+        while (!client.Refused && client.Deferred is null && client.TryTakeLine(out ReadOnlyMemory<byte> line))
         {
             client.LastRequest = Stopwatch.GetTimestamp();
-            if (line.Span.Trim(" \t"u8).IsEmpty) continue;
-            client.Queue(_commands.Dispatch(line, _context, client.Peer));
+            ReceivedFds? fds = client.FdsForNextLine ? client.Fds : null;
+            client.FdsForNextLine = false;
+            if (line.Span.Trim(" \t"u8).IsEmpty && fds is null) continue;
+            DispatchOutcome outcome;
+            try
+            {
+                outcome = _commands.Dispatch(line, _context, client.Peer, fds);
+            }
+            finally
+            {
+                // Whatever the command did not take is closed now, on every path.
+                fds?.Dispose();
+            }
+            if (outcome.Deferred is { } deferred)
+            {
+                client.Deferred = deferred;
+                client.DeferredId = ControlRequestId(line);
+                deferred.OnComplete(() => _completions.SignalUnlessDisposed());
+                return;
+            }
+            client.Queue(outcome.Reply!);
+            if (outcome.Close)
+            {
+                // Nothing after a request that brought fds where none belong is answered.
+                client.Closing = client.Refused = true;
+                return;
+            }
+        }
+    }
+
+    /// <summary>A deferred request's id, read again from its line (it parsed once already).</summary>
+    private static long? ControlRequestId(ReadOnlyMemory<byte> line)
+    {
+        try
+        {
+            using ControlRequest request = ControlRequest.Parse(line, out long? id);
+            return id;
+        }
+        catch (ControlException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Deferred replies that are ready go out, and their clients are read again.</summary>
+    private void Complete()
+    {
+        _completions.Consume();
+        foreach (ControlConnection? client in _clients)
+        {
+            if (client?.Deferred is not { IsComplete: true } deferred) continue;
+            client.Deferred = null;
+            client.Queue(ControlCommands.Complete(client.DeferredId, deferred));
+            client.LastRequest = Stopwatch.GetTimestamp();
+            // Requests it sent meanwhile are answered now, in order.
+            AnswerLines(client);
+            Serve(client.Slot, Libc.EPOLLIN);
         }
     }
 
     private static void Refuse(ControlConnection client, string code, string message)
     {
         client.Queue(ControlReply.Failure(null, code, message));
-        client.Closing = true;
+        client.Closing = client.Refused = true;
     }
 
     private void DropIdle()
@@ -218,7 +291,7 @@ public sealed class ControlServer : IDisposable
         long now = Stopwatch.GetTimestamp();
         foreach (ControlConnection? client in _clients)
         {
-            if (client is not null && Stopwatch.GetElapsedTime(client.LastRequest, now) > _limits.IdleTimeout)
+            if (client is not null && client.Deferred is null && Stopwatch.GetElapsedTime(client.LastRequest, now) > _limits.IdleTimeout)
                 Drop(client, $"no request for {_limits.IdleTimeout.TotalSeconds:0} s");
         }
     }
@@ -229,6 +302,9 @@ public sealed class ControlServer : IDisposable
         if (reason is null) _logger.LogDebug("control: {Peer} disconnected", client.Who);
         else _logger.LogWarning("control: dropped {Peer}: {Reason}", client.Who, reason);
         _clients[client.Slot] = null;
+        // A client that waited for a replay and went away ends it.
+        client.Deferred?.Abandon();
+        client.Deferred = null;
         _epoll.Remove(client.Socket.Fd);
         client.Dispose();
     }
@@ -240,10 +316,12 @@ public sealed class ControlServer : IDisposable
         _stopRequested = true;
         _exit.Signal();
         _thread.Join();
+        _context.Replays.StopAll();
         foreach (ControlConnection? client in _clients) client?.Dispose();
         _listener.Dispose();
         if (_path is not null) File.Delete(_path);
         _epoll.Dispose();
         _exit.Dispose();
+        _completions.Dispose();
     }
 }

@@ -47,7 +47,20 @@ internal sealed class ControlClient : IDisposable
     }
 
     /// <summary>Sends <c>{"v":1,"id":N,"cmd":COMMAND, ...fields}</c> and returns the reply line.</summary>
-    public byte[] Call(string command, Action<Utf8JsonWriter> fields)
+    public byte[] Call(string command, Action<Utf8JsonWriter> fields) => CallRaw(Request(command, fields));
+
+    /// <summary>
+    /// As <see cref="Call"/>, with the open file <paramref name="fd"/> passed along (SCM_RIGHTS, with
+    /// the request's first byte). <paramref name="wait"/>: the reply comes when the daemon's work
+    /// ends, however long that takes (a replay), so there is no reply timeout.
+    /// </summary>
+    public byte[] CallWithFile(string command, Action<Utf8JsonWriter> fields, int fd, bool wait)
+    {
+        if (wait) _socket.SetTimeouts(TimeSpan.Zero);
+        return CallRaw(Request(command, fields), fd);
+    }
+
+    private byte[] Request(string command, Action<Utf8JsonWriter> fields)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(buffer))
@@ -59,11 +72,11 @@ internal sealed class ControlClient : IDisposable
             fields(writer);
             writer.WriteEndObject();
         }
-        return CallRaw(buffer.WrittenSpan);
+        return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>Sends one line as it is (a newline is added) and returns the reply line, newline removed.</summary>
-    public byte[] CallRaw(ReadOnlySpan<byte> request)
+    public byte[] CallRaw(ReadOnlySpan<byte> request, int fd = -1)
     {
         try
         {
@@ -72,7 +85,8 @@ internal sealed class ControlClient : IDisposable
             line[^1] = (byte)'\n';
             try
             {
-                _socket.Send(line);
+                if (fd >= 0) _socket.Send(line, [fd]);
+                else _socket.Send(line);
             }
             catch (SyscallException e) when (e.ErrorNumber is Errno.EPIPE or Errno.ECONNRESET)
             {

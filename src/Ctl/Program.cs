@@ -131,6 +131,58 @@ captureStop.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), clie
 var captures = new Command("captures", "The captures running, with what they recorded");
 captures.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("captures", _ => { }), StatusText.WriteCaptures));
 
+var replayTarget = new Argument<string>("target") { Description = "vbus:NAME (every guest on that virtual bus hears it, as from a host node) or a guest (index or socket path: that guest only)" };
+var replayFile = new Argument<string>("file") { Description = "A candump log (candump -l, a capture's .log, asc2log's output)" };
+var replaySpeed = new Option<double?>("--speed") { Description = "Play the log's timing this many times faster (2: in half the time, 0.5: in twice the time)", HelpName = "X" };
+var replayFast = new Option<bool>("--fast") { Description = "Ignore the log's timing: as fast as the bus takes the frames" };
+var replayLoop = new Option<int?>("--loop") { Description = "Play the log N times (for ever without N)", HelpName = "N", Arity = ArgumentArity.ZeroOrOne };
+var replayInterface = new Option<string?>("--interface") { Description = "Only the log's lines of this interface (of a log of several)", HelpName = "NAME" };
+var replayDetach = new Option<bool>("--detach") { Description = "Return at once with the replay's id instead of waiting for its end" };
+var replay = new Command("replay", "Play a candump log onto a virtual bus or into one guest with its timing; waits for its end (Ctrl-C stops it)")
+{
+    replayTarget, replayFile, replaySpeed, replayFast, replayLoop, replayInterface, replayDetach,
+};
+replay.SetAction(r =>
+{
+    double? speed = r.GetValue(replaySpeed);
+    if (speed is { } x && !(x > 0)) return Usage($"--speed {x.ToString(System.Globalization.CultureInfo.InvariantCulture)}: the speed must be above 0");
+    if (speed is not null && r.GetValue(replayFast)) return Usage("--speed and --fast exclude each other");
+    int? passes = r.GetResult(replayLoop) is null ? null : r.GetValue(replayLoop) ?? 0;
+    if (passes < 0) return Usage("--loop N: N must be 1 or more (without N: for ever)");
+    string path = r.GetValue(replayFile)!;
+    Microsoft.Win32.SafeHandles.SafeFileHandle file;
+    try
+    {
+        file = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+    }
+    catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+    {
+        Console.Error.WriteLine($"vhost-can-ctl: error: {path}: {e.Message}");
+        return ExitStatus.Refused;
+    }
+    using (file)
+    {
+        bool detach = r.GetValue(replayDetach);
+        return Run(r.GetValue(controlSocket), r.GetValue(json), client => client.CallWithFile("replay", w =>
+        {
+            w.WriteString("target", r.GetValue(replayTarget));
+            if (speed is { } s) w.WriteNumber("speed", s);
+            if (r.GetValue(replayFast)) w.WriteBoolean("fast", true);
+            if (passes is { } n) w.WriteNumber("loop", n);
+            if (r.GetValue(replayInterface) is { } name) w.WriteString("interface", name);
+            if (detach) w.WriteBoolean("detach", true);
+        }, (int)file.DangerousGetHandle(), wait: !detach), StatusText.WriteReplay);
+    }
+});
+
+var replayId = new Argument<string>("id") { Description = "The id replay --detach printed (replays lists them)" };
+var replayStop = new Command("replay-stop", "Stop a replay: what it sent") { replayId };
+replayStop.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("replay-stop", w =>
+    w.WriteString("replay", r.GetValue(replayId))), StatusText.WriteReplay));
+
+var replays = new Command("replays", "The replays running, with their progress");
+replays.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("replays", _ => { }), StatusText.WriteReplays));
+
 var commands = new Command("commands", "The commands the daemon knows, with the protocol version");
 commands.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("commands", _ => { }), StatusText.WriteCommands));
 
@@ -139,7 +191,8 @@ request.SetAction(r => Run(r.GetValue(controlSocket), json: true, client => clie
 
 var root = new RootCommand("vhost-can-ctl: control a running vhost-device-can through its control socket")
 {
-    controlSocket, json, status, setFilter, setRate, inject, fault, faults, busOff, capture, captureStop, captures, commands, request,
+    controlSocket, json, status, setFilter, setRate, inject, fault, faults, busOff, capture, captureStop, captures, replay, replayStop, replays,
+    commands, request,
 };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");

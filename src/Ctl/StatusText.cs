@@ -97,6 +97,29 @@ internal static class StatusText
             + (stopped.Error is { } error ? $"; ended early: {error}" : ""));
     }
 
+    public static void WriteReplay(JsonElement result, TextWriter output) =>
+        WriteReplayLine(result.Deserialize(ControlJson.Default.ReplayInfo) ?? throw new FormatException("an empty replay result"), output);
+
+    public static void WriteReplays(JsonElement result, TextWriter output)
+    {
+        ReplayList list = result.Deserialize(ControlJson.Default.ReplayList) ?? throw new FormatException("an empty replays result");
+        if (list.Replays.Count == 0) output.WriteLine("no replay runs");
+        foreach (ReplayInfo replay in list.Replays) WriteReplayLine(replay, output);
+    }
+
+    /// <summary>"replay 1: vbus:default: sent 120 of 120 (pass 1 of 1) in 2.001 s at speed 1; late 0 (most 0.42 ms); done".</summary>
+    private static void WriteReplayLine(ReplayInfo r, TextWriter output)
+    {
+        long total = r.Passes is { } passes ? r.FramesPerPass * passes : 0;
+        string of = total > 0 ? $" of {total}" : "";
+        string pass = r.Passes is { } p ? $"{r.PassesDone} of {p} passes" : $"{r.PassesDone} passes, looping";
+        string pace = r.Speed is { } speed ? string.Create(CultureInfo.InvariantCulture, $"speed {speed}") : "fast";
+        string late = r.MaxLatenessMs is { } most ? string.Create(CultureInfo.InvariantCulture, $"; late {r.LateFrames} (most {most:0.###} ms)") : "";
+        string iface = r.Interface is { } name ? $" ({name} only)" : "";
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"replay {r.Id}: {r.Target}{iface}: sent {r.Frames}{of} ({pass}) in {r.DurationSeconds:0.000} s at {pace}{late}; {r.Result ?? "running"}"));
+    }
+
     public static void WriteCaptures(JsonElement result, TextWriter output)
     {
         CaptureList list = result.Deserialize(ControlJson.Default.CaptureList)

@@ -52,6 +52,25 @@ public sealed class FileDescriptor : SafeHandle
         return true;
     }
 
+    /// <summary>
+    /// Reads up to buffer.Length bytes at <paramref name="offset"/> without moving the file
+    /// position (pread), so a file can be read again from its start. Returns the count, 0 at its end.
+    /// </summary>
+    public unsafe int ReadAt(Span<byte> buffer, long offset)
+    {
+        // SAFETY: buffer stays pinned while pread writes at most buffer.Length bytes into it.
+        fixed (byte* bytes = buffer)
+        {
+            while (true)
+            {
+                nint count = Libc.pread(Value, bytes, (nuint)buffer.Length, offset);
+                if (count >= 0) return (int)count;
+                int errno = Errno.Last;
+                if (errno != Errno.EINTR) throw new SyscallException("pread", errno);
+            }
+        }
+    }
+
     /// <summary>How many fds this process has open (from /proc/self/fd), for leak checks.</summary>
     public static int CountOpen() => Directory.GetFiles("/proc/self/fd").Length;
 }

@@ -18,6 +18,9 @@ public static partial class Libc
     public static unsafe partial nint read(int fd, void* buffer, nuint count);
 
     [LibraryImport(LibraryName, SetLastError = true)]
+    public static unsafe partial nint pread(int fd, void* buffer, nuint count, long offset);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
     public static unsafe partial nint write(int fd, void* buffer, nuint count);
 
     [LibraryImport(LibraryName, SetLastError = true)]

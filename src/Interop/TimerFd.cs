@@ -23,6 +23,29 @@ public sealed class TimerFd : IDisposable
         if (Libc.timerfd_settime(Fd, 0, &spec, null) < 0) throw SyscallException.FromLast("timerfd_settime");
     }
 
+    /// <summary>Fires once when CLOCK_MONOTONIC reaches <paramref name="monotonicNanoseconds"/>
+    /// (<see cref="MonotonicNow"/>'s scale), at once if that has passed. An absolute deadline never
+    /// drifts by the time taken between reading the clock and arming.</summary>
+    // SAFETY: the pointer is to a local ITimerSpec that outlives the timerfd_settime call.
+    public unsafe void ArmAt(long monotonicNanoseconds)
+    {
+        long at = Math.Max(monotonicNanoseconds, 1);
+        var spec = new Libc.ITimerSpec
+        {
+            Value = new Libc.TimeSpec { Seconds = at / 1_000_000_000, Nanoseconds = at % 1_000_000_000 },
+        };
+        if (Libc.timerfd_settime(Fd, Libc.TFD_TIMER_ABSTIME, &spec, null) < 0) throw SyscallException.FromLast("timerfd_settime");
+    }
+
+    /// <summary>CLOCK_MONOTONIC in nanoseconds: the clock <see cref="ArmAt"/> deadlines are on.</summary>
+    // SAFETY: clock_gettime writes the one local TimeSpec it is given.
+    public static unsafe long MonotonicNow()
+    {
+        Libc.TimeSpec now;
+        if (Libc.clock_gettime(Libc.CLOCK_MONOTONIC, &now) < 0) throw SyscallException.FromLast("clock_gettime");
+        return now.Seconds * 1_000_000_000 + now.Nanoseconds;
+    }
+
     // SAFETY: the pointer is to a local ITimerSpec that outlives the timerfd_settime call.
     public unsafe void Disarm()
     {

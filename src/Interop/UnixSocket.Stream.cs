@@ -69,4 +69,18 @@ public sealed partial class UnixSocket
             return -1;
         }
     }
+
+    /// <summary>As <see cref="ReceiveAvailable(Span{byte}, out int)"/>, keeping the fds passed along
+    /// in <paramref name="fds"/> for the caller to take or close.</summary>
+    public int ReceiveAvailable(Span<byte> buffer, ReceivedFds fds)
+    {
+        try
+        {
+            return Receive(buffer, fds, waitAll: false, flags: Libc.MSG_DONTWAIT);
+        }
+        catch (SyscallException e) when (e.ErrorNumber == Errno.EAGAIN)
+        {
+            return -1;
+        }
+    }
 }

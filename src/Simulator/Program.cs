@@ -62,7 +62,18 @@ mesh.SetAction(r => Run(() =>
         TimeSpan.FromSeconds(r.GetValue(benchTimeout))));
 }));
 
-var root = new RootCommand("vhost-can-sim: a simulated guest for vhost-device-can") { send, dump, info, bench, mesh };
+var controlPath = new Argument<string>("control") { Description = "The daemon's control socket (-s PATH serves PATH.ctl)" };
+var replayRate = Options.Count("--rate", [], "Frames a second in the log replayed", min: 1, fallback: 1000);
+var replaySeconds = Options.Seconds("--seconds", [], "The log's length in seconds", fallback: 10);
+var replayTarget = new Option<string>("--target") { Description = "What the daemon replays into: vbus:NAME or a guest index", HelpName = "TARGET", DefaultValueFactory = _ => "vbus:default" };
+var replayBench = new Command("replay-bench", "Measure the daemon's replay timing at a guest: arrival gaps against the log's (p50, p99, max)")
+{
+    controlPath, socket, replayRate, replaySeconds, replayTarget, benchTimeout,
+};
+replayBench.SetAction(r => Run(() => ReplayBench.Run(new ReplayBenchSettings(r.GetValue(controlPath)!, r.GetValue(socket)!, r.GetValue(replayTarget)!,
+    r.GetValue(replayRate), r.GetValue(replaySeconds), TimeSpan.FromSeconds(r.GetValue(benchTimeout))))));
+
+var root = new RootCommand("vhost-can-sim: a simulated guest for vhost-device-can") { send, dump, info, bench, mesh, replayBench };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
 ParseResult parsed = root.Parse(args);

@@ -62,9 +62,9 @@ public sealed class ProtocolTests
     [Fact]
     public void An_unknown_command_error_lists_the_known_ones_and_echoes_the_id()
     {
-        JsonElement reply = Answer("{\"v\":1,\"id\":12,\"cmd\":\"replay\"}");
+        JsonElement reply = Answer("{\"v\":1,\"id\":12,\"cmd\":\"teleport\"}");
         Assert.Equal(12, reply.GetProperty("id").GetInt64());
-        Assert.Equal("unknown command 'replay'; this daemon knows bus-off, capture, capture-stop, captures, commands, fault, faults, inject, set-filter, set-rate, status",
+        Assert.Equal("unknown command 'teleport'; this daemon knows bus-off, capture, capture-stop, captures, commands, fault, faults, inject, replay, replay-stop, replays, set-filter, set-rate, status",
             reply.GetProperty("error").GetProperty("message").GetString());
     }
 
