@@ -100,7 +100,8 @@ var bridge = new Option<string[]>("--bridge")
 {
     Description = "Join virtual bus NAME to a cannelloni peer over UDP: vbus:NAME=cannelloni-udp:[BIND_ADDRESS:]BIND_PORT@PEER_ADDRESS:PEER_PORT "
         + "(binds to loopback without BIND_ADDRESS; port 0 picks one, logged). Only datagrams from the peer are taken. "
-        + "cannelloni has no authentication: keep it on a trusted network. Repeat for more peers (the daemon is then a hub)",
+        + "cannelloni has no authentication: keep it on a trusted network. Repeat for more peers (the daemon is then a hub). "
+        + "vbus:NAME=socketcan:IFACE joins the bus to host CAN interface IFACE (can0, vcan0)",
     HelpName = "BRIDGE",
 };
 
