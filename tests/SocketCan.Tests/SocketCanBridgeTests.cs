@@ -67,9 +67,9 @@ public sealed class SocketCanBridgeTests : IDisposable
             {
                 return VirtioCanGuest.Connect(socket, new VirtioCanGuestOptions { QueueSize = 256, ConnectTimeout = Timeout });
             }
-            catch (VhostDeviceCan.VhostUser.VhostUserException) when (attempt < 5)
+            catch (VhostDeviceCan.VhostUser.VhostUserException) when (attempt < 20)
             {
-                Thread.Sleep(200);
+                Thread.Sleep(500);
             }
         }
     }
@@ -90,6 +90,15 @@ public sealed class SocketCanBridgeTests : IDisposable
 
     private static void AssertNothingMore(VirtioCanGuest guest, string who) =>
         Assert.True(Receive(guest, 1, TimeSpan.FromMilliseconds(400)).Count == 0, $"{who} received a frame more");
+
+    /// <summary>A raw socket on the interface, as a host node; its receive queue holds all a test sends
+    /// (the default, some 250 frames, would lose frames the test counts).</summary>
+    private static CanSocket HostNode(string interfaceName)
+    {
+        var socket = Vcan.Open(interfaceName);
+        socket.RequestReceiveBuffer(16 << 20);
+        return socket;
+    }
 
     /// <summary>Data frames a raw socket receives (markers left out) until the socket is quiet for 400 ms.</summary>
     private static List<byte[]> Drain(CanSocket socket)
@@ -181,7 +190,7 @@ public sealed class SocketCanBridgeTests : IDisposable
         daemon.Process.WaitForLog($"bridge {OnVcan0}: on vcan0 \\(CAN FD, MTU 72\\)");
         var g0 = Guest(daemon, 0);
         var g1 = Guest(daemon, 1);
-        using var host = Vcan.Open("vcan0");
+        using var host = HostNode("vcan0");
         var candump = Candump("vcan0");
 
         // From the host: every guest on the bus hears it once.
@@ -224,7 +233,7 @@ public sealed class SocketCanBridgeTests : IDisposable
         var daemon = Bridged(1, OnVcan1);
         daemon.Process.WaitForLog($"bridge {OnVcan1}: on vcan1 \\(classic CAN only, MTU 16: CAN FD frames from the bus are dropped\\)");
         var guest = Guest(daemon, 0);
-        using var host = Vcan.Open("vcan1");
+        using var host = HostNode("vcan1");
 
         // The bus takes the FD frame (the guest's request completes OK); the bridge cannot pass it on.
         Assert.Equal(VirtioCan.VIRTIO_CAN_RESULT_OK, guest.SendAndWait(CanFrame.Fd(0x100, false, [1, 2, 3, 4, 5, 6, 7, 8, 9]), Timeout));
@@ -248,7 +257,7 @@ public sealed class SocketCanBridgeTests : IDisposable
         var daemonB = Bridged(1, OnVcan0);
         var a = Guest(daemonA, 0);
         var b = Guest(daemonB, 0);
-        using var host = Vcan.Open("vcan0");
+        using var host = HostNode("vcan0");
         const int Count = 200;
 
         foreach (var (from, to, id) in new[] { (a, b, 0x100u), (b, a, 0x200u) })
@@ -285,7 +294,7 @@ public sealed class SocketCanBridgeTests : IDisposable
 
         Vcan.SetLink("vcan0", "up");
         daemon.Process.WaitForLog("bridge .*: vcan0 is back \\(CAN FD, MTU 72\\): bridging again");
-        using var host = Vcan.Open("vcan0");
+        using var host = HostNode("vcan0");
         Vcan.Run("cansend", "vcan0", "123#AA");
         Assert.Equal(["123#AA"], Receive(g0, 1).Select(f => f.ToString()));
         Assert.Equal(["123#AA"], Receive(g1, 1).Select(f => f.ToString()));
