@@ -81,6 +81,11 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--bridge", "vbus:a=socketcan:vbus:b"], "invalid CAN interface name 'vbus:b'" },
         { ["-s", Prefix, "--bridge", "vbus:a=socketcan:can 0"], "invalid CAN interface name 'can 0'" },
         { ["-s", Prefix, "--bridge", "vbus:a=socketcan:can0", "--bridge", "vbus:a=socketcan:can0"], "vbus:a=socketcan:can0 is given twice" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:99999"], "the port must be a number from 0 to 65535" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:"], "the port must be a number" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:localhost:29536"], "host names are not resolved" },
+        { ["-s", Prefix, "--bridge", "socketcand:29536"], "is not vbus:NAME=KIND:ARGUMENTS" },
+        { ["-s", Prefix, "--bridge", "vbus:=socketcand:29536"], "is not vbus:NAME=KIND:ARGUMENTS" },
     };
 
     [Theory]
