@@ -89,7 +89,7 @@ public static class CanDaemon
                 log.LogInformation("bridge {Bridge}: {Endpoint}", spec, started.Endpoint);
             }
         }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or SyscallException)
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or SyscallException or IOException)
         {
             string reason = e is System.Net.Sockets.SocketException socket ? $"{socket.Message} ({socket.SocketErrorCode})" : e.Message;
             StartupError.Write($"--bridge {options.Bridges[bridges.Count]}: cannot open: {reason}");

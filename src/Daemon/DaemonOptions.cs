@@ -188,6 +188,8 @@ public sealed record DaemonOptions(string SocketPathPrefix, IReadOnlyList<Device
             if (bridge is null) return null;
             bridges.Add(bridge);
         }
+        error = Daemon.Bridges.SocketCanSpec.CheckLoops(bridges);
+        if (error is not null) return null;
 
         var captures = new List<CaptureOption>();
         foreach (string text in arguments.Captures)

@@ -102,7 +102,8 @@ var bridge = new Option<string[]>("--bridge")
         + "(binds to loopback without BIND_ADDRESS; port 0 picks one, logged). Only datagrams from the peer are taken. "
         + "Over TCP: vbus:NAME=cannelloni-tcp-server:[BIND_ADDRESS:]PORT (one peer at a time) or "
         + "vbus:NAME=cannelloni-tcp-client:PEER_ADDRESS:PORT (reconnects). "
-        + "cannelloni has no authentication: keep it on a trusted network. Repeat for more peers (the daemon is then a hub)",
+        + "cannelloni has no authentication: keep it on a trusted network. Repeat for more peers (the daemon is then a hub). "
+        + "vbus:NAME=socketcan:IFACE joins the bus to host CAN interface IFACE (can0, vcan0)",
     HelpName = "BRIDGE",
 };
 

@@ -30,14 +30,19 @@ internal static class TransportFactory
         {
             return SocketCanTransport.Open(name);
         }
-        catch (SyscallException e) when (e.ErrorNumber == Errno.EAFNOSUPPORT)
+        catch (SyscallException e)
         {
-            throw new IOException($"{e.Message}; this kernel has no AF_CAN support "
-                + "(load the can and can-raw modules), or use vbus:NAME for the built-in virtual bus", e);
-        }
-        catch (SyscallException e) when (e.ErrorNumber == Errno.ENODEV)
-        {
-            throw new IOException($"{e.Message}; no such CAN interface", e);
+            throw Explain(e);
         }
     }
+
+    /// <summary>A failure to open a CAN socket, as one line for the user: no AF_CAN and no such
+    /// interface say what to do after a semicolon; anything else stays as it is.</summary>
+    internal static Exception Explain(SyscallException e) => e.ErrorNumber switch
+    {
+        Errno.EAFNOSUPPORT => new IOException($"{e.Message}; this kernel has no AF_CAN support "
+            + "(load the can and can-raw modules), or use vbus:NAME for the built-in virtual bus", e),
+        Errno.ENODEV => new IOException($"{e.Message}; no such CAN interface", e),
+        _ => e,
+    };
 }

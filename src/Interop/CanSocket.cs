@@ -107,6 +107,30 @@ public sealed class CanSocket : IDisposable
         set => SetOption(Libc.CAN_RAW_LOOPBACK, value ? 1 : 0, "CAN_RAW_LOOPBACK");
     }
 
+    /// <summary>
+    /// SO_RXQ_OVFL: whether <see cref="Receive"/> counts the frames the kernel dropped for this
+    /// socket because its receive queue was full (<see cref="ReceiveQueueOverflows"/>). The kernel
+    /// reports the count with the next frame it queues, so drops show once a frame follows them.
+    /// </summary>
+    // SAFETY: setsockopt reads the 4-byte local value only.
+    public unsafe bool CountReceiveQueueOverflows
+    {
+        set
+        {
+            int on = value ? 1 : 0;
+            if (Libc.setsockopt(Fd, Libc.SOL_SOCKET, Libc.SO_RXQ_OVFL, &on, sizeof(int)) < 0)
+                throw SyscallException.FromLast($"setsockopt(SO_RXQ_OVFL) on {InterfaceName}");
+        }
+    }
+
+    /// <summary>Frames the kernel dropped for this socket since it was opened because its receive
+    /// queue was full, as far as received frames have reported (<see cref="CountReceiveQueueOverflows"/>).
+    /// Written by the receiving thread, readable from any.</summary>
+    public long ReceiveQueueOverflows => Volatile.Read(ref _receiveQueueOverflows);
+
+    private long _receiveQueueOverflows;
+    private uint _lastDropCount;
+
     /// <summary>CAN_RAW_ERR_FILTER: the error classes (Libc.CAN_ERR_*) delivered as error frames; 0 (default) for none.</summary>
     public uint ErrorMask
     {
@@ -187,6 +211,12 @@ public sealed class CanSocket : IDisposable
             if (received >= 0)
             {
                 count = received;
+                // The kernel's count is cumulative, so the batch's last frame carries the newest.
+                if (received > 0 && buffer.TryGetDropCount(received - 1, out uint drops) && drops != _lastDropCount)
+                {
+                    Volatile.Write(ref _receiveQueueOverflows, _receiveQueueOverflows + unchecked(drops - _lastDropCount));
+                    _lastDropCount = drops;
+                }
                 return 0;
             }
             count = 0;
@@ -254,7 +284,11 @@ public sealed class CanReceiveBuffer : IDisposable
     private readonly unsafe byte* _frames;
     private readonly unsafe Libc.IoVec* _iovecs;
     private readonly unsafe Libc.MMsgHdr* _headers;
+    private readonly unsafe byte* _controls;
     private int _count;
+
+    /// <summary>Room for one SO_RXQ_OVFL control message (a cmsghdr and a u32) per frame.</summary>
+    private static readonly int ControlSpace = Libc.CmsgSpace(sizeof(uint));
     private bool _disposed;
 
     // SAFETY: each slot is CANFD_MTU bytes of the capacity * CANFD_MTU block; each header points at its own iovec, inside the blocks allocated just above.
@@ -266,8 +300,10 @@ public sealed class CanReceiveBuffer : IDisposable
         _frames = (byte*)NativeMemory.AlignedAlloc((nuint)(capacity * Libc.CANFD_MTU), 8);
         _iovecs = (Libc.IoVec*)NativeMemory.AllocZeroed((nuint)(capacity * sizeof(Libc.IoVec)));
         _headers = (Libc.MMsgHdr*)NativeMemory.AllocZeroed((nuint)(capacity * sizeof(Libc.MMsgHdr)));
+        _controls = (byte*)NativeMemory.AlignedAlloc((nuint)(capacity * ControlSpace), 8);
         for (int i = 0; i < capacity; i++)
         {
+            _headers[i].Header.Control = _controls + i * ControlSpace;
             // Every slot fits an FD frame; the kernel writes 16 bytes for a classic one.
             _iovecs[i] = new Libc.IoVec { Base = _frames + i * Libc.CANFD_MTU, Length = Libc.CANFD_MTU };
             _headers[i].Header.Iov = &_iovecs[i];
@@ -309,11 +345,25 @@ public sealed class CanReceiveBuffer : IDisposable
         for (int i = 0; i < Capacity; i++)
         {
             _headers[i].Header.Flags = 0;
+            _headers[i].Header.ControlLength = (nuint)ControlSpace;
             _headers[i].Length = 0;
         }
         int received = Libc.recvmmsg(fd, _headers, (uint)Capacity, Libc.MSG_DONTWAIT, null);
         if (received > 0) _count = received;
         return received;
+    }
+
+    /// <summary>The SO_RXQ_OVFL count frame <paramref name="index"/> carried, when it carried one.</summary>
+    // SAFETY: a checked slot; the control message is read only within the length the kernel wrote, which is at most ControlSpace.
+    internal unsafe bool TryGetDropCount(int index, out uint drops)
+    {
+        drops = 0;
+        ref Libc.MsgHdr header = ref _headers[Check(index)].Header;
+        if ((int)header.ControlLength < sizeof(Libc.CmsgHdr) + sizeof(uint)) return false;
+        var message = (Libc.CmsgHdr*)header.Control;
+        if (message->Level != Libc.SOL_SOCKET || message->Type != Libc.SO_RXQ_OVFL) return false;
+        drops = *(uint*)((byte*)message + sizeof(Libc.CmsgHdr));
+        return true;
     }
 
     private int Check(int index) =>
@@ -328,6 +378,7 @@ public sealed class CanReceiveBuffer : IDisposable
         NativeMemory.AlignedFree(_frames);
         NativeMemory.Free(_iovecs);
         NativeMemory.Free(_headers);
+        NativeMemory.AlignedFree(_controls);
     }
 
     ~CanReceiveBuffer() => Release();

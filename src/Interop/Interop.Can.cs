@@ -17,6 +17,11 @@ public static partial class Libc
     public const int CAN_RAW_RECV_OWN_MSGS = 4;
     public const int CAN_RAW_FD_FRAMES = 5;
 
+    /// <summary>SOL_SOCKET option: each received message carries, as a control message of this
+    /// type, the count (u32, cumulative, wrapping) of messages the kernel dropped for the socket
+    /// because its receive queue was full. The kernel attaches it only once that count is not zero.</summary>
+    public const int SO_RXQ_OVFL = 40;
+
     /// <summary>sizeof(struct can_frame): the MTU of a classic-only interface.</summary>
     public const int CAN_MTU = 16;
     /// <summary>sizeof(struct canfd_frame): the MTU of an interface that carries CAN FD.</summary>

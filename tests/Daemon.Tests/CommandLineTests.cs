@@ -82,6 +82,11 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp-server:70000"], "port must be a number" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp-server:::1:20000"], "is not an IPv4 address" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-tcp:20000"], "unknown kind 'cannelloni-tcp'" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcan:"], "no interface after 'socketcan:'" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcan:can0123456789abcd"], "invalid CAN interface name 'can0123456789abcd'" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcan:vbus:b"], "invalid CAN interface name 'vbus:b'" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcan:can 0"], "invalid CAN interface name 'can 0'" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcan:can0", "--bridge", "vbus:a=socketcan:can0"], "vbus:a=socketcan:can0 is given twice" },
         { ["-s", Prefix, "--bridge", "vbus:a=socketcand:99999"], "the port must be a number from 0 to 65535" },
         { ["-s", Prefix, "--bridge", "vbus:a=socketcand:"], "the port must be a number" },
         { ["-s", Prefix, "--bridge", "vbus:a=socketcand:localhost:29536"], "host names are not resolved" },
@@ -143,6 +148,21 @@ public sealed class CommandLineTests
         string line = Assert.Single(daemon.Stderr);
         // The system call and its errno in the one form of every such message, then what to do.
         Assert.StartsWith("vhost-device-can: error: socket(PF_CAN, SOCK_RAW, CAN_RAW) for CAN interface vcan0: "
+            + "Address family not supported by protocol (EAFNOSUPPORT); this kernel has no AF_CAN support", line);
+        Assert.False(File.Exists(Path.Combine(directory, "can.sock0")), "a socket file was left behind");
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [Fact]
+    public void A_socketcan_bridge_without_AF_CAN_fails_at_start_with_one_line_naming_AF_CAN()
+    {
+        // This host's kernel has no AF_CAN; the bridge itself is exercised inside UML (SocketCan.Tests, SocketCanBridgeTests).
+        string directory = DaemonProcess.NewDirectory();
+        using var daemon = new ChildProcess("vhost-device-can", ["-s", Path.Combine(directory, "can.sock"), "--bridge", "vbus:x=socketcan:vcan0"]);
+        Assert.Equal(1, daemon.WaitForExit());
+        // Bridges open after the guests' devices, which log their start-up line first.
+        string line = Assert.Single(daemon.Stderr, l => l.Contains("error", StringComparison.Ordinal));
+        Assert.StartsWith("vhost-device-can: error: --bridge vbus:x=socketcan:vcan0: cannot open: socket(PF_CAN, SOCK_RAW, CAN_RAW) for CAN interface vcan0: "
             + "Address family not supported by protocol (EAFNOSUPPORT); this kernel has no AF_CAN support", line);
         Assert.False(File.Exists(Path.Combine(directory, "can.sock0")), "a socket file was left behind");
         Directory.Delete(directory, recursive: true);

@@ -2,8 +2,9 @@ using VhostDeviceCan.Can.Cannelloni;
 
 namespace VhostDeviceCan.Daemon.Bridges;
 
-/// <summary>What every cannelloni bridge counts, whatever carries its frames: written by the
-/// bridge's thread, read by the SIGUSR2 report from another.</summary>
+/// <summary>What a bridge counts, whatever carries its frames (malformed input by the cannelloni
+/// reasons, which only cannelloni bridges meet): written by the bridge's thread, read by the
+/// SIGUSR2 report from another.</summary>
 public abstract class BridgeFrameCounters
 {
     private long _framesIn;

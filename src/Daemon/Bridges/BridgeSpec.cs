@@ -8,7 +8,7 @@ namespace VhostDeviceCan.Daemon.Bridges;
 /// </summary>
 public abstract record BridgeSpec(string Bus)
 {
-    public const string Usage = "vbus:NAME=KIND:ARGUMENTS with KIND cannelloni-udp, cannelloni-tcp-server, cannelloni-tcp-client or socketcand";
+    public const string Usage = "vbus:NAME=KIND:ARGUMENTS with KIND cannelloni-udp, cannelloni-tcp-server, cannelloni-tcp-client, socketcand or socketcan";
 
     /// <summary>The bridge, or null and a one-line reason.</summary>
     public static BridgeSpec? Parse(string text, out string? error)
@@ -30,6 +30,8 @@ public abstract record BridgeSpec(string Bus)
                 return CannelloniUdpSpec.Parse(text, bus.Value.Name, arguments, out error);
             case CannelloniTcpSpec.ServerProtocol or CannelloniTcpSpec.ClientProtocol:
                 return CannelloniTcpSpec.Parse(text, bus.Value.Name, kind == CannelloniTcpSpec.ServerProtocol, arguments, out error);
+            case SocketCanSpec.Protocol:
+                return SocketCanSpec.Parse(text, bus.Value.Name, arguments, out error);
             case SocketcandSpec.Protocol:
                 return SocketcandSpec.Parse(text, bus.Value.Name, arguments, out error);
             default:
@@ -39,8 +41,8 @@ public abstract record BridgeSpec(string Bus)
     }
 
     /// <summary>Opens the bridge's sockets, joins the bus and starts its thread. Throws
-    /// <see cref="System.Net.Sockets.SocketException"/> or <see cref="Interop.SyscallException"/>
-    /// when the bridge cannot be opened.</summary>
+    /// <see cref="System.Net.Sockets.SocketException"/>, <see cref="Interop.SyscallException"/> or
+    /// <see cref="IOException"/> when the bridge cannot be opened.</summary>
     public abstract IBridge Start(ILogger log, string threadName);
 }
 
