@@ -76,6 +76,11 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:20001@localhost:20000"], "host names are not resolved" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:20001@127.0.0.1:0"], "port 0" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:[::1]:1@127.0.0.1:2"], "both be IPv4 or both IPv6" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:1@127.0.0.1:2,timeout-us=-1"], "timeout-us=N wants microseconds from 0 to 10000000; got '-1'" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:1@127.0.0.1:2,timeout-us=10000001"], "wants microseconds from 0 to 10000000" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:1@127.0.0.1:2,timeout-us="], "wants microseconds from 0 to 10000000; got ''" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:1@127.0.0.1:2,timeout-us=1ms"], "got '1ms'" },
+        { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:1@127.0.0.1:2,timeout=100"], "unknown option 'timeout=100'" },
     };
 
     [Theory]
