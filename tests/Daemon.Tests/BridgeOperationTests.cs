@@ -12,6 +12,7 @@ namespace VhostDeviceCan.Daemon.Tests;
 
 /// <summary>What an operator sees of a bridge: its counters among the metrics, its peer in the
 /// control status, and the buffer timeout's effect on the datagrams sent.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class BridgeOperationTests
 {
     private static readonly HttpClient s_http = new() { Timeout = TimeSpan.FromSeconds(10) };
