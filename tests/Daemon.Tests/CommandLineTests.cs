@@ -81,6 +81,11 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:1@127.0.0.1:2,timeout-us="], "wants microseconds from 0 to 10000000; got ''" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:1@127.0.0.1:2,timeout-us=1ms"], "got '1ms'" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:1@127.0.0.1:2,timeout=100"], "unknown option 'timeout=100'" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:99999"], "the port must be a number from 0 to 65535" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:"], "the port must be a number" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:localhost:29536"], "host names are not resolved" },
+        { ["-s", Prefix, "--bridge", "socketcand:29536"], "is not vbus:NAME=KIND:ARGUMENTS" },
+        { ["-s", Prefix, "--bridge", "vbus:=socketcand:29536"], "is not vbus:NAME=KIND:ARGUMENTS" },
     };
 
     [Theory]
