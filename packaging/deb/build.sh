@@ -64,6 +64,10 @@ gzip -9n < "$here/changelog" > "$doc/changelog.Debian.gz"
 install -m 0644 "$repo/README.md" "$repo/docs/real-guest.md" "$repo/docs/control-protocol.md" "$doc/"
 install -d -m 0755 "$doc/spec"
 install -m 0644 "$repo"/docs/spec/*.md "$doc/spec/"
+install -d -m 0755 "$doc/guides" "$doc/examples"
+install -m 0644 "$repo"/docs/guides/*.md "$doc/guides/"
+# A drop-in for vhost-device-can@.service that lets --bridge and --metrics use IP.
+install -m 0644 "$repo/packaging/systemd/network.conf.example" "$doc/examples/"
 chmod 0644 "$doc"/*.gz "$root"/usr/share/man/man*/*.gz
 
 # Depends from the libraries the binaries link (libc6 and its version), as debhelper would.

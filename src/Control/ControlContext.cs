@@ -3,12 +3,14 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Capture;
+using VhostDeviceCan.Device.Metrics;
 
 namespace VhostDeviceCan.Control;
 
 /// <summary>What every command handler may reach: the daemon's guests, its virtual buses, its
 /// version and start time, and the log.</summary>
-public sealed class ControlContext(IReadOnlyList<ControlGuest> guests, string version, ILogger logger, CaptureHub? captures = null)
+public sealed class ControlContext(IReadOnlyList<ControlGuest> guests, string version, ILogger logger, CaptureHub? captures = null,
+    IReadOnlyList<IBridgeReport>? bridges = null)
 {
     private readonly long _started = Stopwatch.GetTimestamp();
 
@@ -21,6 +23,8 @@ public sealed class ControlContext(IReadOnlyList<ControlGuest> guests, string ve
     /// <summary>The replays of candump logs running (the <c>replay</c> command).</summary>
     public Replay.ReplayHub Replays { get; } = new();
 
+    /// <summary>The daemon's bridges (--bridge), in the order given.</summary>
+    public IReadOnlyList<IBridgeReport> Bridges { get; } = bridges ?? [];
     public TimeSpan Uptime => Stopwatch.GetElapsedTime(_started);
 
     /// <summary>Every virtual bus a guest is on, in the order of the first guest on each.</summary>

@@ -3,9 +3,13 @@ using System.Text.Json.Serialization;
 
 namespace VhostDeviceCan.Control;
 
-/// <summary>The <c>status</c> result: the daemon, every guest, every virtual bus.</summary>
+/// <summary>The <c>status</c> result: the daemon, every guest, every virtual bus, every bridge.</summary>
 public sealed record StatusResult(string Version, int Protocol, double UptimeSeconds, IReadOnlyList<GuestStatus> Guests,
-    IReadOnlyList<BusStatus> Buses);
+    IReadOnlyList<BusStatus> Buses, IReadOnlyList<BridgeStatus>? Bridges = null);
+
+/// <summary>A bridge (--bridge): <see cref="Name"/> the option as the daemon understood it, its
+/// counters by name (frames_in, datagrams_out, dropped_datagrams_foreign, ...; each kind has its own).</summary>
+public sealed record BridgeStatus(string Name, string Bus, string Kind, string Peer, bool PeerUp, IReadOnlyDictionary<string, long> Counters);
 
 /// <summary>One guest (socket): <see cref="Controller"/> is <c>started</c>, <c>stopped</c> or
 /// <c>bus-off</c>; filters and rate in --tx-filter / --tx-rate syntax, null when there is none.</summary>

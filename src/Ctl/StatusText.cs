@@ -35,6 +35,18 @@ internal static class StatusText
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"bus vbus:{bus.Name}: {bus.Members} members ({members}), overrun after {bus.OverrunAfterMs:0} ms"));
         }
+        WriteBridges(status, output);
+    }
+
+    /// <summary>Bridges after the buses: peer state, then every counter the bridge reports, by name.</summary>
+    private static void WriteBridges(StatusResult status, TextWriter output)
+    {
+        foreach (BridgeStatus bridge in status.Bridges ?? [])
+        {
+            output.WriteLine($"bridge {bridge.Name}: {bridge.Kind} peer {bridge.Peer} {(bridge.PeerUp ? "up" : "down")}");
+            if (bridge.Counters.Count > 0)
+                output.WriteLine("  " + string.Join(", ", bridge.Counters.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Key.Replace('_', ' ')} {c.Value}"))));
+        }
     }
 
     public static void WriteSettings(JsonElement result, TextWriter output)

@@ -139,7 +139,7 @@ public static class CanDaemon
         });
 
         // Before the guests' "listening" lines: whoever waits for them finds the control socket too.
-        using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], captures, loggers);
+        using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], captures, loggers, bridges);
         if (control is null && options.ControlPath is not null)
         {
             foreach (var running in bridges) running.Dispose();
@@ -167,7 +167,8 @@ public static class CanDaemon
         GuestMetricsSource[] metricsSources = [.. instances.Select((instance, i) => instance.MetricsSource(i))];
         if (metrics is not null)
         {
-            metrics.Start(() => MetricsText.RenderUtf8(metricsSources));
+            IBridgeReport[] bridgeReports = [.. bridges];
+            metrics.Start(() => MetricsText.RenderUtf8(metricsSources, bridgeReports));
             log.LogInformation("metrics for Prometheus at {Url}", metrics.Url);
         }
         service.Ready();

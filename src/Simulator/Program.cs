@@ -73,7 +73,27 @@ var replayBench = new Command("replay-bench", "Measure the daemon's replay timin
 replayBench.SetAction(r => Run(() => ReplayBench.Run(new ReplayBenchSettings(r.GetValue(controlPath)!, r.GetValue(socket)!, r.GetValue(replayTarget)!,
     r.GetValue(replayRate), r.GetValue(replaySeconds), TimeSpan.FromSeconds(r.GetValue(benchTimeout))))));
 
-var root = new RootCommand("vhost-can-sim: a simulated guest for vhost-device-can") { send, dump, info, bench, mesh, replayBench };
+var hubDaemons = Options.Count("--daemons", [], $"Bench daemons joined to the hub, {HubBench.MinDaemons} to {HubBench.MaxDaemons}, two guests each", min: HubBench.MinDaemons, fallback: 4);
+var hubRate = Options.Count("--rate", [], "Frames per second each guest sends", min: 1, fallback: 500);
+var hubSeconds = Options.Seconds("--seconds", [], "How long every guest sends", fallback: 5);
+var hubTimeout = new Option<int?>("--timeout-us") { Description = "The bridges' buffer timeout in µs (timeout-us=; default cannelloni's 100000)", HelpName = "N" };
+var hubDaemon = new Option<string>("--daemon") { Description = "The vhost-device-can to start (default: the one next to vhost-can-sim)", HelpName = "PATH" };
+var benchHub = new Command("bench-hub", "Start a hub daemon and N daemons bridged to it over loopback UDP (cannelloni), two guests each; measure frames/s, loss, order and one-way latency across the hub")
+{
+    hubDaemons, hubRate, hubSeconds, hubTimeout, hubDaemon, benchTimeout,
+};
+benchHub.SetAction(r => Run(() =>
+{
+    int daemons = r.GetValue(hubDaemons);
+    if (daemons > HubBench.MaxDaemons)
+        throw new CommandFailure(ExitStatus.Usage, $"--daemons wants a whole number from {HubBench.MinDaemons} to {HubBench.MaxDaemons}; got {daemons}");
+    if (r.GetValue(hubTimeout) is < 0 or > 10_000_000)
+        throw new CommandFailure(ExitStatus.Usage, "--timeout-us wants microseconds from 0 to 10000000");
+    return HubBench.Run(new HubBenchSettings(daemons, r.GetValue(hubRate), Math.Max(r.GetValue(hubSeconds), 0.1), r.GetValue(hubTimeout),
+        r.GetValue(hubDaemon), TimeSpan.FromSeconds(r.GetValue(benchTimeout))));
+}));
+
+var root = new RootCommand("vhost-can-sim: a simulated guest for vhost-device-can") { send, dump, info, bench, mesh, replayBench, benchHub };
 foreach (var option in root.Options)
     if (option is VersionOption) option.Aliases.Add("-V");
 ParseResult parsed = root.Parse(args);

@@ -14,17 +14,17 @@ public sealed class BridgeTests
 {
 
     /// <summary>A UDP port nothing is bound to right now (bound and released at once).</summary>
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
-    private static string Bridge(int bind, int peer) =>
+    internal static string Bridge(int bind, int peer) =>
         string.Create(CultureInfo.InvariantCulture, $"vbus:default=cannelloni-udp:{bind}@127.0.0.1:{peer}");
 
-    private static DaemonProcess Bridged(int guests, params string[] bridges)
+    internal static DaemonProcess Bridged(int guests, params string[] bridges)
     {
         var daemon = DaemonProcess.Start(guests, bridges.SelectMany(b => new[] { "--bridge", b }));
         foreach (string bridge in bridges) daemon.Process.WaitForLog("bridge .*: listening on 127.0.0.1:");

@@ -79,7 +79,7 @@ public sealed class ManPageTests
         AssertNoneMissing("vhost-can-sim.1", rootOptions.Where(option => !Defines(source, option)));
 
         string[] commands = [.. HelpEntries(rootHelp, "Commands").Select(entry => entry.Split(' ')[0])];
-        Assert.Equal(["send", "dump", "info", "bench", "mesh", "replay-bench"], commands);
+        Assert.Equal(["send", "dump", "info", "bench", "mesh", "replay-bench", "bench-hub"], commands);
         var missing = new List<string>();
         foreach (string command in commands)
         {

@@ -29,6 +29,7 @@ public sealed class PackageTests(DebianPackage package, ITestOutputHelper output
             UsrBin + "vhost-device-can", UsrBin + "vhost-can-sim", UsrBin + "vhost-can-ctl",
             "/usr/share/man/man8/vhost-device-can.8.gz", "/usr/share/man/man1/vhost-can-sim.1.gz", "/usr/share/man/man1/vhost-can-ctl.1.gz",
             DocFolder + "/copyright", DocFolder + "/changelog.Debian.gz", DocFolder + "/README.md", DocFolder + "/control-protocol.md",
+            DocFolder + "/examples/network.conf.example", DocFolder + "/guides/two-hosts.md", DocFolder + "/guides/hub.md",
             "/etc/default/vhost-device-can",
             .. DebianPackage.SystemdUnits().Select(unit => UnitFolder + Path.GetFileName(unit)),
         ];

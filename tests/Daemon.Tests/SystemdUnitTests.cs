@@ -28,6 +28,26 @@ public sealed class SystemdUnitTests
         Assert.True(status == 0 && output.Length == 0, $"systemd-analyze verify exited {status}:\n{output}");
     }
 
+    /// <summary>The documented drop-in for --bridge and --metrics verifies with the units, and
+    /// systemd reads it: the instance's address families then include AF_INET.</summary>
+    [Fact]
+    public void The_network_drop_in_example_verifies_and_adds_IP()
+    {
+        using var root = new UnitRoot(UnitDirectory);
+        string dropIns = Path.Combine(root.UnitPath, $"vhost-device-can@{Instance}.service.d");
+        Directory.CreateDirectory(dropIns);
+        File.Copy(Path.Combine(UnitDirectory, "network.conf.example"), Path.Combine(dropIns, "network.conf"));
+        var (status, output) = root.Analyze("verify", "--man=no", $"vhost-device-can@{Instance}.socket", $"vhost-device-can@{Instance}.service");
+        Assert.True(status == 0 && output.Length == 0, $"systemd-analyze verify exited {status}:\n{output}");
+        var (shown, security) = root.Analyze("security", "--offline=true", "--no-pager", $"vhost-device-can@{Instance}.service");
+        Assert.True(shown == 0, security);
+        // Without the drop-in both rows read ✓ (no Internet sockets, every IP range blocked).
+        Assert.Matches(@"✗ RestrictAddressFamilies=~AF_\(INET\|INET6\)\s+Service may allocate Internet sockets", security);
+        Assert.Matches(@"✗ IPAddressDeny=\s+Service defines IP address allow list", security);
+        Match score = Regex.Match(security, @"Overall exposure level for \S+: (\d+\.\d)");
+        Assert.True(score.Success && double.Parse(score.Groups[1].Value, CultureInfo.InvariantCulture) <= HighestExposure, security);
+    }
+
     [Theory]
     [InlineData("vhost-device-can@.service", "PrivateTmp=yes", "PrivateTmpp=yes", "Unknown key 'PrivateTmpp'")]
     [InlineData("vhost-device-can@.socket", "SocketMode=0660", "SocketMode=0680", "Failed to parse mode value")]

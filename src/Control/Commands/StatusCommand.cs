@@ -1,6 +1,7 @@
 using System.Text.Json;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Device;
+using VhostDeviceCan.Device.Metrics;
 using VhostDeviceCan.VirtioCanWire;
 
 namespace VhostDeviceCan.Control.Commands;
@@ -21,7 +22,8 @@ internal static class StatusCommand
             context.Guests.Where(g => ReferenceEquals(g.BusMember?.Bus, bus)).Select(g => g.Index).ToList(),
             Math.Max(0, bus.MemberCount - context.Guests.Count(g => ReferenceEquals(g.BusMember?.Bus, bus))),
             bus.OverrunAfter.TotalMilliseconds)).ToList();
-        var status = new StatusResult(context.Version, ControlProtocol.Version, Math.Round(context.Uptime.TotalSeconds, 3), guests, buses);
+        var status = new StatusResult(context.Version, ControlProtocol.Version, Math.Round(context.Uptime.TotalSeconds, 3), guests, buses,
+            [.. context.Bridges.Select(Describe)]);
         return ControlJson.ToElement(status, ControlJson.Default.StatusResult);
     }
 
@@ -33,6 +35,15 @@ internal static class StatusCommand
         string[] features = negotiated == 0 ? [] : CanDevice.DescribeFeatures(negotiated).Split(' ');
         return new GuestStatus(guest.Index, guest.Socket, guest.DeviceName, guest.Loop.HasFrontend, frontend, features,
             ControllerState(device), device.TxFilter?.ToString(), device.RxFilter?.ToString(), Format(device.TxRate), Counters(device.Counters));
+    }
+
+    private static BridgeStatus Describe(IBridgeReport bridge)
+    {
+        var counters = new List<BridgeCounter>();
+        bridge.ReadCounters(counters);
+        var byName = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (BridgeCounter counter in counters) byName[counter.StatusKey] = counter.Value;
+        return new BridgeStatus(bridge.Name, bridge.Bus, bridge.Kind, bridge.Peer, bridge.PeerUp, byName);
     }
 
     /// <summary>bus-off while the status bit says so (until the guest restarts), else started or stopped.</summary>

@@ -1,4 +1,5 @@
 using VhostDeviceCan.Can.Cannelloni;
+using VhostDeviceCan.Device.Metrics;
 
 namespace VhostDeviceCan.Daemon.Bridges;
 
@@ -25,6 +26,26 @@ public sealed class BridgeCounters : BridgeFrameCounters
     }
     internal void SequenceGap(int missing) => Interlocked.Add(ref _lost, missing);
     internal void ForeignDatagram() => Interlocked.Increment(ref _foreign);
+
+    /// <summary>The counters as every bridge kind reports them (metrics and status); datagram
+    /// drops by reason in Prometheus' label style.</summary>
+    public void Report(List<BridgeCounter> counters)
+    {
+        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "in", FramesIn));
+        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "out", FramesOut));
+        counters.Add(new(BridgeFamilies.Datagrams, BridgeFamilies.DatagramsHelp, "direction", "in", DatagramsIn));
+        counters.Add(new(BridgeFamilies.Datagrams, BridgeFamilies.DatagramsHelp, "direction", "out", DatagramsOut));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "send_failed", SendDropped));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "bus_refused", BusRefused));
+        counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "foreign", Foreign));
+        counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "short_header", Malformed(CannelloniError.ShortHeader)));
+        counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "wrong_version", Malformed(CannelloniError.WrongVersion)));
+        counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "wrong_op_code", Malformed(CannelloniError.WrongOpCode)));
+        counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "truncated", Malformed(CannelloniError.Truncated)));
+        counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "bad_length", Malformed(CannelloniError.BadLength)));
+        counters.Add(new(BridgeFamilies.SequenceGaps, BridgeFamilies.SequenceGapsHelp, null, null, Lost));
+        counters.Add(new(BridgeFamilies.ReceiveErrors, BridgeFamilies.ReceiveErrorsHelp, null, null, ReceiveErrors));
+    }
 
     public override string ToString() =>
         $"datagrams in {DatagramsIn} out {DatagramsOut}, frames in {FramesIn} out {FramesOut}, lost (sequence gaps) {Lost}; "

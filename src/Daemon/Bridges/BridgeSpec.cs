@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using VhostDeviceCan.Device.Metrics;
 
 namespace VhostDeviceCan.Daemon.Bridges;
 
@@ -44,13 +45,36 @@ public abstract record BridgeSpec(string Bus)
     /// <see cref="System.Net.Sockets.SocketException"/>, <see cref="Interop.SyscallException"/> or
     /// <see cref="IOException"/> when the bridge cannot be opened.</summary>
     public abstract IBridge Start(ILogger log, string threadName);
+
+    /// <summary>The KIND of <c>vbus:NAME=KIND:ARGUMENTS</c>, read back from the spec as written.</summary>
+    public string Kind
+    {
+        get
+        {
+            string text = ToString();
+            int equals = text.IndexOf('=');
+            int colon = equals < 0 ? -1 : text.IndexOf(':', equals + 1);
+            return colon < 0 ? "?" : text[(equals + 1)..colon];
+        }
+    }
 }
 
-/// <summary>A running bridge: its thread stops and its sockets close on dispose.</summary>
-public interface IBridge : IDisposable
+/// <summary>A running bridge: its thread stops and its sockets close on dispose. What it reports
+/// to the metrics and to status (<see cref="IBridgeReport"/>) has defaults: a kind that has no
+/// peer state or counters yet is still listed, by its spec.</summary>
+public interface IBridge : IDisposable, IBridgeReport
 {
     BridgeSpec Spec { get; }
 
     /// <summary>Where it listens or what it opened, as the start-up log line says it.</summary>
     string Endpoint { get; }
+
+    string IBridgeReport.Name => Spec.ToString();
+    string IBridgeReport.Bus => "vbus:" + Spec.Bus;
+    string IBridgeReport.Kind => Spec.Kind;
+    string IBridgeReport.Peer => Endpoint;
+    bool IBridgeReport.PeerUp => false;
+    void IBridgeReport.ReadCounters(List<BridgeCounter> counters)
+    {
+    }
 }

@@ -19,18 +19,29 @@ public sealed partial class CannelloniUdpBridge
             foreach (ref readonly CanFrame frame in _fromBus.AsSpan(0, received)) Append(in frame);
         }
         while (received == _fromBus.Length);
-        if (_outgoingCount > 0 && !_batchArmed)
+        if (_outgoingCount == 0 || _batchArmed) return;
+        // A zero timeout would disarm the timer: nothing waits, the batch is what the bus had.
+        if (BatchTimeout == TimeSpan.Zero)
+        {
+            Flush();
+        }
+        else
         {
             _batchTimer.Arm(BatchTimeout);
             _batchArmed = true;
         }
     }
 
+    /// <summary>Adds a frame to the datagram; sends it first when the frame does not fit, and at
+    /// once when another frame of this size would not fit (a full datagram never waits for the
+    /// timer or for the next frame).</summary>
     private void Append(in CanFrame frame)
     {
-        if (_outgoingLength + CannelloniFormat.EncodedSize(in frame) > _outgoing.Length) Flush();
+        int size = CannelloniFormat.EncodedSize(in frame);
+        if (_outgoingLength + size > _outgoing.Length) Flush();
         _outgoingLength += CannelloniFormat.WriteFrame(in frame, _outgoing.AsSpan(_outgoingLength));
         _outgoingCount++;
+        if (_outgoingLength + size > _outgoing.Length) Flush();
     }
 
     /// <summary>Sends the datagram being filled. A full socket buffer drops it (counted): waiting

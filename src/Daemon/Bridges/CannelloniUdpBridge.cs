@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Can.Cannelloni;
+using VhostDeviceCan.Device.Metrics;
 using VhostDeviceCan.Interop;
 
 namespace VhostDeviceCan.Daemon.Bridges;
@@ -23,9 +24,6 @@ namespace VhostDeviceCan.Daemon.Bridges;
 /// </remarks>
 public sealed partial class CannelloniUdpBridge : IBridge
 {
-    /// <summary>cannelloni's default buffer timeout (<c>-t</c>, 100 000 µs).</summary>
-    public static readonly TimeSpan DefaultBatchTimeout = TimeSpan.FromMilliseconds(100);
-
     /// <summary>
     /// No datagram for this long and the peer is logged down. cannelloni sends nothing while its
     /// bus is quiet, so this also means a peer whose bus is idle; it changes nothing but the log.
@@ -71,13 +69,13 @@ public sealed partial class CannelloniUdpBridge : IBridge
     private long _lastHeard;
     private byte _expectedSequence;
 
-    private CannelloniUdpBridge(CannelloniUdpSpec spec, VirtualCanBusMember member, Socket socket, ILogger log, string threadName, TimeSpan batchTimeout)
+    private CannelloniUdpBridge(CannelloniUdpSpec spec, VirtualCanBusMember member, Socket socket, ILogger log, string threadName)
     {
         _spec = spec;
         _member = member;
         _socket = socket;
         _log = log;
-        BatchTimeout = batchTimeout;
+        BatchTimeout = spec.BatchTimeout;
         BoundTo = (IPEndPoint)socket.LocalEndPoint!;
         _peerAddress = spec.Peer.Serialize();
         _from = new SocketAddress(spec.Peer.AddressFamily);
@@ -96,10 +94,15 @@ public sealed partial class CannelloniUdpBridge : IBridge
     public IPEndPoint BoundTo { get; }
     public TimeSpan BatchTimeout { get; }
     public bool PeerUp => Volatile.Read(ref _peerUp);
+    public string Name => _spec.ToString();
+    public string Bus => "vbus:" + _spec.Bus;
+    public string Kind => "cannelloni-udp";
+    public string Peer => MetricsAddress.Format(_spec.Peer);
+    public void ReadCounters(List<BridgeCounter> counters) => Counters.Report(counters);
 
     /// <summary>Binds the socket, joins the bus and starts the bridge's thread. Throws
     /// <see cref="SocketException"/> when the address cannot be bound.</summary>
-    public static CannelloniUdpBridge Start(CannelloniUdpSpec spec, ILogger log, string threadName, TimeSpan? batchTimeout = null)
+    public static CannelloniUdpBridge Start(CannelloniUdpSpec spec, ILogger log, string threadName)
     {
         var socket = new Socket(spec.Bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         VirtualCanBusMember? member = null;
@@ -108,7 +111,7 @@ public sealed partial class CannelloniUdpBridge : IBridge
             socket.Blocking = false;
             socket.Bind(spec.Bind);
             member = VirtualCanBus.Get(spec.Bus).Join();
-            var bridge = new CannelloniUdpBridge(spec, member, socket, log, threadName, batchTimeout ?? DefaultBatchTimeout);
+            var bridge = new CannelloniUdpBridge(spec, member, socket, log, threadName);
             bridge._thread.Start();
             return bridge;
         }

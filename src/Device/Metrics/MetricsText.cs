@@ -52,6 +52,66 @@ public static class MetricsText
         return Encoding.UTF8.GetBytes(text.ToString());
     }
 
+    /// <summary>
+    /// Writes the bridges' families after <see cref="Write(TextWriter, IReadOnlyList{GuestMetricsSource})"/>:
+    /// <c>vhost_device_can_bridge_peer_up</c> and each counter family the bridges report, every
+    /// sample labelled <c>bridge</c> (the option as understood), <c>bus</c> and <c>kind</c>.
+    /// Nothing is written without bridges.
+    /// </summary>
+    public static void WriteBridges(TextWriter output, IReadOnlyList<IBridgeReport> bridges)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(bridges);
+        if (bridges.Count == 0) return;
+        var w = new ExpositionWriter(output);
+        const string PeerUp = BridgePrefix + "peer_up";
+        w.Family(PeerUp, "gauge", "1 while the bridge's peer is there (heard from within its timeout, or connected), else 0.");
+        foreach (IBridgeReport bridge in bridges) BridgeSample(w, PeerUp, bridge).Value(bridge.PeerUp);
+
+        // Grouped by family, in the order first reported, so each family is written once.
+        var families = new List<(string Family, string Help, List<(IBridgeReport Bridge, BridgeCounter Counter)> Samples)>();
+        var counters = new List<BridgeCounter>();
+        foreach (IBridgeReport bridge in bridges)
+        {
+            counters.Clear();
+            bridge.ReadCounters(counters);
+            foreach (BridgeCounter counter in counters)
+            {
+                int index = families.FindIndex(f => f.Family == counter.Family);
+                if (index < 0)
+                {
+                    families.Add((counter.Family, counter.Help, []));
+                    index = families.Count - 1;
+                }
+                families[index].Samples.Add((bridge, counter));
+            }
+        }
+        foreach (var (family, help, samples) in families)
+        {
+            w.Family(BridgePrefix + family, "counter", help);
+            foreach (var (bridge, counter) in samples)
+            {
+                var sample = BridgeSample(w, BridgePrefix + family, bridge);
+                if (counter.LabelKey is { } key) sample.Label(key, counter.LabelValue ?? "");
+                sample.Value(counter.Value);
+            }
+        }
+    }
+
+    /// <summary>The guests' and the bridges' families as UTF-8 bytes, as served over HTTP.</summary>
+    public static byte[] RenderUtf8(IReadOnlyList<GuestMetricsSource> guests, IReadOnlyList<IBridgeReport> bridges)
+    {
+        var text = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+        Write(text, guests);
+        WriteBridges(text, bridges);
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
+
+    private const string BridgePrefix = Prefix + "bridge_";
+
+    private static ExpositionWriter BridgeSample(ExpositionWriter w, string name, IBridgeReport bridge) =>
+        w.Sample(name).Label("bridge", bridge.Name).Label("bus", bridge.Bus).Label("kind", bridge.Kind);
+
     private static void WriteState(ExpositionWriter w, IReadOnlyList<GuestMetricsSource> guests)
     {
         const string Connected = Prefix + "guest_connected";
