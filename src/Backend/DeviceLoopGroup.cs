@@ -65,7 +65,7 @@ public sealed class DeviceLoopGroup : IDisposable
     /// <summary>Times the group's thread slept in epoll_wait until a loop had an event.</summary>
     public long SleepingWaits => Volatile.Read(ref _sleepingWaits);
 
-    /// <summary>Times it asked without sleeping: after each turn, and while busy polling.</summary>
+    /// <summary>Times it asked without sleeping: only while busy polling.</summary>
     public long PollingWaits => Volatile.Read(ref _pollingWaits);
 
     /// <summary>Loops served now.</summary>

@@ -52,6 +52,7 @@ public sealed class VirtualCanBusMember : ICanTransport, ILocalWake
     private int _signaled;
     private const int Idle = 0, Signalled = 1, PostedLocally = 2;
     private IReadinessHandler? _readinessHandler;
+    private long _wakeUpsPosted;
     private int _busOffRequested;
     private bool _busOff;
     private long _dropped;
@@ -151,6 +152,10 @@ public sealed class VirtualCanBusMember : ICanTransport, ILocalWake
     /// <summary>The device that reads this member; wake-ups raised on its thread are posted to it
     /// instead of the eventfd (see remarks).</summary>
     public void SetReadinessHandler(IReadinessHandler? handler) => Volatile.Write(ref _readinessHandler, handler);
+
+    /// <summary>Wake-ups posted to the reader on its own thread instead of the eventfd (see
+    /// remarks). Any thread.</summary>
+    public long WakeUpsPosted => Volatile.Read(ref _wakeUpsPosted);
 
     /// <summary>Back on the bus after bus-off: the guest restarted its controller.</summary>
     public void Restart() => _busOff = false;
@@ -405,7 +410,12 @@ public sealed class VirtualCanBusMember : ICanTransport, ILocalWake
         bool local = handler is not null && handler.OnHandlerThread;
         // Full fence after the frames' publication; pairs with the exchange in Receive.
         if (Interlocked.CompareExchange(ref _signaled, local ? PostedLocally : Signalled, Idle) != Idle) return;
-        if (local) handler!.Post(this);
+        if (local)
+        {
+            // Only the reader's thread posts, so a plain increment published for other readers.
+            Volatile.Write(ref _wakeUpsPosted, _wakeUpsPosted + 1);
+            handler!.Post(this);
+        }
         // A sender may still hold a snapshot that contains this member after it left and closed its eventfd.
         else _wake.SignalUnlessDisposed();
     }

@@ -282,7 +282,7 @@ internal static class Benchmark
         // unlike the times: the least is 2 in the daemon (its bus thread, once per direction) and
         // 2 in the guests (A waiting for the answer, B for the frame).
         Report("wake-ups per round trip", (daemonPid > 0 ? FormattableString.Invariant($"daemon {(double)daemonSwitches / samples:0.00}, ") : "")
-            + FormattableString.Invariant($"simulated guests {(double)ownSwitches / samples:0.00} (voluntary context switches; the least is 2 and 2)"));
+            + FormattableString.Invariant($"{(settings.DaemonPid == Environment.ProcessId ? "guests and devices in this process" : "simulated guests")} {(double)ownSwitches / samples:0.00} (voluntary context switches; the least is 2 in the daemon and 2 in the guests)"));
         return Percentile(rtt, 0.50);
     }
 
