@@ -78,8 +78,6 @@ public sealed class DeviceLoopGroup : IDisposable
     public void Add(DeviceEventLoop loop)
     {
         ObjectDisposedException.ThrowIf(_stopRequested, this);
-        // Before the device is attached: from then on it may ask whether it runs on its loop's thread.
-        loop.ServingThreadId = _thread.ManagedThreadId;
         loop.Begin();
         lock (_membershipLock)
         {
@@ -88,6 +86,9 @@ public sealed class DeviceLoopGroup : IDisposable
             // Release: the member is complete before the group's thread can read it.
             Volatile.Write(ref _members, members);
             _epoll.Add(loop.PollFd, member.Token);
+            // Only now may its device take wake-ups on the group's thread without its eventfd
+            // (RunAfterThisEvent): the thread then finds the loop among its members.
+            loop.ServingThreadId = _thread.ManagedThreadId;
             if (!_started)
             {
                 _started = true;
@@ -132,7 +133,7 @@ public sealed class DeviceLoopGroup : IDisposable
                 if (member.Loop.StopRequested) Retire(member);
                 else member.Loop.TurnWithoutSleeping(events);
             }
-            RunDeferredEvents(members);
+            RunDeferredEvents(Volatile.Read(ref _members));
         }
     }
 
@@ -183,6 +184,8 @@ public sealed class DeviceLoopGroup : IDisposable
         {
             _logger.LogError(e, "{Name}: letting the front-end go failed", member.Loop.Name);
         }
+        // No longer served here: later wake-ups go through the eventfd again.
+        member.Loop.ServingThreadId = 0;
         member.Left.Set();
     }
 
