@@ -76,6 +76,11 @@ public sealed class CommandLineTests
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:20001@localhost:20000"], "host names are not resolved" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:20001@127.0.0.1:0"], "port 0" },
         { ["-s", Prefix, "--bridge", "vbus:a=cannelloni-udp:[::1]:1@127.0.0.1:2"], "both be IPv4 or both IPv6" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:99999"], "the port must be a number from 0 to 65535" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:"], "the port must be a number" },
+        { ["-s", Prefix, "--bridge", "vbus:a=socketcand:localhost:29536"], "host names are not resolved" },
+        { ["-s", Prefix, "--bridge", "socketcand:29536"], "is not vbus:NAME=KIND:ARGUMENTS" },
+        { ["-s", Prefix, "--bridge", "vbus:=socketcand:29536"], "is not vbus:NAME=KIND:ARGUMENTS" },
     };
 
     [Theory]

@@ -8,7 +8,7 @@ namespace VhostDeviceCan.Daemon.Bridges;
 /// </summary>
 public abstract record BridgeSpec(string Bus)
 {
-    public const string Usage = "vbus:NAME=KIND:ARGUMENTS with KIND cannelloni-udp";
+    public const string Usage = "vbus:NAME=KIND:ARGUMENTS with KIND cannelloni-udp or socketcand";
 
     /// <summary>The bridge, or null and a one-line reason.</summary>
     public static BridgeSpec? Parse(string text, out string? error)
@@ -28,6 +28,8 @@ public abstract record BridgeSpec(string Bus)
         {
             case CannelloniUdpSpec.Protocol:
                 return CannelloniUdpSpec.Parse(text, bus.Value.Name, arguments, out error);
+            case SocketcandSpec.Protocol:
+                return SocketcandSpec.Parse(text, bus.Value.Name, arguments, out error);
             default:
                 error = $"--bridge '{text}': unknown kind '{kind[..^1]}' ({Usage})";
                 return null;
