@@ -44,13 +44,13 @@ public sealed class ControlCommands
     }
 
     /// <summary>Answers one request line (without its newline) from <paramref name="caller"/>.</summary>
-    public byte[] Dispatch(ReadOnlyMemory<byte> line, ControlContext context, PeerIdentity? caller)
+    public byte[] Dispatch(ReadOnlyMemory<byte> line, ControlContext context, PeerIdentity? caller, IControlChannel? channel = null)
     {
         long? id = null;
         ControlRequest? request = null;
         try
         {
-            request = ControlRequest.Parse(line, out id, caller);
+            request = ControlRequest.Parse(line, out id, caller, channel);
             if (!_commands.TryGetValue(request.Command, out ControlCommand? command))
                 throw new ControlException(ControlErrors.UnknownCommand,
                     $"unknown command '{Shorten(request.Command)}'; this daemon knows {string.Join(", ", _commands.Keys.Order(StringComparer.Ordinal))}");

@@ -41,8 +41,10 @@ public sealed record FaultCountsResult(long TxRefused, long TxDropped, long TxBi
 /// <summary>The <c>faults</c> result.</summary>
 public sealed record FaultList(IReadOnlyList<GuestFaults> Guests);
 
-/// <summary>A capture: <see cref="Id"/> null for one started by --capture; <see cref="Path"/> the file being written.</summary>
-public sealed record CaptureInfo(int? Id, string Target, string? Path, string Format, bool Running, long Recorded, long Dropped);
+/// <summary>A capture: <see cref="Id"/> null for one started by --capture; <see cref="Path"/> the file being written,
+/// or null for a stream, whose reader <see cref="StreamTo"/> names (a control client).</summary>
+public sealed record CaptureInfo(int? Id, string Target, string? Path, string Format, bool Running, long Recorded, long Dropped,
+    string? StreamTo = null);
 
 /// <summary>The <c>captures</c> result.</summary>
 public sealed record CaptureList(IReadOnlyList<CaptureInfo> Captures);
