@@ -30,7 +30,7 @@ public sealed class ControlCommands
             throw new ArgumentException($"control command '{command.Name}' is already registered", nameof(command));
     }
 
-    /// <summary>The commands this daemon has: <c>commands</c>, <c>status</c>, <c>set-filter</c>, <c>set-rate</c>, <c>inject</c>, <c>fault</c>, <c>faults</c>, <c>bus-off</c>, <c>capture</c>, <c>capture-stop</c>, <c>captures</c>.</summary>
+    /// <summary>The commands this daemon has: <c>commands</c>, <c>status</c>, <c>set-filter</c>, <c>set-rate</c>, <c>inject</c>, <c>fault</c>, <c>faults</c>, <c>bus-off</c>, <c>capture</c>, <c>capture-stop</c>, <c>captures</c>, <c>metrics</c>.</summary>
     public static ControlCommands Standard()
     {
         var table = new ControlCommands();
@@ -40,6 +40,7 @@ public sealed class ControlCommands
         InjectCommand.Register(table);
         FaultCommands.Register(table);
         CaptureCommands.Register(table);
+        MetricsCommand.Register(table);
         return table;
     }
 

@@ -8,7 +8,8 @@ namespace VhostDeviceCan.Control;
 
 /// <summary>What every command handler may reach: the daemon's guests, its virtual buses, its
 /// version and start time, and the log.</summary>
-public sealed class ControlContext(IReadOnlyList<ControlGuest> guests, string version, ILogger logger, CaptureHub? captures = null)
+public sealed class ControlContext(IReadOnlyList<ControlGuest> guests, string version, ILogger logger, CaptureHub? captures = null,
+    Func<byte[]>? metrics = null)
 {
     private readonly long _started = Stopwatch.GetTimestamp();
 
@@ -18,6 +19,10 @@ public sealed class ControlContext(IReadOnlyList<ControlGuest> guests, string ve
 
     /// <summary>The daemon's captures, null where there is no capture.</summary>
     public CaptureHub? Captures { get; } = captures;
+    /// <summary>Renders the daemon's metrics as the --metrics endpoint serves them (Prometheus text,
+    /// UTF-8); null where there are none.</summary>
+    public Func<byte[]>? Metrics { get; } = metrics;
+
     public TimeSpan Uptime => Stopwatch.GetElapsedTime(_started);
 
     /// <summary>Every virtual bus a guest is on, in the order of the first guest on each.</summary>

@@ -10,7 +10,8 @@ public sealed record StatusResult(string Version, int Protocol, double UptimeSec
 /// <summary>One guest (socket): <see cref="Controller"/> is <c>started</c>, <c>stopped</c> or
 /// <c>bus-off</c>; filters and rate in --tx-filter / --tx-rate syntax, null when there is none.</summary>
 public sealed record GuestStatus(int Index, string Socket, string Device, bool Connected, FrontendStatus? Frontend,
-    IReadOnlyList<string> Features, string Controller, string? TxFilter, string? RxFilter, string? TxRate, GuestCounters Counters);
+    IReadOnlyList<string> Features, string Controller, string? TxFilter, string? RxFilter, string? TxRate, GuestCounters Counters,
+    string BusState = "active", GuestFaults? Faults = null);
 
 /// <summary>The attached front-end (VMM) as SO_PEERCRED saw it when it connected.</summary>
 public sealed record FrontendStatus(int Pid, string Command, uint Uid, uint Gid);
@@ -53,6 +54,9 @@ public sealed record CaptureList(IReadOnlyList<CaptureInfo> Captures);
 /// behind, files written (more than one after rotation), and the error that ended it early, if any.</summary>
 public sealed record CaptureStopped(int Id, string Target, string? Path, long Recorded, long Dropped, int Files, string? Error);
 
+/// <summary>The <c>metrics</c> result: Prometheus' text exposition, as the --metrics endpoint serves it.</summary>
+public sealed record MetricsResult(string ContentType, string Text);
+
 /// <summary>The <c>commands</c> result.</summary>
 public sealed record CommandList(int Protocol, IReadOnlyList<CommandInfo> Commands);
 public sealed record CommandInfo(string Name, string Summary);
@@ -71,6 +75,7 @@ public sealed record CommandInfo(string Name, string Summary);
 [JsonSerializable(typeof(CaptureInfo))]
 [JsonSerializable(typeof(CaptureList))]
 [JsonSerializable(typeof(CaptureStopped))]
+[JsonSerializable(typeof(MetricsResult))]
 public sealed partial class ControlJson : JsonSerializerContext
 {
     /// <summary>A result as the element a reply carries.</summary>

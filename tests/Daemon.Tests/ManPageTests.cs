@@ -104,7 +104,7 @@ public sealed class ManPageTests
         AssertNoneMissing("vhost-can-ctl.1", rootOptions.Where(option => !Defines(source, option)));
 
         string[] commands = [.. HelpEntries(rootHelp, "Commands").Select(entry => entry.Split(' ')[0])];
-        Assert.Equal(["status", "set-filter", "set-rate", "inject", "fault", "faults", "bus-off", "capture", "capture-stop", "captures", "commands", "request"], commands);
+        Assert.Equal(["status", "set-filter", "set-rate", "inject", "fault", "faults", "bus-off", "capture", "capture-stop", "captures", "metrics", "commands", "request"], commands);
         var missing = new List<string>();
         foreach (string command in commands)
         {
