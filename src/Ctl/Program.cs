@@ -171,7 +171,9 @@ int StreamCapture(ParseResult r)
         {
             if (r.GetValue(json)) Console.Error.WriteLine(Encoding.UTF8.GetString(reply));
             else StatusText.WriteCapture(accepted.Result, Console.Error);
-            using Stream output = Console.OpenStandardOutput();
+            // A FileStream on fd 1, not the console stream, which swallows EPIPE: the copy must
+            // learn that its reader has gone, so that closing the connection stops the capture.
+            using Stream output = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 1);
             client.CopyStreamTo(output);
         }
         return reply;
