@@ -12,14 +12,22 @@ public sealed class CaptureDestination
     /// <summary>A file smaller than this could not hold a pcapng header and a few frames.</summary>
     public const long MinMaxSize = 4096;
 
-    private CaptureDestination(string? path, Stream? stream, bool leaveOpen, long maxSize, int keep)
+    private CaptureDestination(string? path, Stream? stream, bool leaveOpen, long maxSize, int keep, string? description = null, Action? abort = null)
     {
+        _description = description;
+        Abort = abort;
         Path = path;
         Stream = stream;
         LeaveOpen = leaveOpen;
         MaxSize = maxSize;
         Keep = keep;
     }
+
+    private readonly string? _description;
+
+    /// <summary>For a stream: makes a write that waits for a reader who stopped reading fail or
+    /// return, so that a stop does not wait for that reader forever; null when writes cannot hang.</summary>
+    public Action? Abort { get; }
 
     /// <summary>The file, or null for a stream.</summary>
     public string? Path { get; }
@@ -46,12 +54,14 @@ public sealed class CaptureDestination
 
     /// <summary>Any writable stream; written from the capture's own thread and flushed whenever the
     /// writer catches up, so a reader at the other end (<c>wireshark -k -i -</c>) sees frames live.
-    /// The capture ends by itself when a write fails (the reader went away).</summary>
-    public static CaptureDestination ToStream(Stream stream, bool leaveOpen = false)
+    /// The capture ends by itself when a write fails (the reader went away). <paramref name="description"/>
+    /// names the reader in logs; <paramref name="abort"/> (see <see cref="Abort"/>) is called when a
+    /// stop finds the writer still writing after <see cref="CaptureSession.StopGrace"/>.</summary>
+    public static CaptureDestination ToStream(Stream stream, bool leaveOpen = false, string? description = null, Action? abort = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
         if (!stream.CanWrite) throw new ArgumentException("the stream is not writable", nameof(stream));
-        return new CaptureDestination(null, stream, leaveOpen, 0, 0);
+        return new CaptureDestination(null, stream, leaveOpen, 0, 0, description, abort);
     }
 
     /// <summary>Creates (or truncates) the file now, as the capture's start will, so that a program
@@ -75,5 +85,5 @@ public sealed class CaptureDestination
         return true;
     }
 
-    public override string ToString() => Path ?? "a stream";
+    public override string ToString() => Path ?? _description ?? "a stream";
 }

@@ -23,6 +23,10 @@ public sealed partial class CaptureSession : IDisposable
     private static readonly TimeSpan IdleWait = TimeSpan.FromMilliseconds(10);
     private const int ChunkSize = 1024;
 
+    /// <summary>How long a stop waits for the writer before it aborts a stream whose reader stopped
+    /// reading (<see cref="CaptureDestination.Abort"/>).</summary>
+    public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(1);
+
     private readonly IReadOnlyList<CapturePoint> _points;
     private readonly CaptureRing[] _rings;
     private readonly CaptureEncoder _encoder;
@@ -109,6 +113,11 @@ public sealed partial class CaptureSession : IDisposable
             Detach();
             _stopping = true;
             _wake.Wake();
+            if (!_thread.Join(StopGrace) && Destination.Abort is { } abort)
+            {
+                _logger.LogDebug("capture of {Target}: {Destination} takes nothing; letting it go", Target, Destination);
+                abort();
+            }
             _thread.Join();
             var summary = new CaptureSummary(Recorded, Dropped, _output.Files, _error);
             if (!_stopReported)

@@ -58,7 +58,7 @@ public sealed class ControlCommands
             throw new ArgumentException($"control command '{command.Name}' is already registered", nameof(command));
     }
 
-    /// <summary>The commands this daemon has: <c>commands</c>, <c>status</c>, <c>set-filter</c>, <c>set-rate</c>, <c>inject</c>, <c>fault</c>, <c>faults</c>, <c>bus-off</c>, <c>capture</c>, <c>capture-stop</c>, <c>captures</c>, <c>replay</c>, <c>replay-stop</c>, <c>replays</c>.</summary>
+    /// <summary>The commands this daemon has: <c>commands</c>, <c>status</c>, <c>set-filter</c>, <c>set-rate</c>, <c>inject</c>, <c>fault</c>, <c>faults</c>, <c>bus-off</c>, <c>capture</c>, <c>capture-stop</c>, <c>captures</c>, <c>replay</c>, <c>replay-stop</c>, <c>replays</c>, <c>metrics</c>.</summary>
     public static ControlCommands Standard()
     {
         var table = new ControlCommands();
@@ -69,13 +69,14 @@ public sealed class ControlCommands
         FaultCommands.Register(table);
         CaptureCommands.Register(table);
         ReplayCommands.Register(table);
+        MetricsCommand.Register(table);
         return table;
     }
 
     /// <summary>Answers one request line (without its newline) from <paramref name="caller"/>.</summary>
-    public byte[] Dispatch(ReadOnlyMemory<byte> line, ControlContext context, PeerIdentity? caller)
+    public byte[] Dispatch(ReadOnlyMemory<byte> line, ControlContext context, PeerIdentity? caller, IControlChannel? channel = null)
     {
-        DispatchOutcome outcome = Dispatch(line, context, caller, null);
+        DispatchOutcome outcome = Dispatch(line, context, caller, fds: null, channel);
         if (outcome.Deferred is { } deferred)
         {
             // Without a connection to wait on, a deferred reply is waited for here.
@@ -91,14 +92,14 @@ public sealed class ControlCommands
     /// Answers one request line that came with <paramref name="fds"/> (null or empty: none). The
     /// fds the command did not take stay in <paramref name="fds"/> for the caller to close.
     /// </summary>
-    public DispatchOutcome Dispatch(ReadOnlyMemory<byte> line, ControlContext context, PeerIdentity? caller, ReceivedFds? fds)
+    public DispatchOutcome Dispatch(ReadOnlyMemory<byte> line, ControlContext context, PeerIdentity? caller, ReceivedFds? fds, IControlChannel? channel = null)
     {
         long? id = null;
         ControlRequest? request = null;
         bool carriesFds = fds is { Count: > 0 };
         try
         {
-            request = ControlRequest.Parse(line, out id, caller);
+            request = ControlRequest.Parse(line, out id, caller, channel);
             if (!_commands.TryGetValue(request.Command, out ControlCommand? command))
                 throw new ControlException(ControlErrors.UnknownCommand,
                     $"unknown command '{Shorten(request.Command)}'; this daemon knows {string.Join(", ", _commands.Keys.Order(StringComparer.Ordinal))}");

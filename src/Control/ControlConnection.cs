@@ -7,7 +7,7 @@ namespace VhostDeviceCan.Control;
 /// line not yet complete (at most <see cref="ControlProtocol.MaxLineBytes"/>), and replies not yet
 /// taken by the client (at most <see cref="ControlServerLimits.MaxPendingReplyBytes"/>).
 /// </summary>
-internal sealed class ControlConnection(UnixSocket socket, PeerIdentity? peer, int slot) : IDisposable
+internal sealed class ControlConnection(UnixSocket socket, PeerIdentity? peer, int slot) : IControlChannel, IDisposable
 {
     private readonly byte[] _input = new byte[ControlProtocol.MaxLineBytes];
     private int _inputCount;
@@ -44,6 +44,41 @@ internal sealed class ControlConnection(UnixSocket socket, PeerIdentity? peer, i
     /// more is read from the client meanwhile.</summary>
     public IDeferredReply? Deferred { get; set; }
     public long? DeferredId { get; set; }
+
+    /// <summary>Set by a command during its request: the stream to switch to once its reply is queued.</summary>
+    public ControlStreaming? StreamRequested { get; private set; }
+
+    /// <summary>The stream this connection carries; no requests are read any more.</summary>
+    public ControlStreaming? Streaming { get; private set; }
+
+    public ControlStream CreateStream() => new(Socket);
+
+    public void StreamAfterReply(ControlStream stream, Func<bool> isRunning, Action end)
+    {
+        if (StreamRequested is not null || Streaming is not null) throw new InvalidOperationException("the connection carries a stream already");
+        StreamRequested = new ControlStreaming(stream, isRunning, end);
+    }
+
+    /// <summary>Switches to the requested stream: replies not yet sent (the last one being the
+    /// request's own) go out first, from the stream's side.</summary>
+    public void BeginStreaming()
+    {
+        ControlStreaming streaming = StreamRequested!;
+        StreamRequested = null;
+        streaming.Stream.Open(_output.AsSpan(_outputStart, _outputEnd - _outputStart));
+        _output = [];
+        _outputStart = _outputEnd = 0;
+        Streaming = streaming;
+    }
+
+    /// <summary>Once: lets go of the reader and ends the producer (control thread).</summary>
+    public void EndStreaming()
+    {
+        if (Streaming is not { } streaming) return;
+        Streaming = null;
+        streaming.Stream.Abort();
+        streaming.End();
+    }
 
     /// <summary>Where received bytes go; empty when a line already fills the buffer.</summary>
     public Span<byte> FreeInput => _input.AsSpan(_inputCount);

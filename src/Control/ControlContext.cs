@@ -10,7 +10,7 @@ namespace VhostDeviceCan.Control;
 /// <summary>What every command handler may reach: the daemon's guests, its virtual buses, its
 /// version and start time, and the log.</summary>
 public sealed class ControlContext(IReadOnlyList<ControlGuest> guests, string version, ILogger logger, CaptureHub? captures = null,
-    IReadOnlyList<IBridgeReport>? bridges = null)
+    IReadOnlyList<IBridgeReport>? bridges = null, Func<byte[]>? metrics = null)
 {
     private readonly long _started = Stopwatch.GetTimestamp();
 
@@ -25,6 +25,11 @@ public sealed class ControlContext(IReadOnlyList<ControlGuest> guests, string ve
 
     /// <summary>The daemon's bridges (--bridge), in the order given.</summary>
     public IReadOnlyList<IBridgeReport> Bridges { get; } = bridges ?? [];
+
+    /// <summary>Renders the daemon's metrics as the --metrics endpoint serves them (Prometheus text,
+    /// UTF-8); null where there are none.</summary>
+    public Func<byte[]>? Metrics { get; } = metrics;
+
     public TimeSpan Uptime => Stopwatch.GetElapsedTime(_started);
 
     /// <summary>Every virtual bus a guest is on, in the order of the first guest on each.</summary>

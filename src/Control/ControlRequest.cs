@@ -31,11 +31,14 @@ public sealed class ControlRequest : IDisposable
     /// <summary>Who sent it (SO_PEERCRED of the control connection); null in tests without a socket.</summary>
     public PeerIdentity? Caller { get; init; }
 
+    /// <summary>The connection it came on; null in tests without a socket.</summary>
+    public IControlChannel? Channel { get; init; }
+
     /// <summary>
     /// Parses one line (without its newline). Throws <see cref="ControlException"/>; <paramref name="id"/>
     /// is the request's id as far as it could be read, for the error reply.
     /// </summary>
-    public static ControlRequest Parse(ReadOnlyMemory<byte> line, out long? id, PeerIdentity? caller = null)
+    public static ControlRequest Parse(ReadOnlyMemory<byte> line, out long? id, PeerIdentity? caller = null, IControlChannel? channel = null)
     {
         id = null;
         JsonDocument document;
@@ -66,7 +69,7 @@ public sealed class ControlRequest : IDisposable
                 throw new ControlException(ControlErrors.UnsupportedVersion, $"protocol version {version} is not supported; this daemon speaks version {ControlProtocol.Version}");
             if (!root.TryGetProperty("cmd", out JsonElement commandElement) || commandElement.ValueKind != JsonValueKind.String)
                 throw new ControlException(ControlErrors.BadRequest, "missing 'cmd', the command's name as a string");
-            return new ControlRequest(document, version, id, commandElement.GetString()!) { Caller = caller };
+            return new ControlRequest(document, version, id, commandElement.GetString()!) { Caller = caller, Channel = channel };
         }
         catch
         {
@@ -100,6 +103,18 @@ public sealed class ControlRequest : IDisposable
         if (element.ValueKind != JsonValueKind.String)
             throw new ControlException(ControlErrors.BadRequest, $"'{field}' must be a string, not {Describe(element.ValueKind)}");
         return element.GetString();
+    }
+
+    /// <summary>The field's boolean, false when absent or JSON null.</summary>
+    public bool OptionalBool(string field)
+    {
+        if (!Root.TryGetProperty(field, out JsonElement element) || element.ValueKind == JsonValueKind.Null) return false;
+        return element.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new ControlException(ControlErrors.BadRequest, $"'{field}' must be true or false, not {Describe(element.ValueKind)}"),
+        };
     }
 
     /// <summary>A field that is a string or a whole number, as text ("0" for 0): guests are named either way.</summary>

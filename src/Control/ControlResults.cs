@@ -14,7 +14,8 @@ public sealed record BridgeStatus(string Name, string Bus, string Kind, string P
 /// <summary>One guest (socket): <see cref="Controller"/> is <c>started</c>, <c>stopped</c> or
 /// <c>bus-off</c>; filters and rate in --tx-filter / --tx-rate syntax, null when there is none.</summary>
 public sealed record GuestStatus(int Index, string Socket, string Device, bool Connected, FrontendStatus? Frontend,
-    IReadOnlyList<string> Features, string Controller, string? TxFilter, string? RxFilter, string? TxRate, GuestCounters Counters);
+    IReadOnlyList<string> Features, string Controller, string? TxFilter, string? RxFilter, string? TxRate, GuestCounters Counters,
+    string BusState = "active", GuestFaults? Faults = null);
 
 /// <summary>The attached front-end (VMM) as SO_PEERCRED saw it when it connected.</summary>
 public sealed record FrontendStatus(int Pid, string Command, uint Uid, uint Gid);
@@ -45,8 +46,10 @@ public sealed record FaultCountsResult(long TxRefused, long TxDropped, long TxBi
 /// <summary>The <c>faults</c> result.</summary>
 public sealed record FaultList(IReadOnlyList<GuestFaults> Guests);
 
-/// <summary>A capture: <see cref="Id"/> null for one started by --capture; <see cref="Path"/> the file being written.</summary>
-public sealed record CaptureInfo(int? Id, string Target, string? Path, string Format, bool Running, long Recorded, long Dropped);
+/// <summary>A capture: <see cref="Id"/> null for one started by --capture; <see cref="Path"/> the file being written,
+/// or null for a stream, whose reader <see cref="StreamTo"/> names (a control client).</summary>
+public sealed record CaptureInfo(int? Id, string Target, string? Path, string Format, bool Running, long Recorded, long Dropped,
+    string? StreamTo = null);
 
 /// <summary>The <c>captures</c> result.</summary>
 public sealed record CaptureList(IReadOnlyList<CaptureInfo> Captures);
@@ -64,6 +67,9 @@ public sealed record ReplayInfo(int Id, string Target, bool Running, long Frames
 
 /// <summary>The <c>replays</c> result.</summary>
 public sealed record ReplayList(IReadOnlyList<ReplayInfo> Replays);
+
+/// <summary>The <c>metrics</c> result: Prometheus' text exposition, as the --metrics endpoint serves it.</summary>
+public sealed record MetricsResult(string ContentType, string Text);
 
 /// <summary>The <c>commands</c> result.</summary>
 public sealed record CommandList(int Protocol, IReadOnlyList<CommandInfo> Commands);
@@ -85,6 +91,7 @@ public sealed record CommandInfo(string Name, string Summary);
 [JsonSerializable(typeof(CaptureStopped))]
 [JsonSerializable(typeof(ReplayInfo))]
 [JsonSerializable(typeof(ReplayList))]
+[JsonSerializable(typeof(MetricsResult))]
 public sealed partial class ControlJson : JsonSerializerContext
 {
     /// <summary>A result as the element a reply carries.</summary>

@@ -144,6 +144,11 @@ public sealed class ControlServer : IDisposable
     {
         ControlConnection? client = _clients[slot];
         if (client is null) return;
+        if (client.Streaming is not null)
+        {
+            ServeStream(client, events);
+            return;
+        }
         try
         {
             if (client.Deferred is not null && (events & (Libc.EPOLLRDHUP | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
@@ -154,6 +159,12 @@ public sealed class ControlServer : IDisposable
             if (!client.Closing && client.Deferred is null && (events & (Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
                 ReadRequests(client);
             if (_clients[slot] is null) return;
+            if (client.Streaming is not null)
+            {
+                // From now on the stream's producer writes; this thread only watches for the client leaving.
+                _epoll.Modify(client.Socket.Fd, FirstClientToken + (ulong)slot, Libc.EPOLLIN | Libc.EPOLLRDHUP);
+                return;
+            }
             if (client.PendingOutput > _limits.MaxPendingReplyBytes)
             {
                 Drop(client, $"it left more than {_limits.MaxPendingReplyBytes} bytes of replies unread");
@@ -179,7 +190,7 @@ public sealed class ControlServer : IDisposable
     /// <summary>Reads what arrived and answers every whole line in it.</summary>
     private void ReadRequests(ControlConnection client)
     {
-        while (!client.Closing && client.Deferred is null)
+        while (!client.Closing && client.Deferred is null && client.Streaming is null)
         {
             bool partial = client.HasPartialLine, expecting = client.FdsForNextLine;
             int before = client.Fds.Count;
@@ -217,7 +228,7 @@ public sealed class ControlServer : IDisposable
 
     private void AnswerLines(ControlConnection client)
     {
-        while (!client.Refused && client.Deferred is null && client.TryTakeLine(out ReadOnlyMemory<byte> line))
+        while (!client.Refused && client.Deferred is null && client.Streaming is null && client.TryTakeLine(out ReadOnlyMemory<byte> line))
         {
             client.LastRequest = Stopwatch.GetTimestamp();
             ReceivedFds? fds = client.FdsForNextLine ? client.Fds : null;
@@ -226,7 +237,7 @@ public sealed class ControlServer : IDisposable
             DispatchOutcome outcome;
             try
             {
-                outcome = _commands.Dispatch(line, _context, client.Peer, fds);
+                outcome = _commands.Dispatch(line, _context, client.Peer, fds, client);
             }
             finally
             {
@@ -246,6 +257,12 @@ public sealed class ControlServer : IDisposable
                 // Nothing after a request that brought fds where none belong is answered.
                 client.Closing = client.Refused = true;
                 return;
+            }
+            if (client.StreamRequested is not null)
+            {
+                // What the client sent after this request is never read: the connection is a stream now.
+                client.BeginStreaming();
+                _logger.LogDebug("control: {Peer}: the connection carries a stream", client.Who);
             }
         }
     }
@@ -280,6 +297,43 @@ public sealed class ControlServer : IDisposable
         }
     }
 
+    /// <summary>A streaming connection: whatever the client sends is read and ignored; its closing the
+    /// connection ends the stream's producer.</summary>
+    private void ServeStream(ControlConnection client, uint events)
+    {
+        Span<byte> ignored = stackalloc byte[512];
+        try
+        {
+            if ((events & (Libc.EPOLLHUP | Libc.EPOLLERR)) != 0)
+            {
+                EndStream(client, "the client closed the connection");
+                return;
+            }
+            while (true)
+            {
+                int received = client.Socket.ReceiveAvailable(ignored, out _);
+                if (received < 0) return;
+                if (received == 0)
+                {
+                    // It sends nothing more but may still read (a half close): wait for the hang-up only.
+                    _epoll.Modify(client.Socket.Fd, FirstClientToken + (ulong)client.Slot, 0);
+                    return;
+                }
+            }
+        }
+        catch (SyscallException e)
+        {
+            EndStream(client, e.Message);
+        }
+    }
+
+    private void EndStream(ControlConnection client, string reason)
+    {
+        _logger.LogInformation("control: {Peer}: stream ended: {Reason}", client.Who, reason);
+        client.EndStreaming();
+        Drop(client, null);
+    }
+
     private static void Refuse(ControlConnection client, string code, string message)
     {
         client.Queue(ControlReply.Failure(null, code, message));
@@ -291,7 +345,12 @@ public sealed class ControlServer : IDisposable
         long now = Stopwatch.GetTimestamp();
         foreach (ControlConnection? client in _clients)
         {
-            if (client is not null && client.Deferred is null && Stopwatch.GetElapsedTime(client.LastRequest, now) > _limits.IdleTimeout)
+            if (client?.Streaming is { } streaming)
+            {
+                // A stream may be quiet for hours; it ends when its producer does.
+                if (!streaming.IsRunning()) EndStream(client, "its producer ended");
+            }
+            else if (client is not null && client.Deferred is null && Stopwatch.GetElapsedTime(client.LastRequest, now) > _limits.IdleTimeout)
                 Drop(client, $"no request for {_limits.IdleTimeout.TotalSeconds:0} s");
         }
     }
@@ -316,6 +375,8 @@ public sealed class ControlServer : IDisposable
         _stopRequested = true;
         _exit.Signal();
         _thread.Join();
+        // Producers first: they write to the sockets closed next.
+        foreach (ControlConnection? client in _clients) client?.EndStreaming();
         _context.Replays.StopAll();
         foreach (ControlConnection? client in _clients) client?.Dispose();
         _listener.Dispose();

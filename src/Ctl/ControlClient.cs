@@ -14,6 +14,7 @@ internal sealed class ControlClient : IDisposable
     private readonly UnixSocket _socket;
     private readonly string _path;
     private long _nextId = 1;
+    private byte[] _afterReply = [];
 
     private ControlClient(UnixSocket socket, string path)
     {
@@ -113,7 +114,12 @@ internal sealed class ControlClient : IDisposable
         while (true)
         {
             int newline = received.WrittenSpan.IndexOf((byte)'\n');
-            if (newline >= 0) return received.WrittenSpan[..newline].ToArray();
+            if (newline >= 0)
+            {
+                // What came after the reply is a stream's beginning (capture -w -), never a second reply.
+                _afterReply = received.WrittenSpan[(newline + 1)..].ToArray();
+                return received.WrittenSpan[..newline].ToArray();
+            }
             // Replies are small; one that never ends is no reply of this protocol.
             if (received.WrittenCount > 64 * 1024 * 1024)
                 throw new CommandFailure(ExitStatus.ConnectionLost, $"{_path}: the reply exceeds 64 MiB without a newline");
@@ -121,6 +127,41 @@ internal sealed class ControlClient : IDisposable
             if (count == 0)
                 throw new CommandFailure(ExitStatus.ConnectionLost, $"{_path}: the daemon closed the connection without a reply");
             received.Write(chunk[..count]);
+        }
+    }
+
+    /// <summary>
+    /// After a reply that turned the connection into a stream: copies everything the daemon sends
+    /// to <paramref name="output"/>, flushing after each read so that a reader sees it as it comes,
+    /// until the daemon ends the stream (false) or <paramref name="output"/> fails, its reader gone
+    /// (true). Memory stays one buffer, however long the stream.
+    /// </summary>
+    public bool CopyStreamTo(Stream output)
+    {
+        try
+        {
+            output.Write(_afterReply);
+            output.Flush();
+            _afterReply = [];
+            // A live capture of a quiet bus may say nothing for hours: no receive timeout.
+            _socket.SetTimeouts(TimeSpan.Zero);
+            var buffer = new byte[64 * 1024];
+            while (true)
+            {
+                int count = _socket.Receive(buffer, null);
+                if (count == 0) return false;
+                output.Write(buffer, 0, count);
+                output.Flush();
+            }
+        }
+        catch (SyscallException e)
+        {
+            throw new CommandFailure(ExitStatus.ConnectionLost, $"{_path}: {e.Message}");
+        }
+        catch (IOException)
+        {
+            // Closing the connection (on dispose) is what tells the daemon to stop the capture.
+            return true;
         }
     }
 

@@ -105,16 +105,16 @@ busOff.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client =>
 var captureTarget = new Argument<string>("target") { Description = "all, a guest (index or socket path), or a bus as -d names it (vbus:default, vcan0)" };
 var captureFile = new Option<string>("-w", "--write")
 {
-    Description = "The file the daemon writes (a relative path is taken from this directory)",
+    Description = "The file the daemon writes (a relative path is taken from this directory), or - for standard output: the capture comes over the control connection until this program's output is closed",
     HelpName = "FILE",
     Required = true,
 };
-var captureFormat = new Option<string?>("--format") { Description = "pcapng or log (candump's); default from FILE's ending, else pcapng", HelpName = "FORMAT" };
+var captureFormat = new Option<string?>("--format", "-f") { Description = "pcapng or log (candump's); default from FILE's ending, else pcapng", HelpName = "FORMAT" };
 captureFormat.AcceptOnlyFromAmong("pcapng", "log");
 var captureMaxSize = new Option<string?>("--max-size") { Description = "Rotate FILE to FILE.1, FILE.2 ... past this size (bytes, or with k, M, G; at least 4096)", HelpName = "SIZE" };
 var captureKeep = new Option<string?>("--keep") { Description = "Old files kept when rotating (default 10)", HelpName = "N" };
 var capture = new Command("capture", "Start capturing to a file in the daemon; prints the capture's id") { captureTarget, captureFile, captureFormat, captureMaxSize, captureKeep };
-capture.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("capture", w =>
+capture.SetAction(r => r.GetValue(captureFile) == "-" ? StreamCapture(r) : Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("capture", w =>
 {
     w.WriteString("target", r.GetValue(captureTarget));
     w.WriteString("path", Path.GetFullPath(r.GetValue(captureFile)!));
@@ -183,6 +183,10 @@ replayStop.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), clien
 var replays = new Command("replays", "The replays running, with their progress");
 replays.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("replays", _ => { }), StatusText.WriteReplays));
 
+var metrics = new Command("metrics", "The daemon's counters in Prometheus' text format, as its --metrics endpoint serves them");
+metrics.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("metrics", _ => { }),
+    (result, output) => output.Write(result.GetProperty("text").GetString())));
+
 var commands = new Command("commands", "The commands the daemon knows, with the protocol version");
 commands.SetAction(r => Run(r.GetValue(controlSocket), r.GetValue(json), client => client.Call("commands", _ => { }), StatusText.WriteCommands));
 
@@ -191,7 +195,7 @@ request.SetAction(r => Run(r.GetValue(controlSocket), json: true, client => clie
 
 var root = new RootCommand("vhost-can-ctl: control a running vhost-device-can through its control socket")
 {
-    controlSocket, json, status, setFilter, setRate, inject, fault, faults, busOff, capture, captureStop, captures, replay, replayStop, replays,
+    controlSocket, json, status, setFilter, setRate, inject, fault, faults, busOff, capture, captureStop, captures, replay, replayStop, replays, metrics,
     commands, request,
 };
 foreach (var option in root.Options)
@@ -199,6 +203,35 @@ foreach (var option in root.Options)
 ParseResult parsed = root.Parse(args);
 if (parsed.Errors.Count > 0) return Usage($"{parsed.Errors[0].Message} (see --help)");
 return parsed.Invoke();
+
+// capture -w -: the reply, then the capture itself on standard output until its reader leaves.
+int StreamCapture(ParseResult r)
+{
+    string format = r.GetValue(captureFormat) ?? "pcapng";
+    if (r.GetValue(captureMaxSize) is not null || r.GetValue(captureKeep) is not null)
+        return Usage("--max-size and --keep rotate files; standard output is not rotated");
+    if (format == "pcapng" && !Console.IsOutputRedirected)
+        return Usage("pcapng is not for a terminal: pipe it (| wireshark -k -i -, | tshark -i -), write it to a file, or use -f log");
+    return Run(r.GetValue(controlSocket), json: false, client =>
+    {
+        byte[] reply = client.Call("capture", w =>
+        {
+            w.WriteString("target", r.GetValue(captureTarget));
+            w.WriteBoolean("stream", true);
+            w.WriteString("format", format);
+        });
+        if (ControlReply.Parse(reply) is { Ok: true } accepted)
+        {
+            if (r.GetValue(json)) Console.Error.WriteLine(Encoding.UTF8.GetString(reply));
+            else StatusText.WriteCapture(accepted.Result, Console.Error);
+            // A FileStream on fd 1, not the console stream, which swallows EPIPE: the copy must
+            // learn that its reader has gone, so that closing the connection stops the capture.
+            using Stream output = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 1);
+            client.CopyStreamTo(output);
+        }
+        return reply;
+    }, (_, _) => { });
+}
 
 static int Usage(string message)
 {

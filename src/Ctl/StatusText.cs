@@ -19,7 +19,7 @@ internal static class StatusText
             output.WriteLine(guest.Frontend is { } f
                 ? $"  front-end: pid {f.Pid} ({f.Command}), uid {f.Uid}, gid {f.Gid}"
                 : guest.Connected ? "  front-end: connected (credentials unknown)" : "  front-end: none");
-            output.WriteLine($"  controller: {guest.Controller}; features: {(guest.Features.Count == 0 ? "none negotiated" : string.Join(' ', guest.Features))}");
+            output.WriteLine($"  controller: {guest.Controller}; bus: {guest.BusState}; features: {(guest.Features.Count == 0 ? "none negotiated" : string.Join(' ', guest.Features))}");
             output.WriteLine($"  tx filter: {guest.TxFilter ?? "none"}; rx filter: {guest.RxFilter ?? "none"}; tx rate: {guest.TxRate ?? "unlimited"}");
             GuestCounters c = guest.Counters;
             output.WriteLine($"  tx {c.TxFrames} (rejected {c.TxRejected}, while stopped {c.TxNotOkStopped}, bus down {c.TxNotOkBusDown}, "
@@ -27,6 +27,11 @@ internal static class StatusText
             output.WriteLine($"  rx {c.RxFrames} (filtered {c.RxFiltered}; dropped: backlog full {c.RxDroppedBacklogFull}, on the bus {c.RxDroppedOnBus}, "
                 + $"while bus-off {c.RxDroppedBusOff}, stopped {c.RxDroppedWhileStopped}, unsupported {c.RxDroppedUnsupported}, "
                 + $"small buffer {c.RxDroppedBufferTooSmall}); bus-off {c.BusOffEvents} times");
+            if (guest.Faults is { } faults && (faults.Rules != "none" || faults.Counts != EmptyCounts))
+            {
+                output.Write("  ");
+                WriteGuestFaults(faults, output, indent: "  ");
+            }
         }
         foreach (BusStatus bus in status.Buses)
         {
@@ -85,12 +90,17 @@ internal static class StatusText
         foreach (GuestFaults faults in list.Guests) WriteGuestFaults(faults, output);
     }
 
-    private static void WriteGuestFaults(GuestFaults faults, TextWriter output)
+    private static readonly FaultCountsResult EmptyCounts = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+
+    private static void WriteGuestFaults(GuestFaults faults, TextWriter output, string indent = "")
     {
         FaultCountsResult c = faults.Counts;
-        output.WriteLine($"guest {faults.Guest}: faults {faults.Rules}" + (faults.Seed is { } seed && faults.Rules != "none" && !faults.Rules.Contains("seed") ? $"; seed {seed}" : ""));
+        output.WriteLine($"{(indent.Length == 0 ? $"guest {faults.Guest}: " : "")}faults {faults.Rules}" + (faults.Seed is { } seed && faults.Rules != "none" && !faults.Rules.Contains("seed") ? $"; seed {seed}" : ""));
+        output.Write(indent);
         output.WriteLine($"  tx refused {c.TxRefused}, dropped {c.TxDropped}, bit-flipped {c.TxBitFlipped}, duplicated {c.TxDuplicated}, delayed {c.TxDelayed}");
+        output.Write(indent);
         output.WriteLine($"  rx dropped {c.RxDropped}, bit-flipped {c.RxBitFlipped}, duplicated {c.RxDuplicated}, delayed {c.RxDelayed}");
+        output.Write(indent);
         output.WriteLine($"  bus-offs {c.BusOffs}, recoveries {c.Recoveries}, frames lost while bus-off {c.LostWhileBusOff}");
     }
 
@@ -98,7 +108,7 @@ internal static class StatusText
     {
         CaptureInfo capture = result.Deserialize(ControlJson.Default.CaptureInfo)
             ?? throw new FormatException("an empty result");
-        output.WriteLine($"capture {capture.Id}: {capture.Target} to {capture.Path} as {capture.Format}");
+        output.WriteLine($"capture {capture.Id}: {capture.Target} to {capture.Path ?? "standard output"} as {capture.Format}");
     }
 
     public static void WriteCaptureStopped(JsonElement result, TextWriter output)
@@ -137,7 +147,7 @@ internal static class StatusText
         CaptureList list = result.Deserialize(ControlJson.Default.CaptureList)
             ?? throw new FormatException("an empty result");
         foreach (CaptureInfo c in list.Captures)
-            output.WriteLine($"capture {(c.Id is { } id ? id.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")}: {c.Target} to {c.Path ?? "a stream"} as {c.Format}, "
+            output.WriteLine($"capture {(c.Id is { } id ? id.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")}: {c.Target} to {c.Path ?? c.StreamTo ?? "a stream"} as {c.Format}, "
                 + $"{(c.Running ? "running" : "ended")}, recorded {c.Recorded}, dropped {c.Dropped}");
     }
 

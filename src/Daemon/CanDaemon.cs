@@ -138,8 +138,13 @@ public static class CanDaemon
                 log.LogInformation("SIGUSR2: bridge {Bridge}", running);
         });
 
+        // What every reader of the devices' figures renders from (MetricsText.Write): the HTTP endpoint and the control socket.
+        GuestMetricsSource[] metricsSources = [.. instances.Select((instance, i) => instance.MetricsSource(i))];
+        IBridgeReport[] bridgeReports = [.. bridges];
+        byte[] RenderMetrics() => MetricsText.RenderUtf8(metricsSources, bridgeReports);
+
         // Before the guests' "listening" lines: whoever waits for them finds the control socket too.
-        using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], captures, loggers, bridges);
+        using ControlServer? control = DaemonControl.Start(options, [.. instances.Select((instance, i) => instance.ForControl(i))], captures, RenderMetrics, loggers, bridges);
         if (control is null && options.ControlPath is not null)
         {
             foreach (var running in bridges) running.Dispose();
@@ -163,12 +168,9 @@ public static class CanDaemon
                 options.BusyPoll.TotalMicroseconds);
         if (options.AllowUnsealedMemory)
             log.LogWarning("unsealed guest memory is allowed: a front-end that shrinks such memory kills this daemon and every guest's device");
-        // What every reader of the devices' figures renders from (MetricsText.Write).
-        GuestMetricsSource[] metricsSources = [.. instances.Select((instance, i) => instance.MetricsSource(i))];
         if (metrics is not null)
         {
-            IBridgeReport[] bridgeReports = [.. bridges];
-            metrics.Start(() => MetricsText.RenderUtf8(metricsSources, bridgeReports));
+            metrics.Start(RenderMetrics);
             log.LogInformation("metrics for Prometheus at {Url}", metrics.Url);
         }
         service.Ready();

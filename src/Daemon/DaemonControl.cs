@@ -13,7 +13,7 @@ internal static class DaemonControl
     public static string Version => typeof(DaemonControl).Assembly.GetName().Version?.ToString(3) ?? "?";
 
     /// <summary>Null without a control path, or after writing one line on stderr when it cannot listen.</summary>
-    public static ControlServer? Start(DaemonOptions options, IReadOnlyList<ControlGuest> guests, CaptureHub captures, ILoggerFactory loggers,
+    public static ControlServer? Start(DaemonOptions options, IReadOnlyList<ControlGuest> guests, CaptureHub captures, Func<byte[]> metrics, ILoggerFactory loggers,
         IReadOnlyList<Device.Metrics.IBridgeReport> bridges)
     {
         if (options.ControlPath is not { } path) return null;
@@ -32,7 +32,7 @@ internal static class DaemonControl
             return null;
         }
         log.LogInformation("control socket on {Path} (vhost-can-ctl -C {Path} status)", path, path);
-        return ControlServer.Serve(listener, path, ControlCommands.Standard(), new ControlContext(guests, Version, log, captures, bridges), log);
+        return ControlServer.Serve(listener, path, ControlCommands.Standard(), new ControlContext(guests, Version, log, captures, bridges, metrics), log);
     }
 
     /// <summary>Connections the kernel queues while the control thread is busy with a request.</summary>

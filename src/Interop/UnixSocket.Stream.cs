@@ -29,8 +29,18 @@ public sealed partial class UnixSocket
     /// Sends what the socket takes without waiting: the number of bytes sent, 0 when its buffer is
     /// full. A server with many clients must never block on one that stopped reading.
     /// </summary>
+    public int SendAvailable(ReadOnlySpan<byte> data) => SendSome(data, Libc.MSG_DONTWAIT);
+
+    /// <summary>
+    /// Sends what the socket takes, waiting for room at most as long as the send timeout
+    /// (<see cref="SetSendTimeout"/>) of a blocking socket: the number of bytes sent, 0 when none
+    /// could be sent in that time. A thread that must notice a request to stop while its reader
+    /// is slow calls it in a loop.
+    /// </summary>
+    public int SendWaiting(ReadOnlySpan<byte> data) => SendSome(data, 0);
+
     // SAFETY: data stays pinned while send reads at most data.Length bytes of it.
-    public unsafe int SendAvailable(ReadOnlySpan<byte> data)
+    private unsafe int SendSome(ReadOnlySpan<byte> data, int flags)
     {
         fixed (byte* bytes = data)
         {
@@ -38,7 +48,7 @@ public sealed partial class UnixSocket
             {
                 var iov = new Libc.IoVec { Base = bytes, Length = (nuint)data.Length };
                 var message = new Libc.MsgHdr { Iov = &iov, IovLength = 1 };
-                nint result = Libc.sendmsg(Fd, &message, Libc.MSG_NOSIGNAL | Libc.MSG_DONTWAIT);
+                nint result = Libc.sendmsg(Fd, &message, Libc.MSG_NOSIGNAL | flags);
                 if (result >= 0) return (int)result;
                 int errno = Errno.Last;
                 if (errno == Errno.EINTR) continue;

@@ -310,6 +310,19 @@ public sealed partial class UnixSocket : IDisposable
             throw SyscallException.FromLast("setsockopt(SO_SNDTIMEO)");
     }
 
+    /// <summary>Bounds how long a blocking send may wait for room (SO_SNDTIMEO) only.</summary>
+    // SAFETY: setsockopt reads sizeof(TimeVal) bytes of the local value only.
+    public unsafe void SetSendTimeout(TimeSpan timeout)
+    {
+        var value = new Libc.TimeVal
+        {
+            Seconds = (long)timeout.TotalSeconds,
+            Microseconds = timeout.Microseconds + timeout.Milliseconds * 1000L,
+        };
+        if (Libc.setsockopt(Fd, Libc.SOL_SOCKET, Libc.SO_SNDTIMEO, &value, (uint)sizeof(Libc.TimeVal)) < 0)
+            throw SyscallException.FromLast("setsockopt(SO_SNDTIMEO)");
+    }
+
     /// <summary>The process at the other end (SO_PEERCRED), for logs; null if the kernel cannot say.</summary>
     // SAFETY: getsockopt writes at most sizeof(UCred) bytes into the local credentials.
     public unsafe Libc.UCred? Peer

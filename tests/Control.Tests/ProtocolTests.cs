@@ -49,6 +49,13 @@ public sealed class ProtocolTests
     [InlineData("{\"v\":1,\"cmd\":\"inject\",\"target\":\"vbus:default\",\"frames\":[\"12#00\"]}", "bad-argument")]
     [InlineData("{\"v\":1,\"cmd\":\"inject\",\"target\":\"vbus:default\",\"frames\":[\"123#00\"]}", "no-such-bus")]
     [InlineData("{\"v\":1,\"cmd\":\"inject\",\"target\":\"vbus:default\",\"frames\":[1]}", "bad-request")]
+    [InlineData("{\"v\":1,\"cmd\":\"capture\",\"target\":\"all\",\"path\":\"/tmp/x.pcapng\",\"stream\":true}", "bad-request")]
+    [InlineData("{\"v\":1,\"cmd\":\"capture\",\"target\":\"all\"}", "bad-request")]
+    [InlineData("{\"v\":1,\"cmd\":\"capture\",\"target\":\"all\",\"stream\":\"yes\"}", "bad-request")]
+    [InlineData("{\"v\":1,\"cmd\":\"capture\",\"target\":\"all\",\"stream\":true,\"max_size\":\"1M\"}", "bad-argument")]
+    [InlineData("{\"v\":1,\"cmd\":\"capture\",\"target\":\"all\",\"stream\":true}", "unsupported")]
+    [InlineData("{\"v\":1,\"cmd\":\"metrics\",\"format\":\"json\"}", "bad-request")]
+    [InlineData("{\"v\":1,\"cmd\":\"metrics\"}", "unsupported")]
     public void A_bad_request_gets_its_error_code(string line, string code) => Assert.Equal(code, ErrorCode(Answer(line)));
 
     [Fact]
@@ -64,7 +71,7 @@ public sealed class ProtocolTests
     {
         JsonElement reply = Answer("{\"v\":1,\"id\":12,\"cmd\":\"teleport\"}");
         Assert.Equal(12, reply.GetProperty("id").GetInt64());
-        Assert.Equal("unknown command 'teleport'; this daemon knows bus-off, capture, capture-stop, captures, commands, fault, faults, inject, replay, replay-stop, replays, set-filter, set-rate, status",
+        Assert.Equal("unknown command 'teleport'; this daemon knows bus-off, capture, capture-stop, captures, commands, fault, faults, inject, metrics, replay, replay-stop, replays, set-filter, set-rate, status",
             reply.GetProperty("error").GetProperty("message").GetString());
     }
 
@@ -85,6 +92,18 @@ public sealed class ProtocolTests
         Assert.Equal((9L, false, "timeout", "slow"), (failure.Id!.Value, failure.Ok, failure.ErrorCode!, failure.ErrorMessage!));
         Assert.Throws<FormatException>(() => ControlReply.Parse("{\"v\":1,\"id\":1}"u8));
         Assert.Throws<FormatException>(() => ControlReply.Parse("{\"v\":2,\"id\":1,\"ok\":true}"u8));
+    }
+
+    [Fact]
+    public void Metrics_reply_with_the_daemons_exposition_text_as_it_is()
+    {
+        const string Text = "# HELP x_total A \"quoted\" help.\n# TYPE x_total counter\nx_total{guest=\"0\"} 3\n";
+        var context = new ControlContext([], "9.9.9", new RecordingLogger(), metrics: () => Encoding.UTF8.GetBytes(Text));
+        byte[] line = ControlCommands.Standard().Dispatch("{\"v\":1,\"id\":2,\"cmd\":\"metrics\"}"u8.ToArray(), context, null);
+        Assert.Equal(1, line.Count(b => b == '\n'));
+        JsonElement result = JsonDocument.Parse(line).RootElement.GetProperty("result");
+        Assert.Equal(Text, result.GetProperty("text").GetString());
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", result.GetProperty("content_type").GetString());
     }
 
     [Fact]

@@ -104,7 +104,7 @@ public sealed class ManPageTests
         AssertNoneMissing("vhost-can-ctl.1", rootOptions.Where(option => !Defines(source, option)));
 
         string[] commands = [.. HelpEntries(rootHelp, "Commands").Select(entry => entry.Split(' ')[0])];
-        Assert.Equal(["status", "set-filter", "set-rate", "inject", "fault", "faults", "bus-off", "capture", "capture-stop", "captures", "replay", "replay-stop", "replays", "commands", "request"], commands);
+        Assert.Equal(["status", "set-filter", "set-rate", "inject", "fault", "faults", "bus-off", "capture", "capture-stop", "captures", "replay", "replay-stop", "replays", "metrics", "commands", "request"], commands);
         var missing = new List<string>();
         foreach (string command in commands)
         {

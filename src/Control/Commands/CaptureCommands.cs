@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using VhostDeviceCan.Capture;
 
 namespace VhostDeviceCan.Control.Commands;
@@ -16,7 +17,7 @@ internal sealed class CaptureCommands
     public static void Register(ControlCommands table)
     {
         var commands = new CaptureCommands();
-        table.Add(new ControlCommand("capture", "start capturing a bus or guest to a file in the daemon (pcapng or candump log)", true, commands.Start));
+        table.Add(new ControlCommand("capture", "start capturing a bus or guest to a file in the daemon, or over this connection (pcapng or candump log)", true, commands.Start));
         table.Add(new ControlCommand("capture-stop", "stop a capture by its id: what it recorded and dropped, how many files", true, commands.Stop));
         table.Add(new ControlCommand("captures", "the captures running, with what they recorded", false, commands.List));
     }
@@ -26,12 +27,17 @@ internal sealed class CaptureCommands
 
     private JsonElement Start(ControlRequest request, ControlContext context)
     {
-        request.AllowOnly("target", "path", "format", "max_size", "keep");
+        request.AllowOnly("target", "path", "stream", "format", "max_size", "keep");
         string target = request.RequiredString("target");
-        string path = request.RequiredString("path");
-        if (!Path.IsPathFullyQualified(path))
+        bool stream = request.OptionalBool("stream");
+        string? path = request.OptionalString("path");
+        if (stream == (path is not null))
+            throw new ControlException(ControlErrors.BadRequest, "'capture' needs either 'path', a file, or 'stream': true, this connection");
+        if (path is not null && !Path.IsPathFullyQualified(path))
             throw new ControlException(ControlErrors.BadArgument, $"'{path}' is not an absolute path: the daemon does not know the client's directory");
-        CaptureFormat format = CaptureFormats.FromFileName(path) ?? CaptureFormat.Pcapng;
+        if (stream && (request.Has("max_size") || request.Has("keep")))
+            throw new ControlException(ControlErrors.BadArgument, "a stream is not rotated: 'max_size' and 'keep' are for files");
+        CaptureFormat format = (path is null ? null : CaptureFormats.FromFileName(path)) ?? CaptureFormat.Pcapng;
         if (request.OptionalString("format") is { } formatName && !CaptureFormats.TryParse(formatName, out format))
             throw new ControlException(ControlErrors.BadArgument, $"format '{formatName}' is not pcapng or log");
         long maxSize = 0;
@@ -46,10 +52,15 @@ internal sealed class CaptureCommands
         CaptureHub hub = HubOf(context);
         // A guest by its socket path is a guest index to the hub.
         if (target.StartsWith('/')) target = context.FindGuest(target).Index.ToString(CultureInfo.InvariantCulture);
+        ControlStream? connection = null;
+        if (stream)
+            connection = request.Channel?.CreateStream()
+                ?? throw new ControlException(ControlErrors.Unsupported, "this request came on no connection that can carry a stream");
         CaptureSession session;
         try
         {
-            session = hub.Start(target, format, CaptureDestination.ToFile(path, maxSize, keep));
+            session = hub.Start(target, format, connection is null ? CaptureDestination.ToFile(path!, maxSize, keep)
+                : CaptureDestination.ToStream(connection, leaveOpen: true, $"control client {ControlCommands.Who(request.Caller)}", connection.Abort));
         }
         catch (ArgumentException e)
         {
@@ -65,7 +76,19 @@ internal sealed class CaptureCommands
             id = ++_lastId;
             _byId[id] = session;
         }
+        if (connection is not null)
+        {
+            request.Channel!.StreamAfterReply(connection, () => session.IsRunning, () => StopStream(id, hub, session));
+            context.Logger.LogInformation("control: capture {Id}: {Target} streamed to {Caller}", id, session.Target, ControlCommands.Who(request.Caller));
+        }
         return ControlJson.ToElement(Describe(id, session), ControlJson.Default.CaptureInfo);
+    }
+
+    /// <summary>The reader of a streamed capture left (or the server stops): the capture ends and is forgotten.</summary>
+    private void StopStream(int id, CaptureHub hub, CaptureSession session)
+    {
+        lock (_lock) _byId.Remove(id);
+        hub.Stop(session);
     }
 
     private JsonElement Stop(ControlRequest request, ControlContext context)
@@ -94,5 +117,6 @@ internal sealed class CaptureCommands
     }
 
     private static CaptureInfo Describe(int? id, CaptureSession session) => new(id, session.Target, session.Destination.Path,
-        session.Format == CaptureFormat.Pcapng ? "pcapng" : "log", session.IsRunning, session.Recorded, session.Dropped);
+        session.Format == CaptureFormat.Pcapng ? "pcapng" : "log", session.IsRunning, session.Recorded, session.Dropped,
+        session.Destination.Path is null ? session.Destination.ToString() : null);
 }

@@ -34,7 +34,8 @@ internal static class StatusCommand
         ulong negotiated = device.NegotiatedFeatures;
         string[] features = negotiated == 0 ? [] : CanDevice.DescribeFeatures(negotiated).Split(' ');
         return new GuestStatus(guest.Index, guest.Socket, guest.DeviceName, guest.Loop.HasFrontend, frontend, features,
-            ControllerState(device), device.TxFilter?.ToString(), device.RxFilter?.ToString(), Format(device.TxRate), Counters(device.Counters));
+            ControllerState(device), device.TxFilter?.ToString(), device.RxFilter?.ToString(), Format(device.TxRate), Counters(device.Counters),
+            BusState(device.Transport.BusState), guest.Faults is { } layer ? FaultCommands.Describe(guest, layer) : null);
     }
 
     private static BridgeStatus Describe(IBridgeReport bridge)
@@ -50,6 +51,14 @@ internal static class StatusCommand
     internal static string ControllerState(CanDevice device) =>
         (device.Status & VirtioCan.VIRTIO_CAN_S_CTRL_BUSOFF) != 0 || device.Transport.BusState == CanBusState.BusOff ? "bus-off"
         : device.IsStarted ? "started" : "stopped";
+
+    /// <summary>The bus as the guest's transport sees it (a forced bus-off included): active, bus-off or down.</summary>
+    internal static string BusState(CanBusState state) => state switch
+    {
+        CanBusState.BusOff => "bus-off",
+        CanBusState.Down => "down",
+        _ => "active",
+    };
 
     /// <summary>A rate as --tx-rate writes it: RATE/BURST.</summary>
     internal static string? Format(TxRate? rate) => rate is null ? null : $"{rate.FramesPerSecond}/{rate.Burst}";
