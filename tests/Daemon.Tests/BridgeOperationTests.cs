@@ -140,4 +140,41 @@ public sealed class BridgeOperationTests
         Assert.Equal(Can.Cannelloni.CannelloniError.None, Can.Cannelloni.CannelloniFormat.ReadHeader(buffer.AsSpan(0, length), out _, out int count));
         Assert.Equal(20, count);
     }
+
+    [Fact]
+    public void Every_kind_of_bridge_reports_its_peer_and_counters_in_one_exposition_promtool_accepts()
+    {
+        int udp = FreePort(), udpPeer = FreePort(), socketcand = FreePort(), tcp = FreePort();
+        string cannelloniUdp = Bridge(udp, udpPeer);
+        string socketcandBridge = $"vbus:default=socketcand:{socketcand}";
+        string tcpServer = $"vbus:default=cannelloni-tcp-server:{tcp}";
+        using var daemon = DaemonProcess.Start(1, ["--bridge", cannelloniUdp, "--bridge", socketcandBridge, "--bridge", tcpServer, "--metrics", "127.0.0.1:0"]);
+        using var guest = Started(daemon.Socket(0));
+        string Labels(string name, string kind) => $"bridge=\"{name}\",bus=\"vbus:default\",kind=\"{kind}\"";
+        string socketcandLabels = Labels($"vbus:default=socketcand:127.0.0.1:{socketcand}", "socketcand");
+        string tcpLabels = Labels($"vbus:default=cannelloni-tcp-server:127.0.0.1:{tcp}", "cannelloni-tcp-server");
+
+        string before = Scrape(daemon);
+        Assert.Equal(0, Sample(before, $"vhost_device_can_bridge_peer_up{{{socketcandLabels}}}"));
+        Assert.Equal(0, Sample(before, $"vhost_device_can_bridge_sessions_total{{{socketcandLabels},event=\"up\"}}"));
+
+        using (var client = SocketcandClient.Raw(socketcand))
+        {
+            client.Write("< send 123 2 11 22 >");
+            Assert.Equal(CanFrame.Classic(0x123, false, [0x11, 0x22]), ReceiveOne(guest));
+            string during = Scrape(daemon);
+            Assert.Equal(1, Sample(during, $"vhost_device_can_bridge_peer_up{{{socketcandLabels}}}"));
+            Assert.Equal(1, Sample(during, $"vhost_device_can_bridge_sessions_total{{{socketcandLabels},event=\"up\"}}"));
+            Assert.Equal(1, Sample(during, $"vhost_device_can_bridge_frames_total{{{socketcandLabels},direction=\"in\"}}"));
+            // No TCP peer connected: the server's peer is down and the frame from the bus had nowhere to go.
+            Assert.Equal(0, Sample(during, $"vhost_device_can_bridge_peer_up{{{tcpLabels}}}"));
+            Assert.Equal(1, Sample(during, $"vhost_device_can_bridge_dropped_frames_total{{{tcpLabels},reason=\"no_peer\"}}"));
+            ToolResult check = Tool.Run("promtool", ["check", "metrics"], standardInput: during);
+            Assert.True(check.ExitCode == 0, check.ToString());
+        }
+
+        JsonElement status = ControlTests.Json(daemon, "status");
+        string[] kinds = [.. status.GetProperty("bridges").EnumerateArray().Select(b => b.GetProperty("kind").GetString()!)];
+        Assert.Equal(["cannelloni-udp", "socketcand", "cannelloni-tcp-server"], kinds);
+    }
 }

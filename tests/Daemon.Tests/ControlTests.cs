@@ -81,7 +81,7 @@ public sealed class ControlTests
         Assert.Contains($"guest 0  {daemon.Socket(0)}  on vbus:default", text);
         Assert.Contains($"guest 1  {daemon.Socket(1)}  on vbus:default", text);
         Assert.Contains($"front-end: pid {Environment.ProcessId} (", text);
-        Assert.Contains("controller: started; features: CAN_CLASSIC CAN_FD", text);
+        Assert.Contains("controller: started; bus: active; features: CAN_CLASSIC CAN_FD", text);
         Assert.Contains("bus vbus:default: 2 members (guest 0, guest 1)", text);
     }
 

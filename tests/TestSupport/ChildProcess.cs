@@ -139,7 +139,9 @@ public sealed class ChildProcess : IDisposable
     {
         if (!_process.HasExited)
         {
-            _process.Kill();
+            // The whole tree: a shell pipeline's commands hold its output pipes open, and the wait
+            // below lasts until those close.
+            _process.Kill(entireProcessTree: true);
             _process.WaitForExit();
         }
         // _lineArrived stays undisposed: the output reader threads may still signal it.

@@ -14,7 +14,9 @@ public static class BridgeFamilies
 
     public const string DroppedFrames = "dropped_frames_total";
     public const string DroppedFramesHelp = "Frames the bridge dropped, by reason: send_failed (the socket's buffer was full or the send failed), "
-        + "bus_refused (the bus refused frames from the peer).";
+        + "bus_refused (the bus refused frames from the peer), no_peer (from the bus while no peer was connected), "
+        + "slow_client (a socketcand client did not read), fd, remote, error_frame (frames socketcand cannot carry), "
+        + "fd_on_classic (an FD frame for a classic interface), tx_queue_full, interface_down, rx_overflow (the kernel's receive queue was full).";
 
     public const string DroppedDatagrams = "dropped_datagrams_total";
     public const string DroppedDatagramsHelp = "Datagrams the bridge dropped, whole or from their first bad frame on, by reason: foreign "
@@ -25,4 +27,7 @@ public static class BridgeFamilies
 
     public const string ReceiveErrors = "receive_errors_total";
     public const string ReceiveErrorsHelp = "Receive calls on the bridge's socket that failed.";
+
+    public const string Sessions = "sessions_total";
+    public const string SessionsHelp = "Connections of a bridge's clients or peers, by event: up (opened or connected), refused (turned away: too many or busy).";
 }

@@ -95,6 +95,7 @@ public sealed partial class CannelloniTcpBridge : IBridge
         ? $"listening on {MetricsAddress.Format(bound)} for one cannelloni TCP peer at a time"
         : $"connecting to {MetricsAddress.Format(_spec.Endpoint)}";
     public CannelloniTcpCounters Counters { get; } = new();
+    public void ReadCounters(List<Device.Metrics.BridgeCounter> counters) => Counters.Report(counters);
     /// <summary>Where a server listens (the port the kernel chose when the spec gave 0); null for a client.</summary>
     public IPEndPoint? BoundTo { get; }
     /// <summary>Connected, and the peer's handshake was right.</summary>

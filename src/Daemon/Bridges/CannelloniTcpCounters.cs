@@ -1,4 +1,5 @@
 using VhostDeviceCan.Can.Cannelloni;
+using VhostDeviceCan.Device.Metrics;
 
 namespace VhostDeviceCan.Daemon.Bridges;
 
@@ -23,6 +24,18 @@ public sealed class CannelloniTcpCounters : BridgeFrameCounters
     internal void RefusedBusy() => Interlocked.Increment(ref _busy);
     internal void DroppedWithoutPeer(int frames) => Interlocked.Add(ref _noPeer, frames);
     internal void HandshakeTimedOut() => Interlocked.Increment(ref _handshakeTimeouts);
+
+    public void Report(List<BridgeCounter> counters)
+    {
+        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "in", FramesIn));
+        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "out", FramesOut));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "send_failed", SendDropped));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "bus_refused", BusRefused));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "no_peer", NoPeer));
+        counters.Add(new(BridgeFamilies.Sessions, BridgeFamilies.SessionsHelp, "event", "up", Connections));
+        counters.Add(new(BridgeFamilies.Sessions, BridgeFamilies.SessionsHelp, "event", "refused", Busy));
+        counters.Add(new(BridgeFamilies.ReceiveErrors, BridgeFamilies.ReceiveErrorsHelp, null, null, ReceiveErrors));
+    }
 
     public override string ToString() =>
         $"connections {Connections}, frames in {FramesIn} out {FramesOut}; "

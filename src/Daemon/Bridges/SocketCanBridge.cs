@@ -90,6 +90,10 @@ public sealed partial class SocketCanBridge : IBridge
     public BridgeSpec Spec => _spec;
     public string Endpoint => $"on {_spec.Interface} ({Carries(_socket)})";
     public SocketCanBridgeCounters Counters { get; } = new();
+    /// <summary>Whether the interface is up and bridged now.</summary>
+    public bool PeerUp => InterfaceUp;
+    public string Peer => _spec.Interface;
+    public void ReadCounters(List<Device.Metrics.BridgeCounter> counters) => Counters.Report(counters);
     public bool InterfaceUp => !Volatile.Read(ref _down);
 
     /// <summary>Opens the socket on the interface, joins the bus and starts the bridge's thread.

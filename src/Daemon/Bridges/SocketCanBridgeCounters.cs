@@ -1,3 +1,5 @@
+using VhostDeviceCan.Device.Metrics;
+
 namespace VhostDeviceCan.Daemon.Bridges;
 
 /// <summary>Why a SocketCAN bridge lost a frame.</summary>
@@ -33,6 +35,19 @@ public sealed class SocketCanBridgeCounters : BridgeFrameCounters
     internal void Drop(SocketCanDrop reason, int frames) => Interlocked.Add(ref _dropped[(int)reason], frames);
     internal void ReceiveOverflowsNow(long total) => Volatile.Write(ref _receiveOverflows, total);
     internal void WentDown() => Interlocked.Increment(ref _downs);
+
+    public void Report(List<BridgeCounter> counters)
+    {
+        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "in", FramesIn));
+        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "out", FramesOut));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "bus_refused", BusRefused));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "fd_on_classic", Dropped(SocketCanDrop.FdOnClassic)));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "tx_queue_full", Dropped(SocketCanDrop.TxQueueFull)));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "interface_down", Dropped(SocketCanDrop.InterfaceDown)));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "send_failed", Dropped(SocketCanDrop.SendError)));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "rx_overflow", ReceiveOverflows));
+        counters.Add(new(BridgeFamilies.ReceiveErrors, BridgeFamilies.ReceiveErrorsHelp, null, null, ReceiveErrors));
+    }
 
     public override string ToString() =>
         $"frames in {FramesIn} out {FramesOut}; dropped: fd-on-classic {Dropped(SocketCanDrop.FdOnClassic)}, "

@@ -69,6 +69,9 @@ public sealed partial class SocketcandBridge : IBridge
     public BridgeSpec Spec => _spec;
     public string Endpoint => $"socketcand listening on {MetricsAddress.Format(BoundTo)}, bus '{_spec.Bus}'";
     public SocketcandCounters Counters { get; } = new();
+    /// <summary>Whether a client has the bus open now.</summary>
+    public bool PeerUp => Sessions > 0;
+    public void ReadCounters(List<Device.Metrics.BridgeCounter> counters) => Counters.Report(counters);
     /// <summary>Where the listener is bound; the port the kernel chose when the spec gave 0.</summary>
     public IPEndPoint BoundTo { get; }
     public int Sessions => Volatile.Read(ref _sessionCount);

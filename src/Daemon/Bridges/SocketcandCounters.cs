@@ -1,3 +1,5 @@
+using VhostDeviceCan.Device.Metrics;
+
 namespace VhostDeviceCan.Daemon.Bridges;
 
 /// <summary>Why a frame from the bus did not reach a socketcand client.</summary>
@@ -56,6 +58,19 @@ public sealed class SocketcandCounters
     internal void UnknownCommand() => Interlocked.Increment(ref _unknownCommands);
     internal void ElementTooLong() => Interlocked.Increment(ref _tooLong);
     internal void Drop(SocketcandDrop reason) => Interlocked.Increment(ref _dropped[(int)reason]);
+
+    public void Report(List<BridgeCounter> counters)
+    {
+        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "in", FramesIn));
+        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "out", FramesOut));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "bus_refused", BusRefused));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "slow_client", Dropped(SocketcandDrop.SlowClient)));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "fd", Dropped(SocketcandDrop.Fd)));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "remote", Dropped(SocketcandDrop.Remote)));
+        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "error_frame", Dropped(SocketcandDrop.ErrorFrame)));
+        counters.Add(new(BridgeFamilies.Sessions, BridgeFamilies.SessionsHelp, "event", "up", SessionsUp));
+        counters.Add(new(BridgeFamilies.Sessions, BridgeFamilies.SessionsHelp, "event", "refused", Refused));
+    }
 
     public override string ToString() =>
         $"sessions up {SessionsUp} down {SessionsDown} refused {Refused}, frames in {FramesIn} out {FramesOut}; "
