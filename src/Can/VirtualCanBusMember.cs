@@ -19,17 +19,12 @@ namespace VhostDeviceCan.Can;
 /// receiver's drain sees the frames, or the receiver's swap comes first, and the sender sees 0
 /// and writes the eventfd: no frame is left without a wake-up. An eventfd write that lands just
 /// after the receiver consumed causes at most one spurious, empty wake-up.
-/// A sender on the receiver's own thread (members of one bus served by one event-loop thread)
-/// posts the wake-up to the receiver's <see cref="IReadinessHandler"/> instead: the flag becomes
-/// <see cref="PostedLocally"/>, no eventfd is written, and the receiver, which reads on that thread
-/// after the current event, has nothing to consume. If it does not read (its receiving paused),
-/// <see cref="ILocalWake.Settle"/> writes the eventfd after all.
 /// Back-pressure uses the same pairing the other way: a blocked sender sets the full member's
 /// <see cref="_sendersWaiting"/> (a full fence) and then looks at its room again; the receiver
 /// publishes its drain and then swaps the flag (a full fence). One of them sees the other, so a
 /// blocked sender is never left waiting for a drain that already happened.
 /// </remarks>
-public sealed class VirtualCanBusMember : ICanTransport, ILocalWake
+public sealed class VirtualCanBusMember : ICanTransport
 {
     /// <summary>Frames a member of a timed bus may have offered and not yet sent: its controller's
     /// transmit queue. Deep enough for a device's batch; the guest's own queue holds the rest.</summary>
@@ -50,9 +45,6 @@ public sealed class VirtualCanBusMember : ICanTransport, ILocalWake
     private readonly EventFd _wake = new();
     private readonly TimerFd _retry;
     private int _signaled;
-    private const int Idle = 0, Signalled = 1, PostedLocally = 2;
-    private IReadinessHandler? _readinessHandler;
-    private long _wakeUpsPosted;
     private int _busOffRequested;
     private bool _busOff;
     private long _dropped;
@@ -149,14 +141,6 @@ public sealed class VirtualCanBusMember : ICanTransport, ILocalWake
         Wake();
     }
 
-    /// <summary>The device that reads this member; wake-ups raised on its thread are posted to it
-    /// instead of the eventfd (see remarks).</summary>
-    public void SetReadinessHandler(IReadinessHandler? handler) => Volatile.Write(ref _readinessHandler, handler);
-
-    /// <summary>Wake-ups posted to the reader on its own thread instead of the eventfd (see
-    /// remarks). Any thread.</summary>
-    public long WakeUpsPosted => Volatile.Read(ref _wakeUpsPosted);
-
     /// <summary>Back on the bus after bus-off: the guest restarted its controller.</summary>
     public void Restart() => _busOff = false;
 
@@ -221,11 +205,10 @@ public sealed class VirtualCanBusMember : ICanTransport, ILocalWake
     {
         outcomeCount = 0;
         if (_disposed) return 0;
-        // Consume unless the wake-up was only posted on this thread: a sender's write may land
-        // after the previous consume (see remarks), and a level-triggered epoll would otherwise
-        // report the eventfd forever. Exchange first, so a write that follows it is consumed here
-        // or reported again.
-        if (Interlocked.Exchange(ref _signaled, Idle) != PostedLocally) _wake.Consume();
+        // Always consume: a sender's write may land after the previous consume (see remarks),
+        // and a level-triggered epoll would otherwise report the eventfd forever.
+        _wake.Consume();
+        Interlocked.Exchange(ref _signaled, 0);
         if (Interlocked.Exchange(ref _busOffRequested, 0) != 0)
         {
             _busOff = true;
@@ -247,9 +230,8 @@ public sealed class VirtualCanBusMember : ICanTransport, ILocalWake
         }
         int count = _inbox.DequeueInto(frames);
         if (count > 0) Drained();
-        // The caller's span was full, not the inbox empty: keep PollFd readable for the rest
-        // (through the eventfd, as the handler is reading now and settles only its own post).
-        if (count == frames.Length && _inbox.HasPublished) Wake(allowLocal: false);
+        // The caller's span was full, not the inbox empty: keep PollFd readable for the rest.
+        if (count == frames.Length && _inbox.HasPublished) Wake();
         return count;
     }
 
@@ -426,25 +408,12 @@ public sealed class VirtualCanBusMember : ICanTransport, ILocalWake
         if (accepted != 0) Wake();
     }
 
-    private void Wake(bool allowLocal = true)
+    private void Wake()
     {
-        IReadinessHandler? handler = allowLocal ? Volatile.Read(ref _readinessHandler) : null;
-        bool local = handler is not null && handler.OnHandlerThread;
         // Full fence after the frames' publication; pairs with the exchange in Receive.
-        if (Interlocked.CompareExchange(ref _signaled, local ? PostedLocally : Signalled, Idle) != Idle) return;
-        if (local)
-        {
-            // Only the reader's thread posts, so a plain increment published for other readers.
-            Volatile.Write(ref _wakeUpsPosted, _wakeUpsPosted + 1);
-            handler!.Post(this);
-        }
+        if (Interlocked.Exchange(ref _signaled, 1) != 0) return;
         // A sender may still hold a snapshot that contains this member after it left and closed its eventfd.
-        else _wake.SignalUnlessDisposed();
-    }
-
-    void ILocalWake.Settle()
-    {
-        if (Interlocked.CompareExchange(ref _signaled, Signalled, PostedLocally) == PostedLocally) _wake.SignalUnlessDisposed();
+        _wake.SignalUnlessDisposed();
     }
 
     /// <summary>Leaves the bus and closes the eventfd. Call from the owning thread.</summary>
