@@ -39,11 +39,12 @@ public sealed partial class DeviceEventLoop
     /// logged once, and the front-end is dropped, which resets the device to a known state; the
     /// fd is watched again when the next front-end connects.
     /// </summary>
-    private void RunDeviceEvent(ulong token, uint events)
+    private void RunDeviceEvent(ulong token, uint events, bool deferred = false)
     {
         int index = IndexOfToken(token);
-        // An fd silenced or unregistered earlier in this batch may still be in it.
-        if (index < 0 || _deviceFds[index].Silenced) return;
+        // An fd silenced or unregistered earlier in this batch may still be in it. A deferred
+        // event has no fd (see RunAfterThisEvent).
+        if (!deferred && (index < 0 || _deviceFds[index].Silenced)) return;
         try
         {
             _device.HandleEvent(token, events);

@@ -142,6 +142,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     /// <summary>Runs the loop on the calling thread until <see cref="Stop"/>.</summary>
     public void Run()
     {
+        ServingThreadId = Environment.CurrentManagedThreadId;
         Begin();
         Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[EventBatch];
         long pollTicks = BusyPoll > TimeSpan.Zero ? (long)(BusyPoll.TotalSeconds * Stopwatch.Frequency) : 0;
@@ -155,6 +156,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
             else Volatile.Write(ref _sleepingWaits, _sleepingWaits + 1);
             if (count > 0 && pollTicks != 0) pollUntil = Stopwatch.GetTimestamp() + pollTicks;
             Dispatch(events[..count]);
+            RunDeferredEvents();
         }
         End();
     }
@@ -177,11 +179,13 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     {
         if (_stopRequested) return;
         Dispatch(events[.._epoll.Wait(events, 0)]);
+        RunDeferredEvents();
     }
 
     /// <summary>Last thing on the thread that served the loop: the front-end is let go.</summary>
     internal void End()
     {
+        if (IsLoopThread) RunDeferredEvents();
         if (_session is not null) DropSession("the daemon is shutting down");
     }
 

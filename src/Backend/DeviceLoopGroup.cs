@@ -9,10 +9,11 @@ namespace VhostDeviceCan.Backend;
 /// Several <see cref="DeviceEventLoop"/>s served by one thread: devices that pass frames to each
 /// other (the guests of one virtual bus) then hand a frame on within one turn. The thread sleeps
 /// in epoll_wait on the loops' own epoll sets (an epoll fd is readable while its set has an
-/// event); when it wakes it gives each ready loop one turn, and before sleeping again it looks
-/// once more without sleeping, so that what one loop's turn made ready in another (a frame
-/// published into a member's inbox) is handled in the same wake-up. A frame from guest A to guest
-/// B thus costs the daemon one wake-up (A's kick) instead of two (A's loop, then B's loop).
+/// event); when it wakes it gives each ready loop one turn, and what one loop's turn made ready in
+/// another (a frame published into a member's inbox) is posted to that loop on this thread and
+/// handled in the same wake-up, without its eventfd (<see cref="DeviceEventLoop.RunAfterThisEvent"/>).
+/// A frame from guest A to guest B thus costs the daemon one wake-up (A's kick) instead of two
+/// (A's loop, then B's loop), and no system call beyond A's kick and the two guests' calls.
 /// </summary>
 /// <remarks>
 /// Every loop's work stays what it was, one loop at a time, on one thread: a device never sees
@@ -64,7 +65,7 @@ public sealed class DeviceLoopGroup : IDisposable
     /// <summary>Times the group's thread slept in epoll_wait until a loop had an event.</summary>
     public long SleepingWaits => Volatile.Read(ref _sleepingWaits);
 
-    /// <summary>Times it asked without sleeping: after each turn, and while busy polling.</summary>
+    /// <summary>Times it asked without sleeping: only while busy polling.</summary>
     public long PollingWaits => Volatile.Read(ref _pollingWaits);
 
     /// <summary>Loops served now.</summary>
@@ -85,6 +86,9 @@ public sealed class DeviceLoopGroup : IDisposable
             // Release: the member is complete before the group's thread can read it.
             Volatile.Write(ref _members, members);
             _epoll.Add(loop.PollFd, member.Token);
+            // Only now may its device take wake-ups on the group's thread without its eventfd
+            // (RunAfterThisEvent): the thread then finds the loop among its members.
+            loop.ServingThreadId = _thread.ManagedThreadId;
             if (!_started)
             {
                 _started = true;
@@ -110,18 +114,14 @@ public sealed class DeviceLoopGroup : IDisposable
         Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[DeviceEventLoop.EventBatch];
         long pollTicks = BusyPoll > TimeSpan.Zero ? (long)(BusyPoll.TotalSeconds * Stopwatch.Frequency) : 0;
         long pollUntil = 0;
-        bool lookAgain = false;
         while (!_stopRequested)
         {
-            bool polling = lookAgain || (pollTicks != 0 && Stopwatch.GetTimestamp() < pollUntil);
+            bool polling = pollTicks != 0 && Stopwatch.GetTimestamp() < pollUntil;
             int count = _epoll.Wait(ready, polling ? 0 : -1);
             // Written by this thread only; other threads just read them.
             if (polling) Volatile.Write(ref _pollingWaits, _pollingWaits + 1);
             else Volatile.Write(ref _sleepingWaits, _sleepingWaits + 1);
             if (count > 0 && pollTicks != 0) pollUntil = Stopwatch.GetTimestamp() + pollTicks;
-            // A turn may have made another loop ready (a frame for a member of this bus): one more
-            // look before sleeping serves it without a wake-up.
-            lookAgain = count > 0;
             // Acquire: pairs with the release in Add.
             Member[] members = Volatile.Read(ref _members);
             for (int i = 0; i < count && !_stopRequested; i++)
@@ -133,7 +133,31 @@ public sealed class DeviceLoopGroup : IDisposable
                 if (member.Loop.StopRequested) Retire(member);
                 else member.Loop.TurnWithoutSleeping(events);
             }
+            RunDeferredEvents(Volatile.Read(ref _members));
         }
+    }
+
+    /// <summary>
+    /// What a turn made ready in another loop of this thread (a frame published into a member's
+    /// inbox) was posted to that loop instead of its eventfd: served now, in the same wake-up, with
+    /// no system call. Anything else a turn made ready (an eventfd or timer another way) is in
+    /// the group's epoll set, so the next epoll_wait returns at once without sleeping.
+    /// </summary>
+    private void RunDeferredEvents(Member[] members)
+    {
+        bool ran;
+        do
+        {
+            ran = false;
+            foreach (Member member in members)
+            {
+                if (!member.Loop.HasDeferredEvents || _stopRequested) continue;
+                if (member.Loop.StopRequested) Retire(member);
+                else member.Loop.RunDeferredEvents();
+                ran = true;
+            }
+        }
+        while (ran && !_stopRequested);
     }
 
     private static Member? Find(Member[] members, ulong token)
@@ -160,6 +184,8 @@ public sealed class DeviceLoopGroup : IDisposable
         {
             _logger.LogError(e, "{Name}: letting the front-end go failed", member.Loop.Name);
         }
+        // No longer served here: later wake-ups go through the eventfd again.
+        member.Loop.ServingThreadId = 0;
         member.Left.Set();
     }
 

@@ -30,4 +30,15 @@ public interface IDeviceContext
 
     /// <summary>True while a front-end is connected and the driver is live (some queue started).</summary>
     bool IsActive { get; }
+
+    /// <summary>True on the thread that serves the device now (its loop's or its group's).</summary>
+    bool IsLoopThread => false;
+
+    /// <summary>
+    /// Loop thread only: the device's <see cref="IVhostUserDevice.HandleEvent"/> runs with
+    /// <paramref name="token"/> (and EPOLLIN) once the current event is handled, on this thread,
+    /// before the loop sleeps; as if an fd of its own had become readable, without one. A token
+    /// already waiting is not added twice.
+    /// </summary>
+    void RunAfterThisEvent(ulong token) => throw new NotSupportedException("this context runs no deferred events");
 }

@@ -131,6 +131,15 @@ public interface ICanTransport : IDisposable
     int Receive(Span<CanFrame> frames, Span<TxOutcome> outcomes, out int outcomeCount);
 
     /// <summary>
+    /// Tells the transport who handles its readiness, so that a wake-up raised on that handler's
+    /// own thread can skip the eventfd (<see cref="IReadinessHandler"/>); null forgets it. A
+    /// transport whose frames always come from other threads or the kernel ignores it.
+    /// </summary>
+    void SetReadinessHandler(IReadinessHandler? handler)
+    {
+    }
+
+    /// <summary>
     /// Frames meant for this device that the transport discarded before <see cref="Receive"/>
     /// could take them (the virtual bus: while the member was overrun), since it was opened. Read by the device
     /// for its counters and logs; may be read from any thread.

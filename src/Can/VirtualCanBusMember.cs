@@ -12,19 +12,27 @@ namespace VhostDeviceCan.Can;
 /// each frame's tag comes back from <see cref="Receive"/> once its last bit has left the wire.
 /// </summary>
 /// <remarks>
-/// Wake-ups: <see cref="_signaled"/> is 1 while an eventfd write is pending, so a busy sender
-/// writes the eventfd only when the receiver has drained since. The sender publishes its frames
-/// and then swaps the flag to 1 (a full fence); the receiver consumes the eventfd, swaps the
-/// flag to 0 (a full fence) and then drains. Either the sender's swap comes first, and the
-/// receiver's drain sees the frames, or the receiver's swap comes first, and the sender sees 0
-/// and writes the eventfd: no frame is left without a wake-up. An eventfd write that lands just
-/// after the receiver consumed causes at most one spurious, empty wake-up.
+/// Wake-ups: <see cref="_signaled"/> is <see cref="Signalled"/> while an eventfd write is pending,
+/// so a busy sender writes the eventfd only when the receiver has drained since. The sender
+/// publishes its frames and then raises the flag from <see cref="Idle"/> (a full fence); the
+/// receiver consumes the eventfd, then lowers the flag (a full fence) and then drains. Either the
+/// sender's raise comes first, and the receiver's drain sees the frames, or the receiver's lowering
+/// comes first, and the sender raises it and writes the eventfd: no frame is left without a
+/// wake-up. The order of consume and lowering matters: lowered first, a sender could write in
+/// between and the consume would take that write, leaving the flag raised over an empty eventfd.
+/// An eventfd write that lands just after the receiver consumed causes at most one spurious,
+/// empty wake-up.
+/// A sender on the receiver's own thread (members of one bus served by one event-loop thread)
+/// posts the wake-up to the receiver's <see cref="IReadinessHandler"/> instead: the flag becomes
+/// <see cref="PostedLocally"/>, no eventfd is written, and the receiver, which reads on that thread
+/// after the current event, has nothing to consume. If it does not read (its receiving paused),
+/// <see cref="ILocalWake.Settle"/> writes the eventfd after all.
 /// Back-pressure uses the same pairing the other way: a blocked sender sets the full member's
 /// <see cref="_sendersWaiting"/> (a full fence) and then looks at its room again; the receiver
 /// publishes its drain and then swaps the flag (a full fence). One of them sees the other, so a
 /// blocked sender is never left waiting for a drain that already happened.
 /// </remarks>
-public sealed class VirtualCanBusMember : ICanTransport
+public sealed class VirtualCanBusMember : ICanTransport, ILocalWake
 {
     /// <summary>Frames a member of a timed bus may have offered and not yet sent: its controller's
     /// transmit queue. Deep enough for a device's batch; the guest's own queue holds the rest.</summary>
@@ -45,6 +53,9 @@ public sealed class VirtualCanBusMember : ICanTransport
     private readonly EventFd _wake = new();
     private readonly TimerFd _retry;
     private int _signaled;
+    private const int Idle = 0, Signalled = 1, PostedLocally = 2;
+    private IReadinessHandler? _readinessHandler;
+    private long _wakeUpsPosted;
     private int _busOffRequested;
     private bool _busOff;
     private long _dropped;
@@ -141,6 +152,14 @@ public sealed class VirtualCanBusMember : ICanTransport
         Wake();
     }
 
+    /// <summary>The device that reads this member; wake-ups raised on its thread are posted to it
+    /// instead of the eventfd (see remarks).</summary>
+    public void SetReadinessHandler(IReadinessHandler? handler) => Volatile.Write(ref _readinessHandler, handler);
+
+    /// <summary>Wake-ups posted to the reader on its own thread instead of the eventfd (see
+    /// remarks). Any thread.</summary>
+    public long WakeUpsPosted => Volatile.Read(ref _wakeUpsPosted);
+
     /// <summary>Back on the bus after bus-off: the guest restarted its controller.</summary>
     public void Restart() => _busOff = false;
 
@@ -205,10 +224,19 @@ public sealed class VirtualCanBusMember : ICanTransport
     {
         outcomeCount = 0;
         if (_disposed) return 0;
-        // Always consume: a sender's write may land after the previous consume (see remarks),
-        // and a level-triggered epoll would otherwise report the eventfd forever.
-        _wake.Consume();
-        Interlocked.Exchange(ref _signaled, 0);
+        // A wake-up posted on this thread wrote no eventfd, and while it stands no other thread
+        // writes one (they only raise the flag from Idle): nothing to consume. Otherwise always
+        // consume, and only then lower the flag: a sender's write may land after the previous
+        // consume (see remarks), and a level-triggered epoll would otherwise report the eventfd
+        // forever. Lowering it first would let a sender raise it and write the eventfd in between,
+        // and the consume here would swallow that write with the flag left raised: every later
+        // sender would then see it raised and write nothing.
+        if (Volatile.Read(ref _signaled) == PostedLocally) Interlocked.Exchange(ref _signaled, Idle);
+        else
+        {
+            _wake.Consume();
+            Interlocked.Exchange(ref _signaled, Idle);
+        }
         if (Interlocked.Exchange(ref _busOffRequested, 0) != 0)
         {
             _busOff = true;
@@ -230,8 +258,9 @@ public sealed class VirtualCanBusMember : ICanTransport
         }
         int count = _inbox.DequeueInto(frames);
         if (count > 0) Drained();
-        // The caller's span was full, not the inbox empty: keep PollFd readable for the rest.
-        if (count == frames.Length && _inbox.HasPublished) Wake();
+        // The caller's span was full, not the inbox empty: keep PollFd readable for the rest
+        // (through the eventfd, as the handler is reading now and settles only its own post).
+        if (count == frames.Length && _inbox.HasPublished) Wake(allowLocal: false);
         return count;
     }
 
@@ -408,12 +437,25 @@ public sealed class VirtualCanBusMember : ICanTransport
         if (accepted != 0) Wake();
     }
 
-    private void Wake()
+    private void Wake(bool allowLocal = true)
     {
+        IReadinessHandler? handler = allowLocal ? Volatile.Read(ref _readinessHandler) : null;
+        bool local = handler is not null && handler.OnHandlerThread;
         // Full fence after the frames' publication; pairs with the exchange in Receive.
-        if (Interlocked.Exchange(ref _signaled, 1) != 0) return;
+        if (Interlocked.CompareExchange(ref _signaled, local ? PostedLocally : Signalled, Idle) != Idle) return;
+        if (local)
+        {
+            // Only the reader's thread posts, so a plain increment published for other readers.
+            Volatile.Write(ref _wakeUpsPosted, _wakeUpsPosted + 1);
+            handler!.Post(this);
+        }
         // A sender may still hold a snapshot that contains this member after it left and closed its eventfd.
-        _wake.SignalUnlessDisposed();
+        else _wake.SignalUnlessDisposed();
+    }
+
+    void ILocalWake.Settle()
+    {
+        if (Interlocked.CompareExchange(ref _signaled, Signalled, PostedLocally) == PostedLocally) _wake.SignalUnlessDisposed();
     }
 
     /// <summary>Leaves the bus and closes the eventfd. Call from the owning thread.</summary>

@@ -79,6 +79,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
         _logger = context.Logger;
         _traceFrames = _logger.IsEnabled(LogLevel.Trace);
         context.RegisterFd(_transport.PollFd, TransportReadToken, Libc.EPOLLIN);
+        _transport.SetReadinessHandler(this);
         context.RegisterFd(_resignalTimer.Fd, ResignalTimerToken, Libc.EPOLLIN);
         context.RegisterFd(_rateTimer.Fd, RateTimerToken, Libc.EPOLLIN);
         string confirmation = _transport.Confirmation switch
@@ -157,6 +158,9 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
             case TransportReadToken:
                 ReceiveFromTransport();
                 break;
+            case LocalReadToken:
+                ReceivePosted();
+                break;
             case TransportWriteToken:
                 RetryHeldTx();
                 break;
@@ -234,6 +238,7 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
 
     public void Dispose()
     {
+        _transport.SetReadinessHandler(null);
         _resignalTimer.Dispose();
         _rateTimer.Dispose();
     }

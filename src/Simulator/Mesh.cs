@@ -21,8 +21,12 @@ internal static class Mesh
     /// transmit queue again: one thread serves both, as one virtio-can driver does.</summary>
     private static readonly TimeSpan IdleWait = TimeSpan.FromMilliseconds(1);
 
-    public static int Run(MeshSettings settings)
+    public static int Run(MeshSettings settings) => Run(settings, out _);
+
+    /// <summary>As <see cref="Run(MeshSettings)"/>, and the run's figures for a table.</summary>
+    public static int Run(MeshSettings settings, out MeshRow row)
     {
+        row = default;
         int count = settings.Guests;
         var options = new VirtioCanGuestOptions { QueueSize = (ushort)settings.QueueSize };
         var guests = new VirtioCanGuest[count];
@@ -31,7 +35,7 @@ internal static class Mesh
             for (int i = 0; i < count; i++) guests[i] = DaemonConnection.Connect(settings.Socket(i), options);
             for (int i = 0; i < count; i++)
                 if (!guests[i].Start()) return Commands.Refuse($"{settings.Socket(i)}: the device refused START");
-            return Measure(guests, settings);
+            return Measure(guests, settings, out row);
         }
         finally
         {
@@ -39,7 +43,7 @@ internal static class Mesh
         }
     }
 
-    private static int Measure(VirtioCanGuest[] guests, MeshSettings settings)
+    private static int Measure(VirtioCanGuest[] guests, MeshSettings settings, out MeshRow row)
     {
         int count = guests.Length;
         int share = Math.Max(settings.Frames / count, 1);
@@ -79,6 +83,8 @@ internal static class Mesh
         double seconds = Stopwatch.GetElapsedTime(start, lastArrival).TotalSeconds;
         Report("delivered", $"{delivered / Math.Max(seconds, 1e-9):#,0} frames/s (sum over receivers); {delivered:#,0} of {expected:#,0} in {seconds:0.000} s");
         Report("loss", $"lost {lost}, duplicates or out of order {disordered}, not from another member {stray}");
+        double? cpuPerFrame = daemonPid > 0 ? (after.CpuSeconds - before.CpuSeconds) / Math.Max(delivered, 1) * 1e6 : null;
+        row = new MeshRow(count, delivered / Math.Max(seconds, 1e-9), cpuPerFrame, lost, disordered + stray);
         if (daemonPid > 0)
         {
             double cpu = after.CpuSeconds - before.CpuSeconds;
@@ -162,6 +168,10 @@ internal static class Mesh
 
     private static void Report(string what, string value) => Console.WriteLine($"{what,-28} {value}");
 }
+
+/// <summary>One mesh run: delivered frames/s summed over the receivers, the daemon's CPU µs per
+/// delivered frame (with its pid), frames lost, and frames duplicated, out of order or stray.</summary>
+internal readonly record struct MeshRow(int Guests, double Delivered, double? CpuMicrosPerFrame, long Lost, long Disordered);
 
 /// <summary>What <c>mesh</c> was asked to measure: sockets PREFIX0 to PREFIX{Guests-1}.</summary>
 internal sealed record MeshSettings(string SocketPrefix, int Guests, int Frames, int QueueSize, int DaemonPid, TimeSpan Timeout)

@@ -29,13 +29,32 @@ var dump = new Command("dump", "Print received frames, like candump") { socket, 
 dump.SetAction(r => Run(() => DumpCommand.Run(r.GetValue(socket)!, r.GetValue(count), r.GetValue(timeout), r.GetValue(log), r.GetValue(timestamps))));
 var info = new Command("info", "Show the device's features, configuration and status") { socket };
 info.SetAction(r => Run(() => Commands.Info(r.GetValue(socket)!)));
+var benchSocketA = new Argument<string>("socket") { Description = "The sending guest's socket (not with --mesh)", Arity = ArgumentArity.ZeroOrOne };
+var benchSocketB = new Argument<string>("receiver") { Description = "A second socket on the same bus, for the receiving guest (not with --mesh)", Arity = ArgumentArity.ZeroOrOne };
+var meshCounts = new Option<string>("--mesh") { Description = "Instead: for each guest count in LIST (2 to 64, comma-separated), start the vhost-device-can beside this program with that many sockets on one bus, run mesh on it and print a table", HelpName = "LIST" };
 var bench = new Command("bench", "Measure guest-to-guest throughput and latency through the daemon")
 {
-    socket, socketB, benchFrames, samples, daemonPid, queueSize, idleSeconds, benchTimeout, unpaced, inProcess, idleGuest,
+    benchSocketA, benchSocketB, benchFrames, samples, daemonPid, queueSize, idleSeconds, benchTimeout, unpaced, inProcess, idleGuest, meshCounts,
 };
 bench.SetAction(r => Run(() =>
 {
-    var settings = new BenchmarkSettings(r.GetValue(socket)!, r.GetValue(socketB)!, r.GetValue(benchFrames), r.GetValue(samples),
+    if (r.GetValue(meshCounts) is { } list)
+    {
+        if (r.GetValue(benchSocketA) is not null)
+            throw new CommandFailure(ExitStatus.Usage, "bench --mesh starts its own daemons: give it no sockets");
+        var counts = new List<int>();
+        foreach (string item in list.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(item, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n)
+                || n < Mesh.MinGuests || n > Mesh.MaxGuests)
+                throw new CommandFailure(ExitStatus.Usage, $"--mesh wants guest counts from {Mesh.MinGuests} to {Mesh.MaxGuests}, comma-separated; got '{item}'");
+            counts.Add(n);
+        }
+        return MeshTable.Run(counts, r.GetValue(benchFrames), r.GetValue(queueSize), TimeSpan.FromSeconds(r.GetValue(benchTimeout)));
+    }
+    if (r.GetValue(benchSocketA) is null || r.GetValue(benchSocketB) is null)
+        throw new CommandFailure(ExitStatus.Usage, "bench needs two sockets on one bus (or --mesh LIST)");
+    var settings = new BenchmarkSettings(r.GetValue(benchSocketA)!, r.GetValue(benchSocketB)!, r.GetValue(benchFrames), r.GetValue(samples),
         r.GetValue(daemonPid), r.GetValue(queueSize), r.GetValue(idleSeconds), TimeSpan.FromSeconds(r.GetValue(benchTimeout)), r.GetValue(unpaced), r.GetValue(idleGuest));
     string[] sockets = [settings.SocketA, settings.SocketB, .. settings.IdleGuest is { } idle ? new[] { idle } : []];
     if (sockets.Select(Path.GetFullPath).Distinct().Count() != sockets.Length)

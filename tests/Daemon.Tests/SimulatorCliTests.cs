@@ -48,6 +48,36 @@ public sealed class SimulatorCliTests
         Assert.Contains(option, AssertOneLineFailure(sim, Usage));
     }
 
+    [Theory]
+    [InlineData("1")]
+    [InlineData("2,65")]
+    [InlineData("2,x")]
+    public void Bench_mesh_counts_outside_2_to_64_are_usage_errors(string list)
+    {
+        using var sim = Sim("bench", "--mesh", list);
+        Assert.Contains("--mesh", AssertOneLineFailure(sim, Usage));
+    }
+
+    [Fact]
+    public void Bench_mesh_with_sockets_is_a_usage_error()
+    {
+        using var sim = Sim("bench", "/nonexistent-vdc/a", "/nonexistent-vdc/b", "--mesh", "2");
+        Assert.Contains("no sockets", AssertOneLineFailure(sim, Usage));
+    }
+
+    [Fact]
+    public void Bench_mesh_starts_a_daemon_per_count_and_prints_one_row_each()
+    {
+        using var sim = Sim("bench", "--mesh", "2,3", "--frames", "3000");
+        Assert.Equal(0, sim.WaitForExit(TimeSpan.FromMinutes(2)));
+        // guests, delivered frames/s, daemon CPU per frame, lost, disordered: 2 guests deliver
+        // each of the 3,000 frames once, 3 guests each of 3,000 twice; nothing is lost.
+        Assert.Single(sim.Stdout, l => Regex.IsMatch(l, @"^ +2 +[\d,]+ +[\d.]+ µs +0 +0$"));
+        Assert.Single(sim.Stdout, l => Regex.IsMatch(l, @"^ +3 +[\d,]+ +[\d.]+ µs +0 +0$"));
+        Assert.Single(sim.Stdout, l => l.Contains("3,000 of 3,000", StringComparison.Ordinal));
+        Assert.Single(sim.Stdout, l => l.Contains("6,000 of 6,000", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Bench_on_one_socket_twice_is_a_usage_error()
     {

@@ -14,6 +14,7 @@ internal sealed class SharedBus : IDisposable
 {
     private readonly List<DeviceServer> _servers = [];
     private readonly List<VirtioCanGuest> _guests = [];
+    private readonly List<VirtualCanBusMember> _members = [];
 
     public SharedBus(int devices, bool shared, TimeSpan busyPoll = default)
     {
@@ -24,6 +25,7 @@ internal sealed class SharedBus : IDisposable
         {
             string path = Path.Combine(Path.GetTempPath(), $"vdc-bus-{Guid.NewGuid():N}.sock");
             VirtualCanBusMember member = Bus.Join();
+            _members.Add(member);
             _servers.Add(DeviceServer.Listen(path, new CanDevice(member), Log,
                 new DeviceServerOptions { Name = $"dev{i}", Group = Group }, member));
         }
@@ -34,6 +36,8 @@ internal sealed class SharedBus : IDisposable
     public RecordingLogger Log { get; }
 
     public DeviceServer Server(int index) => _servers[index];
+
+    public VirtualCanBusMember Member(int index) => _members[index];
 
     public string SocketPath(int index) => _servers[index].SocketPath!;
 

@@ -70,6 +70,58 @@ public sealed class SharedLoopTests
     }
 
     [Fact]
+    public void On_the_shared_thread_each_frame_reaches_its_receiver_without_the_receivers_eventfd()
+    {
+        using var bus = new SharedBus(2, shared: true);
+        VirtioCanGuest a = bus.ConnectStarted(0);
+        VirtioCanGuest b = bus.ConnectStarted(1);
+        for (int i = 0; i < Frames; i++) SendOne(a, b, i);
+        // B's member was woken once per frame, always on the bus thread that then read it.
+        Assert.Equal(Frames, bus.Member(1).WakeUpsPosted);
+        Assert.Equal(0, bus.Member(0).WakeUpsPosted);
+    }
+
+    [Fact]
+    public void With_a_thread_per_device_no_wake_up_is_posted()
+    {
+        using var bus = new SharedBus(2, shared: false);
+        VirtioCanGuest a = bus.ConnectStarted(0);
+        VirtioCanGuest b = bus.ConnectStarted(1);
+        for (int i = 0; i < 20; i++) SendOne(a, b, i);
+        Assert.Equal(0, bus.Member(1).WakeUpsPosted);
+    }
+
+    [Fact]
+    public void A_receiver_that_pauses_on_the_shared_thread_gets_every_frame_once_it_reads_again()
+    {
+        // More than B's receive queue and backlog hold: B's device stops reading its member while
+        // wake-ups are still posted to it; they must reach it through the eventfd once it reads.
+        const int count = 3000;
+        using var bus = new SharedBus(2, shared: true);
+        VirtioCanGuest a = bus.ConnectStarted(0);
+        VirtioCanGuest b = bus.ConnectStarted(1);
+        var sender = new Thread(() =>
+        {
+            for (int i = 0; i < count;)
+            {
+                if (a.TrySend(Frame(i))) { i++; continue; }
+                a.Flush();
+                if (a.CollectTxCompletions() == 0) a.WaitForTx(TimeSpan.FromMilliseconds(100));
+            }
+            a.Flush();
+        });
+        sender.Start();
+        // Well within the overrun bound, so B is held up, not overrun.
+        Thread.Sleep(10);
+        List<CanFrame> received = DeviceHarness.ReceiveFrames(b, count);
+        sender.Join();
+        Assert.Equal(count, received.Count);
+        for (int i = 0; i < count; i++) Assert.Equal(Frame(i), received[i]);
+        Assert.Equal(0, bus.Member(1).Dropped);
+        Assert.True(bus.Member(1).WakeUpsPosted > 0);
+    }
+
+    [Fact]
     public void The_shared_thread_sleeps_while_the_bus_is_idle()
     {
         using var bus = new SharedBus(3, shared: true);

@@ -116,6 +116,11 @@ public sealed partial class FaultInjectingTransport : ICanTransport
         }
     }
 
+    /// <summary>Passed to the inner transport: its wake-ups from the handler's own thread reach the
+    /// handler, whose read handler calls <see cref="Receive"/> here; whatever this layer holds back
+    /// meanwhile is settled through the inner eventfd, which this layer's epoll watches.</summary>
+    public void SetReadinessHandler(IReadinessHandler? handler) => _inner.SetReadinessHandler(handler);
+
     /// <summary>The rules in force, or about to be (any thread). Their seed is the one in use.</summary>
     public FaultRules Rules => Volatile.Read(ref _pendingRules) ?? _rules;
 
