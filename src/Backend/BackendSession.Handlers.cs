@@ -216,7 +216,7 @@ public sealed partial class BackendSession
         if (ring.IsLive) RunDevice(static (d, i) => d.QueueStopping(i), ring.Index);
         ring.Started = false;
         ushort next = ring.Queue.NextAvailable;
-        if (ring.Kick is { } kick) _epoll.Remove(kick.Fd);
+        if (ring.Kick is { } kick) _watched.Remove(kick.Fd);
         ring.SetKick(null);
         ring.SetCall(null);
         // docs/spec/vhost-user.md §10.3: a stop followed by a start is the guest's reset of the device; without
@@ -250,14 +250,14 @@ public sealed partial class BackendSession
                 // refused, with the ring left as it was.
                 try
                 {
-                    _epoll.Add(fd.Fd, (ulong)ring.Index);
+                    _watched.Add(fd.Fd, (ulong)ring.Index);
                 }
                 catch (SyscallException e)
                 {
                     fd.Dispose();
                     throw Refuse(VhostUserError.InvalidPayload, $"queue {ring.Index}: the kick fd cannot be polled: {e.Message}");
                 }
-                if (ring.Kick is { } old) _epoll.Remove(old.Fd);
+                if (ring.Kick is { } old) _watched.Remove(old.Fd);
                 ring.SetKick(fd);
                 bool wasLive = ring.IsLive;
                 ring.Started = true;

@@ -22,7 +22,7 @@ public sealed partial class BackendSession : IDisposable
     private readonly ulong _connectionToken;
     /// <summary>Part of a message has come; the socket is watched edge-triggered until the rest does.</summary>
     private bool _waitingForRest;
-    private readonly Epoll _epoll;
+    private readonly WatchedFds _watched;
     private readonly VhostUserConnection _connection;
     private readonly Vring[] _vrings;
     private readonly byte[] _payload = new byte[MessageHeader.MaxPayload];
@@ -41,7 +41,7 @@ public sealed partial class BackendSession : IDisposable
         public byte Status;
     }
 
-    /// <summary>Takes <paramref name="socket"/> and watches it in <paramref name="epoll"/> with
+    /// <summary>Takes <paramref name="socket"/> and watches it in <paramref name="fds"/> with
     /// <paramref name="connectionToken"/>; kick fds are watched with their queue index as token.</summary>
     /// <summary>See <see cref="DeviceEventLoop.AllowUnsealedMemory"/>.</summary>
     public bool AllowUnsealedMemory { get; init; }
@@ -55,11 +55,11 @@ public sealed partial class BackendSession : IDisposable
     internal bool HasSpoken { get; private set; }
 
     /// <param name="sharedThread">See <see cref="DeviceEventLoop.SharedThread"/>.</param>
-    internal BackendSession(UnixSocket socket, IVhostUserDevice device, Epoll epoll, ulong connectionToken, ILogger logger, string name,
+    internal BackendSession(UnixSocket socket, IVhostUserDevice device, WatchedFds fds, ulong connectionToken, ILogger logger, string name,
         bool sharedThread = false)
     {
         _device = device;
-        _epoll = epoll;
+        _watched = fds;
         _sharedThread = sharedThread;
         _connectionToken = connectionToken;
         Logger = logger;
@@ -72,7 +72,7 @@ public sealed partial class BackendSession : IDisposable
         // Read now: a peer that has already closed again leaves its pid, not its name, in /proc.
         Identity = socket.Identify();
         Peer = Identity is { } identity ? $"pid {identity.Pid} ({identity.Command}), uid {identity.Uid}" : "unknown peer";
-        _epoll.Add(socket.Fd, connectionToken, Libc.EPOLLIN | Libc.EPOLLRDHUP);
+        _watched.Add(socket.Fd, connectionToken, Libc.EPOLLIN | Libc.EPOLLRDHUP);
     }
 
     public ILogger Logger { get; }
@@ -165,7 +165,7 @@ public sealed partial class BackendSession : IDisposable
         if (whole == _waitingForRest)
         {
             _waitingForRest = !whole;
-            _epoll.Modify(socket.Fd, _connectionToken, Libc.EPOLLIN | Libc.EPOLLRDHUP | (whole ? 0 : Libc.EPOLLET));
+            _watched.Modify(socket.Fd, _connectionToken, Libc.EPOLLIN | Libc.EPOLLRDHUP | (whole ? 0 : Libc.EPOLLET));
         }
         return whole;
     }
@@ -202,7 +202,7 @@ public sealed partial class BackendSession : IDisposable
         for (int i = 0; i < _vrings.Length; i++)
         {
             if (_vrings[i].IsLive) RunDevice(static (d, q) => d.QueueStopping(q), i);
-            if (_vrings[i].Kick is { } kick) _epoll.Remove(kick.Fd);
+            if (_vrings[i].Kick is { } kick) _watched.Remove(kick.Fd);
             _vrings[i].Started = false;
         }
     }
@@ -226,7 +226,7 @@ public sealed partial class BackendSession : IDisposable
         foreach (var ring in _vrings) ring.Dispose();
         _backendChannel?.Dispose();
         SwapMemory(GuestMemory.Empty);
-        _epoll.Remove(_connection.Socket.Fd);
+        _watched.Remove(_connection.Socket.Fd);
         _connection.Dispose();
         _fds.Dispose();
     }

@@ -28,11 +28,14 @@ public sealed partial class DeviceEventLoop
         for (int i = 0; i < _deferredCount; i++)
             if (_deferred[i] == token) return;
         if (_deferredCount == _deferred.Length) throw new InvalidOperationException($"more than {MaxDeferredEvents} kinds of deferred event");
+        // The group runs its loops' deferred events in the order the loops first asked.
+        if (_deferredCount == 0) DeferredEventsPending?.Invoke(this);
         _deferred[_deferredCount++] = token;
     }
 
-    /// <summary>Whether a device event waits to run on this thread (<see cref="RunAfterThisEvent"/>).</summary>
-    internal bool HasDeferredEvents => _deferredCount > 0;
+    /// <summary>Set by the group that serves the loop: told when the loop, with none waiting, is
+    /// asked for a deferred event. On the serving thread.</summary>
+    internal Action<DeviceEventLoop>? DeferredEventsPending { get; set; }
 
     /// <summary>Serving thread: runs the deferred device events, oldest first, including those they
     /// ask for in turn. Each runs whether or not the front-end is still there: the device settles

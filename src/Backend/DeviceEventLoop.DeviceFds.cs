@@ -14,20 +14,20 @@ public sealed partial class DeviceEventLoop
     public void RegisterFd(int fd, ulong token, uint events)
     {
         if (token < FirstDeviceToken) throw new ArgumentOutOfRangeException(nameof(token), "device tokens start at FirstDeviceToken");
-        _epoll.Add(fd, token, events);
+        _fds.Add(fd, token, events);
         _deviceFds.Add(new DeviceFd(fd, token, events, Silenced: false));
     }
 
     public void ModifyFd(int fd, ulong token, uint events)
     {
         int index = IndexOfFd(fd);
-        if (index < 0 || !_deviceFds[index].Silenced) _epoll.Modify(fd, token, events);
+        if (index < 0 || !_deviceFds[index].Silenced) _fds.Modify(fd, token, events);
         if (index >= 0) _deviceFds[index] = _deviceFds[index] with { Token = token, Events = events };
     }
 
     public void UnregisterFd(int fd)
     {
-        _epoll.Remove(fd);
+        _fds.Remove(fd);
         int index = IndexOfFd(fd);
         if (index >= 0) _deviceFds.RemoveAt(index);
     }
@@ -54,7 +54,7 @@ public sealed partial class DeviceEventLoop
             index = IndexOfToken(token);
             if (index >= 0)
             {
-                _epoll.Remove(_deviceFds[index].Fd);
+                _fds.Remove(_deviceFds[index].Fd);
                 _deviceFds[index] = _deviceFds[index] with { Silenced = true };
             }
             Logger.LogError(e, "{Name}: device failed handling event {Token:x}; its fd is not watched again until the next front-end connects", Name, token);
@@ -69,7 +69,7 @@ public sealed partial class DeviceEventLoop
         {
             DeviceFd entry = _deviceFds[i];
             if (!entry.Silenced) continue;
-            _epoll.Add(entry.Fd, entry.Token, entry.Events);
+            _fds.Add(entry.Fd, entry.Token, entry.Events);
             _deviceFds[i] = entry with { Silenced = false };
         }
     }

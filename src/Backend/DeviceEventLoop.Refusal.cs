@@ -32,7 +32,7 @@ public sealed partial class DeviceEventLoop
         if (_refused is not null) CloseRefused();
         _refused = newcomer;
         _refusedPeer = newcomer.DescribePeer();
-        _epoll.Add(newcomer.Fd, _refusedToken, Libc.EPOLLIN | Libc.EPOLLRDHUP);
+        _fds.Add(newcomer.Fd, _refusedToken, Libc.EPOLLIN | Libc.EPOLLRDHUP);
     }
 
     /// <summary>The held connection sent something or hung up (every event it is watched for
@@ -50,7 +50,7 @@ public sealed partial class DeviceEventLoop
             Logger.LogWarning("{Name}: refused a second front-end ({Peer}): one is already attached", Name, _refusedPeer);
         else
             Logger.LogDebug("{Name}: a connection from {Peer} closed without a message while a front-end is attached (probe?)", Name, _refusedPeer);
-        _epoll.Remove(refused.Fd);
+        _fds.Remove(refused.Fd);
         refused.Dispose();
     }
 
@@ -69,7 +69,7 @@ public sealed partial class DeviceEventLoop
     private void DisposeRefused()
     {
         if (_refused is null) return;
-        _epoll.Remove(_refused.Fd);
+        _fds.Remove(_refused.Fd);
         _refused.Dispose();
         _refused = null;
     }

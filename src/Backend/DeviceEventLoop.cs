@@ -21,7 +21,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
 
     private readonly IVhostUserDevice _device;
     private readonly UnixSocket _listener;
-    private readonly Epoll _epoll = new();
+    private readonly WatchedFds _fds = new();
     private readonly EventFd _exit = new();
     private readonly ulong _exitToken;
     private readonly ulong _listenerToken;
@@ -54,10 +54,10 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         _livenessToken = _exitToken + 4;
         _requestToken = _exitToken + 5;
         _listener.Descriptor.SetNonBlocking(true);
-        _epoll.Add(_exit.Fd, _exitToken);
-        _epoll.Add(_liveness.Fd, _livenessToken);
-        _epoll.Add(_requestSignal.Fd, _requestToken);
-        _epoll.Add(_listener.Fd, _listenerToken);
+        _fds.Add(_exit.Fd, _exitToken);
+        _fds.Add(_liveness.Fd, _livenessToken);
+        _fds.Add(_requestSignal.Fd, _requestToken);
+        _fds.Add(_listener.Fd, _listenerToken);
     }
 
     public string Name { get; }
@@ -150,7 +150,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         while (!_stopRequested)
         {
             bool polling = pollTicks != 0 && Stopwatch.GetTimestamp() < pollUntil;
-            int count = _epoll.Wait(events, polling ? 0 : -1);
+            int count = _fds.Wait(events, polling ? 0 : -1);
             // Written by this thread only; other threads just read them.
             if (polling) Volatile.Write(ref _pollingWaits, _pollingWaits + 1);
             else Volatile.Write(ref _sleepingWaits, _sleepingWaits + 1);
@@ -164,22 +164,24 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
     /// <summary>Events taken from this loop's epoll set per turn.</summary>
     internal const int EventBatch = 32;
 
-    /// <summary>This loop's epoll set, readable while any of its fds has an event: what a
-    /// <see cref="DeviceLoopGroup"/> watches to know the loop has work.</summary>
-    internal int PollFd => _epoll.Fd;
-
     /// <summary>Whether <see cref="Stop"/> was asked.</summary>
     internal bool StopRequested => _stopRequested;
 
     /// <summary>First thing on the thread that serves the loop, before any turn.</summary>
     internal void Begin() => _device.Attach(this);
 
-    /// <summary>One turn without sleeping: handles what is ready now (for a <see cref="DeviceLoopGroup"/>).</summary>
-    internal void TurnWithoutSleeping(Span<Libc.EpollEvent> events)
+    /// <summary>Before a <see cref="DeviceLoopGroup"/>'s thread serves the loop: its fds move into
+    /// the group's epoll set, their tokens tagged with <paramref name="tag"/>.</summary>
+    internal void JoinGroup(Epoll set, ulong tag) => _fds.JoinGroup(set, tag);
+
+    /// <summary>After its last turn in a group: its fds move back into its own set.</summary>
+    internal void LeaveGroup() => _fds.LeaveGroup();
+
+    /// <summary>One turn on a group's thread: the events the group's epoll set reported for this
+    /// loop, tags already taken off.</summary>
+    internal void Turn(Span<Libc.EpollEvent> events)
     {
-        if (_stopRequested) return;
-        Dispatch(events[.._epoll.Wait(events, 0)]);
-        RunDeferredEvents();
+        if (!_stopRequested) Dispatch(events);
     }
 
     /// <summary>Last thing on the thread that served the loop: the front-end is let go.</summary>
@@ -231,7 +233,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
             return;
         }
         if (socket is null) return;
-        _session = new BackendSession(socket, _device, _epoll, _connectionToken, Logger, Name, SharedThread)
+        _session = new BackendSession(socket, _device, _fds, _connectionToken, Logger, Name, SharedThread)
         {
             AllowUnsealedMemory = AllowUnsealedMemory,
             Spoke = OnFrontendSpoke,
@@ -307,7 +309,7 @@ public sealed partial class DeviceEventLoop : IDeviceContext, IDisposable
         if (_session is not null) DropSession("disposed");
         DisposeRefused();
         foreach (var ring in _idleRings) ring.Dispose();
-        _epoll.Dispose();
+        _fds.Dispose();
         _exit.Dispose();
         _liveness.Dispose();
         _requestSignal.Dispose();

@@ -7,13 +7,14 @@ namespace VhostDeviceCan.Backend;
 
 /// <summary>
 /// Several <see cref="DeviceEventLoop"/>s served by one thread: devices that pass frames to each
-/// other (the guests of one virtual bus) then hand a frame on within one turn. The thread sleeps
-/// in epoll_wait on the loops' own epoll sets (an epoll fd is readable while its set has an
-/// event); when it wakes it gives each ready loop one turn, and what one loop's turn made ready in
+/// other (the guests of one virtual bus) then hand a frame on within one turn. The loops' fds all
+/// sit in the group's one epoll set, each token tagged with its loop, so the thread sleeps in one
+/// epoll_wait and learns from it which loops have work and what; what one loop's turn made ready in
 /// another (a frame published into a member's inbox) is posted to that loop on this thread and
 /// handled in the same wake-up, without its eventfd (<see cref="DeviceEventLoop.RunAfterThisEvent"/>).
 /// A frame from guest A to guest B thus costs the daemon one wake-up (A's kick) instead of two
-/// (A's loop, then B's loop), and no system call beyond A's kick and the two guests' calls.
+/// (A's loop, then B's loop), and no system call beyond the one epoll_wait, A's kick and the two
+/// guests' calls.
 /// </summary>
 /// <remarks>
 /// Every loop's work stays what it was, one loop at a time, on one thread: a device never sees
@@ -34,6 +35,9 @@ public sealed class DeviceLoopGroup : IDisposable
     private readonly ILogger _logger;
     private readonly Thread _thread;
     private Member[] _members = [];
+    // The group's thread only: loops with deferred events, in the order they first asked. Sized
+    // for many loops, so that queueing allocates nothing.
+    private readonly Queue<DeviceEventLoop> _deferredLoops = new(64);
     private ulong _nextToken = 1;
     private volatile bool _stopRequested;
     private long _sleepingWaits;
@@ -45,6 +49,9 @@ public sealed class DeviceLoopGroup : IDisposable
         public DeviceEventLoop Loop { get; } = loop;
         public ulong Token { get; } = token;
         public ManualResetEventSlim Left { get; } = new();
+
+        /// <summary>Its last turn has begun (under the membership lock).</summary>
+        public bool Retiring { get; set; }
     }
 
     /// <summary>A group whose thread is called <paramref name="threadName"/> (cut to
@@ -85,9 +92,12 @@ public sealed class DeviceLoopGroup : IDisposable
             Member[] members = [.. _members, member];
             // Release: the member is complete before the group's thread can read it.
             Volatile.Write(ref _members, members);
-            _epoll.Add(loop.PollFd, member.Token);
+            // Its fds join the group's set only now, so that the thread finds the loop among
+            // its members for every event it reports.
+            loop.JoinGroup(_epoll, member.Token);
             // Only now may its device take wake-ups on the group's thread without its eventfd
             // (RunAfterThisEvent): the thread then finds the loop among its members.
+            loop.DeferredEventsPending = _deferredLoops.Enqueue;
             loop.ServingThreadId = _thread.ManagedThreadId;
             if (!_started)
             {
@@ -122,42 +132,56 @@ public sealed class DeviceLoopGroup : IDisposable
             if (polling) Volatile.Write(ref _pollingWaits, _pollingWaits + 1);
             else Volatile.Write(ref _sleepingWaits, _sleepingWaits + 1);
             if (count > 0 && pollTicks != 0) pollUntil = Stopwatch.GetTimestamp() + pollTicks;
-            // Acquire: pairs with the release in Add.
-            Member[] members = Volatile.Read(ref _members);
-            for (int i = 0; i < count && !_stopRequested; i++)
+            HandleEvents(ready[..count], events);
+            RunDeferredEvents();
+        }
+    }
+
+    /// <summary>
+    /// Gives each loop with events in <paramref name="ready"/> one turn with all of its events, in
+    /// the order of its first: a loop handles a batch as on its own thread (a front-end's hang-up
+    /// before the next connection on its listener). <paramref name="scratch"/> holds one loop's
+    /// events with their tags taken off.
+    /// </summary>
+    private void HandleEvents(Span<Libc.EpollEvent> ready, Span<Libc.EpollEvent> scratch)
+    {
+        for (int i = 0; i < ready.Length && !_stopRequested; i++)
+        {
+            ulong tag = ready[i].Data >> WatchedFds.TagShift;
+            // The exit eventfd (0), or a loop's events already handled (marked 0 below).
+            if (tag == 0) continue;
+            int count = 0;
+            for (int j = i; j < ready.Length; j++)
             {
-                ulong token = ready[i].Data;
-                if (token == 0) continue;
-                Member? member = Find(members, token);
-                if (member is null) continue;
-                if (member.Loop.StopRequested) Retire(member);
-                else member.Loop.TurnWithoutSleeping(events);
+                if (ready[j].Data >> WatchedFds.TagShift != tag) continue;
+                scratch[count++] = new Libc.EpollEvent { Events = ready[j].Events, Data = ready[j].Data & WatchedFds.TokenMask };
+                ready[j].Data = 0;
             }
-            RunDeferredEvents(Volatile.Read(ref _members));
+            // Acquire: pairs with the release in Add. A loop retired earlier in this batch is gone.
+            Member? member = Find(Volatile.Read(ref _members), tag);
+            if (member is null) continue;
+            if (member.Loop.StopRequested) Retire(member);
+            else member.Loop.Turn(scratch[..count]);
         }
     }
 
     /// <summary>
     /// What a turn made ready in another loop of this thread (a frame published into a member's
     /// inbox) was posted to that loop instead of its eventfd: served now, in the same wake-up, with
-    /// no system call. Anything else a turn made ready (an eventfd or timer another way) is in
-    /// the group's epoll set, so the next epoll_wait returns at once without sleeping.
+    /// no system call, loop by loop in the order they were asked, so that a receiver's delivery
+    /// posted during a sender's turn comes before what the sender put off until after it (its
+    /// guest's TX-completion signal). Anything else a turn made ready (an eventfd or timer another
+    /// way) is in the group's epoll set, so the next epoll_wait returns at once without sleeping.
     /// </summary>
-    private void RunDeferredEvents(Member[] members)
+    private void RunDeferredEvents()
     {
-        bool ran;
-        do
+        while (!_stopRequested && _deferredLoops.TryDequeue(out DeviceEventLoop? loop))
         {
-            ran = false;
-            foreach (Member member in members)
-            {
-                if (!member.Loop.HasDeferredEvents || _stopRequested) continue;
-                if (member.Loop.StopRequested) Retire(member);
-                else member.Loop.RunDeferredEvents();
-                ran = true;
-            }
+            Member? member = Find(Volatile.Read(ref _members), loop);
+            if (member is null) continue;
+            if (loop.StopRequested) Retire(member);
+            else loop.RunDeferredEvents();
         }
-        while (ran && !_stopRequested);
     }
 
     private static Member? Find(Member[] members, ulong token)
@@ -167,14 +191,20 @@ public sealed class DeviceLoopGroup : IDisposable
         return null;
     }
 
+    private static Member? Find(Member[] members, DeviceEventLoop loop)
+    {
+        foreach (Member member in members)
+            if (ReferenceEquals(member.Loop, loop)) return member;
+        return null;
+    }
+
     /// <summary>Group thread (or after it ended): the loop's last turn, as at the end of its own thread.</summary>
     private void Retire(Member member)
     {
         lock (_membershipLock)
         {
-            if (Array.IndexOf(_members, member) < 0) return;
-            _epoll.Remove(member.Loop.PollFd);
-            Volatile.Write(ref _members, [.. _members.Where(m => !ReferenceEquals(m, member))]);
+            if (member.Retiring || Array.IndexOf(_members, member) < 0) return;
+            member.Retiring = true;
         }
         try
         {
@@ -184,8 +214,15 @@ public sealed class DeviceLoopGroup : IDisposable
         {
             _logger.LogError(e, "{Name}: letting the front-end go failed", member.Loop.Name);
         }
+        // Whatever it still watches leaves the group's set; events of it already taken find no member.
+        member.Loop.LeaveGroup();
         // No longer served here: later wake-ups go through the eventfd again.
         member.Loop.ServingThreadId = 0;
+        member.Loop.DeferredEventsPending = null;
+        // Only now, with its last turn over: WaitForExit finds the member until then, so nobody
+        // disposes the loop while this thread still lets its front-end go.
+        lock (_membershipLock)
+            Volatile.Write(ref _members, [.. _members.Where(m => !ReferenceEquals(m, member))]);
         member.Left.Set();
     }
 

@@ -161,6 +161,9 @@ public sealed partial class CanDevice : IVhostUserDevice, IDisposable
             case LocalReadToken:
                 ReceivePosted();
                 break;
+            case TxSignalToken:
+                SignalDueTxCompletions();
+                break;
             case TransportWriteToken:
                 RetryHeldTx();
                 break;

@@ -16,13 +16,17 @@ public class VirtualCanBusWakeTests
 {
     private const int FramesPerSender = 60_000;
     private static readonly TimeSpan Silence = TimeSpan.FromSeconds(2);
+    // A starved receiver must not be marked overrun (it would lose frames by design), and the
+    // senders, which never read, have room for everything the others send.
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private const int SenderInbox = 1 << 16;
 
     [Fact]
     public void A_member_read_on_its_own_thread_misses_no_wake_up_from_senders_on_other_threads()
     {
-        var bus = new VirtualCanBus("wake-" + Guid.NewGuid().ToString("N"));
+        var bus = new VirtualCanBus("wake-" + Guid.NewGuid().ToString("N")) { OverrunAfter = Patience };
         using var receiver = bus.Join(inboxCapacity: 8);
-        var senders = new[] { bus.Join(inboxCapacity: 2), bus.Join(inboxCapacity: 2) };
+        var senders = new[] { bus.Join(SenderInbox), bus.Join(SenderInbox) };
         using var noise = new CpuNoise(Environment.ProcessorCount + 2);
 
         string? failure = null;
@@ -46,10 +50,10 @@ public class VirtualCanBusWakeTests
     [Fact]
     public void A_member_woken_both_on_its_readers_thread_and_from_other_threads_misses_no_wake_up()
     {
-        var bus = new VirtualCanBus("wake-local-" + Guid.NewGuid().ToString("N"));
+        var bus = new VirtualCanBus("wake-local-" + Guid.NewGuid().ToString("N")) { OverrunAfter = Patience };
         using var receiver = bus.Join(inboxCapacity: 8);
-        using var neighbour = bus.Join(inboxCapacity: 1 << 16);
-        var foreign = bus.Join(inboxCapacity: 2);
+        using var neighbour = bus.Join(SenderInbox);
+        var foreign = bus.Join(SenderInbox);
         using var noise = new CpuNoise(Environment.ProcessorCount + 1);
         var handler = new ThisThreadHandler();
         receiver.SetReadinessHandler(handler);
