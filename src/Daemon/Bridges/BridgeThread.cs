@@ -55,8 +55,8 @@ public abstract class BridgeThread<TSpec, TCounters> : IBridge
     }
 
     /// <summary>Makes the bridge with <paramref name="create"/> and starts its thread; when it
-    /// cannot be made, closes what was <paramref name="opened"/> for it.</summary>
-    private protected static TBridge Started<TBridge>(IDisposable? opened, Func<TBridge> create)
+    /// cannot be made or started, <paramref name="undo"/> closes what was opened for it.</summary>
+    private protected static TBridge Started<TBridge>(Action undo, Func<TBridge> create)
         where TBridge : BridgeThread<TSpec, TCounters>
     {
         try
@@ -67,7 +67,7 @@ public abstract class BridgeThread<TSpec, TCounters> : IBridge
         }
         catch
         {
-            opened?.Dispose();
+            undo();
             throw;
         }
     }

@@ -36,8 +36,9 @@ public abstract class BusMemberBridge<TSpec, TCounters> : BridgeThread<TSpec, TC
     private protected sealed override void HandleEvent(ulong token, uint events)
     {
         if (token == BusToken) DrainBus();
-        else if (token == RoomToken && DeliverPending()) ReadFarSide();
         else if (token != RoomToken) HandleFarSide(token, events);
+        // The bus has room again: what waits goes on, and the far side is read again once all went.
+        else if (DeliverPending()) ReadFarSide();
     }
 
     /// <summary>Everything the bus has for the far side (or as much as it takes now).</summary>
@@ -52,20 +53,15 @@ public abstract class BusMemberBridge<TSpec, TCounters> : BridgeThread<TSpec, TC
     /// <summary>Joins the bus, makes the bridge with the member and starts its thread; when it
     /// cannot be made, leaves the bus and closes what was <paramref name="opened"/> for it.</summary>
     private protected static TBridge JoinAndStart<TBridge>(TSpec spec, IDisposable? opened, Func<VirtualCanBusMember, TBridge> create)
-        where TBridge : BusMemberBridge<TSpec, TCounters> =>
-        Started(opened, () =>
+        where TBridge : BusMemberBridge<TSpec, TCounters>
+    {
+        VirtualCanBusMember? member = null;
+        return Started(() =>
         {
-            VirtualCanBusMember member = VirtualCanBus.Get(spec.Bus).Join();
-            try
-            {
-                return create(member);
-            }
-            catch
-            {
-                member.Dispose();
-                throw;
-            }
-        });
+            member?.Dispose();
+            opened?.Dispose();
+        }, () => create(member = VirtualCanBus.Get(spec.Bus).Join()));
+    }
 
     /// <summary>
     /// Puts the waiting frames on the bus, and then those <see cref="DecodeMore"/> adds, until none

@@ -71,7 +71,7 @@ public sealed partial class SocketcandBridge : BridgeThread<SocketcandSpec, Sock
     public static SocketcandBridge Start(SocketcandSpec spec, ILogger log, string threadName)
     {
         Socket listener = Listen(spec.Listen, 16);
-        return Started(listener, () =>
+        return Started(listener.Dispose, () =>
         {
             // The bus exists from now on, as it does for a guest's device or another bridge.
             VirtualCanBus.Get(spec.Bus);
