@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
