@@ -5,7 +5,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using VhostDeviceCan.Can;
-using static VhostDeviceCan.Daemon.Tests.BridgeTests;
+using static VhostDeviceCan.Daemon.Tests.BridgeDaemons;
 using static VhostDeviceCan.Daemon.Tests.Traffic;
 
 namespace VhostDeviceCan.Daemon.Tests;

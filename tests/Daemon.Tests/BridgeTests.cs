@@ -1,9 +1,9 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Can.Cannelloni;
 using VhostDeviceCan.Guest;
+using static VhostDeviceCan.Daemon.Tests.BridgeDaemons;
 using static VhostDeviceCan.Daemon.Tests.Traffic;
 
 namespace VhostDeviceCan.Daemon.Tests;
@@ -12,43 +12,6 @@ namespace VhostDeviceCan.Daemon.Tests;
 /// daemons, real sockets and simulated guests.</summary>
 public sealed class BridgeTests
 {
-
-    /// <summary>A UDP port nothing is bound to right now (bound and released at once).</summary>
-    internal static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
-
-    internal static string Bridge(int bind, int peer) =>
-        string.Create(CultureInfo.InvariantCulture, $"vbus:default=cannelloni-udp:{bind}@127.0.0.1:{peer}");
-
-    internal static DaemonProcess Bridged(int guests, params string[] bridges)
-    {
-        var daemon = DaemonProcess.Start(guests, bridges.SelectMany(b => new[] { "--bridge", b }));
-        foreach (string bridge in bridges) daemon.Process.WaitForLog("bridge .*: listening on 127.0.0.1:");
-        return daemon;
-    }
-
-    /// <summary>Asks for the SIGUSR2 report until a bridge line matches <paramref name="pattern"/>.</summary>
-    private static void ReportShows(DaemonProcess daemon, string pattern)
-    {
-        for (int attempt = 0; attempt < 20; attempt++)
-        {
-            daemon.Signal("USR2");
-            try
-            {
-                daemon.Process.WaitForLog("SIGUSR2: bridge .*" + pattern, TimeSpan.FromMilliseconds(500));
-                return;
-            }
-            catch (TimeoutException)
-            {
-            }
-        }
-        Assert.Fail($"no report line matching {pattern}:\n{daemon.Output}");
-    }
-
     [Fact]
     public void Two_daemons_carry_every_frame_kind_both_ways_in_order_with_none_lost_or_repeated()
     {

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
-using static VhostDeviceCan.Daemon.Tests.BridgeTests;
+using static VhostDeviceCan.Daemon.Tests.BridgeDaemons;
 using static VhostDeviceCan.Daemon.Tests.Traffic;
 
 namespace VhostDeviceCan.Daemon.Tests;

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 using VhostDeviceCan.Can;
+using static VhostDeviceCan.Daemon.Tests.BridgeDaemons;
 using static VhostDeviceCan.Daemon.Tests.Traffic;
 
 namespace VhostDeviceCan.Daemon.Tests;
@@ -13,35 +14,6 @@ namespace VhostDeviceCan.Daemon.Tests;
 /// real daemon and simulated guests; and clients that misbehave.</summary>
 public sealed class SocketcandProtocolTests
 {
-    private static DaemonProcess Served(int guests, out int port)
-    {
-        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
-        var daemon = DaemonProcess.Start(guests, ["--bridge", string.Create(CultureInfo.InvariantCulture, $"vbus:default=socketcand:{port}")]);
-        daemon.Process.WaitForLog("bridge .*: socketcand listening on 127.0.0.1:");
-        return daemon;
-    }
-
-    private static void ReportShows(DaemonProcess daemon, string pattern)
-    {
-        for (int attempt = 0; attempt < 20; attempt++)
-        {
-            daemon.Signal("USR2");
-            try
-            {
-                daemon.Process.WaitForLog("SIGUSR2: bridge .*" + pattern, TimeSpan.FromMilliseconds(500));
-                return;
-            }
-            catch (TimeoutException)
-            {
-            }
-        }
-        Assert.Fail($"no report line matching {pattern}:\n{daemon.Output}");
-    }
-
     [Fact]
     public void A_wrong_bus_name_gets_the_error_reply_and_the_connection_is_closed()
     {

@@ -1,9 +1,8 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Guest;
+using static VhostDeviceCan.Daemon.Tests.BridgeDaemons;
 using static VhostDeviceCan.Daemon.Tests.Traffic;
 
 namespace VhostDeviceCan.Daemon.Tests;
@@ -13,39 +12,6 @@ namespace VhostDeviceCan.Daemon.Tests;
 public sealed class SocketcandTests
 {
     private const uint StartMark = 0x7FE;
-
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
-
-    /// <summary>A daemon with <paramref name="guests"/> devices on vbus:default, served over socketcand; its port.</summary>
-    private static DaemonProcess Served(int guests, out int port)
-    {
-        port = FreePort();
-        var daemon = DaemonProcess.Start(guests, ["--bridge", string.Create(CultureInfo.InvariantCulture, $"vbus:default=socketcand:{port}")]);
-        daemon.Process.WaitForLog("bridge .*: socketcand listening on 127.0.0.1:");
-        return daemon;
-    }
-
-    private static void ReportShows(DaemonProcess daemon, string pattern)
-    {
-        for (int attempt = 0; attempt < 20; attempt++)
-        {
-            daemon.Signal("USR2");
-            try
-            {
-                daemon.Process.WaitForLog("SIGUSR2: bridge .*" + pattern, TimeSpan.FromMilliseconds(500));
-                return;
-            }
-            catch (TimeoutException)
-            {
-            }
-        }
-        Assert.Fail($"no report line matching {pattern}:\n{daemon.Output}");
-    }
 
     private static ChildProcess Python(int port, params string[] arguments)
     {

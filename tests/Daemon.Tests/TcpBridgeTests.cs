@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using VhostDeviceCan.Can;
 using VhostDeviceCan.Can.Cannelloni;
 using VhostDeviceCan.Guest;
+using static VhostDeviceCan.Daemon.Tests.BridgeDaemons;
 using static VhostDeviceCan.Daemon.Tests.Traffic;
 
 namespace VhostDeviceCan.Daemon.Tests;
@@ -14,27 +15,11 @@ public sealed class TcpBridgeTests
 {
     private const string Handshake = "43 41 4E 4E 45 4C 4C 4F 4E 49 76 31";
 
-    /// <summary>A TCP port nothing listens on right now (bound and released at once).</summary>
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
+    private static DaemonProcess Server(int guests, int port) =>
+        WithBridge(guests, string.Create(CultureInfo.InvariantCulture, $"vbus:default=cannelloni-tcp-server:{port}"), "listening on 127.0.0.1:");
 
-    private static DaemonProcess Server(int guests, int port)
-    {
-        var daemon = DaemonProcess.Start(guests, ["--bridge", string.Create(CultureInfo.InvariantCulture, $"vbus:default=cannelloni-tcp-server:{port}")]);
-        daemon.Process.WaitForLog("bridge .*: listening on 127.0.0.1:");
-        return daemon;
-    }
-
-    private static DaemonProcess Client(int guests, int port)
-    {
-        var daemon = DaemonProcess.Start(guests, ["--bridge", string.Create(CultureInfo.InvariantCulture, $"vbus:default=cannelloni-tcp-client:127.0.0.1:{port}")]);
-        daemon.Process.WaitForLog("bridge .*: connecting to 127.0.0.1:");
-        return daemon;
-    }
+    private static DaemonProcess Client(int guests, int port) =>
+        WithBridge(guests, string.Create(CultureInfo.InvariantCulture, $"vbus:default=cannelloni-tcp-client:127.0.0.1:{port}"), "connecting to 127.0.0.1:");
 
     private static int PeerUps(DaemonProcess daemon) =>
         daemon.Log.Snapshot().Count(l => l.Contains(": peer up", StringComparison.Ordinal));
@@ -44,24 +29,6 @@ public sealed class TcpBridgeTests
         DateTime deadline = DateTime.UtcNow + Patience;
         while (PeerUps(daemon) < count && DateTime.UtcNow < deadline) Thread.Sleep(20);
         Assert.True(PeerUps(daemon) >= count, $"peer up {PeerUps(daemon)} times, not {count}:\n{daemon.Output}");
-    }
-
-    /// <summary>Asks for the SIGUSR2 report until a bridge line matches <paramref name="pattern"/>.</summary>
-    private static void ReportShows(DaemonProcess daemon, string pattern)
-    {
-        for (int attempt = 0; attempt < 20; attempt++)
-        {
-            daemon.Signal("USR2");
-            try
-            {
-                daemon.Process.WaitForLog("SIGUSR2: bridge .*" + pattern, TimeSpan.FromMilliseconds(500));
-                return;
-            }
-            catch (TimeoutException)
-            {
-            }
-        }
-        Assert.Fail($"no report line matching {pattern}:\n{daemon.Output}");
     }
 
     private static Socket RawClient(int port)
@@ -111,7 +78,7 @@ public sealed class TcpBridgeTests
     [Fact]
     public void Server_and_client_daemons_carry_every_frame_kind_both_ways_in_order()
     {
-        int port = FreePort();
+        int port = FreeTcpPort();
         using var server = Server(1, port);
         using var client = Client(1, port);
         WaitForPeerUps(server, 1);
@@ -131,7 +98,7 @@ public sealed class TcpBridgeTests
     [Fact]
     public void A_killed_client_reconnects_when_restarted_and_the_server_serves_its_guests_meanwhile()
     {
-        int port = FreePort();
+        int port = FreeTcpPort();
         using var server = Server(2, port);
         using var a0 = Started(server.Socket(0));
         using var a1 = Started(server.Socket(1));
@@ -166,7 +133,7 @@ public sealed class TcpBridgeTests
     [Fact]
     public void A_client_reconnects_to_a_killed_and_restarted_server()
     {
-        int port = FreePort();
+        int port = FreeTcpPort();
         using var client = Client(1, port);
         using var b = Started(client.Socket(0));
         var server = Server(1, port);
@@ -194,7 +161,7 @@ public sealed class TcpBridgeTests
     [Fact]
     public void A_raw_peer_speaks_the_documented_bytes_and_wrong_handshakes_garbage_silence_and_extra_clients_are_closed_and_counted()
     {
-        int port = FreePort();
+        int port = FreeTcpPort();
         using var server = Server(2, port);
         using var a0 = Started(server.Socket(0));
         using var a1 = Started(server.Socket(1));
@@ -276,7 +243,7 @@ public sealed class TcpBridgeTests
     [Fact]
     public void A_hub_with_two_server_bridges_passes_a_frame_from_one_client_to_the_other_exactly_once_and_never_back()
     {
-        int portA = FreePort(), portB = FreePort();
+        int portA = FreeTcpPort(), portB = FreeTcpPort();
         using var hub = DaemonProcess.Start(1, ["--bridge", $"vbus:default=cannelloni-tcp-server:{portA}", "--bridge", $"vbus:default=cannelloni-tcp-server:{portB}"]);
         using var daemonA = Client(1, portA);
         using var daemonB = Client(1, portB);
@@ -299,7 +266,7 @@ public sealed class TcpBridgeTests
     [Fact]
     public void A_peer_that_never_reads_does_not_slow_two_guests_on_the_bus()
     {
-        int port = FreePort();
+        int port = FreeTcpPort();
         using var server = Server(2, port);
         using var a0 = Started(server.Socket(0));
         using var a1 = Started(server.Socket(1));

@@ -14,31 +14,21 @@ namespace VhostDeviceCan.SocketCan.Tests;
 /// with can-utils and raw sockets as the other nodes on the bus.
 /// </summary>
 [Trait("Category", "RealCan")]
-public sealed class DaemonEndToEndTests : IClassFixture<DaemonFixture>, IDisposable
+public sealed class DaemonEndToEndTests : HostCanTest, IClassFixture<DaemonFixture>
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private static readonly ulong AllFeatures = new VirtioCanGuestOptions().CanFeatures;
     private readonly DaemonProcess _daemon;
-    private readonly List<IDisposable> _owned = [];
 
     public DaemonEndToEndTests(DaemonFixture fixture)
     {
-        Vcan.RequireAfCan();
         _daemon = fixture.Daemon;
         Assert.False(_daemon.HasExited, $"the daemon died:\n{_daemon.Output}");
     }
 
-    public void Dispose()
+    private protected override void RestoreInterfaces()
     {
-        foreach (var owned in Enumerable.Reverse(_owned)) owned.Dispose();
         Vcan.TryRun("tc", "qdisc", "del", "dev", "vcan1", "root");
         Vcan.TryRun("ip", "link", "set", "vcan0", "up");
-    }
-
-    private T Own<T>(T disposable) where T : IDisposable
-    {
-        _owned.Add(disposable);
-        return disposable;
     }
 
     /// <summary>A started guest on device <paramref name="index"/> (vcan0 or vcan1).</summary>

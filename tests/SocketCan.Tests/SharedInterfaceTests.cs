@@ -14,24 +14,20 @@ namespace VhostDeviceCan.SocketCan.Tests;
 /// own frame going out, whatever the other guest sends.
 /// </summary>
 [Trait("Category", "RealCan")]
-public sealed class SharedInterfaceTests : IClassFixture<SharedInterfaceFixture>, IDisposable
+public sealed class SharedInterfaceTests : HostCanTest, IClassFixture<SharedInterfaceFixture>
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(300);
     private const uint Marker = 0x7EE;
     private readonly DaemonProcess _daemon;
-    private readonly List<IDisposable> _owned = [];
 
     public SharedInterfaceTests(SharedInterfaceFixture fixture)
     {
-        Vcan.RequireAfCan();
         _daemon = fixture.Daemon;
         Assert.False(_daemon.HasExited, $"the daemon died:\n{_daemon.Output}");
     }
 
-    public void Dispose()
+    private protected override void RestoreInterfaces()
     {
-        foreach (var owned in Enumerable.Reverse(_owned)) owned.Dispose();
         Vcan.TryRun("tc", "qdisc", "del", "dev", "vcan0", "root");
         Vcan.TryRun("ip", "link", "set", "vcan0", "up");
     }
@@ -39,8 +35,7 @@ public sealed class SharedInterfaceTests : IClassFixture<SharedInterfaceFixture>
     /// <summary>A started guest on device <paramref name="index"/>, with LATE_TX_ACK.</summary>
     private VirtioCanGuest Guest(int index)
     {
-        var guest = VirtioCanGuest.Connect(_daemon.Socket(index), new VirtioCanGuestOptions { QueueSize = 256, ConnectTimeout = Timeout });
-        _owned.Add(guest);
+        var guest = Own(VirtioCanGuest.Connect(_daemon.Socket(index), new VirtioCanGuestOptions { QueueSize = 256, ConnectTimeout = Timeout }));
         Assert.True(guest.Start(Timeout), $"START refused on device {index}:\n{_daemon.Output}");
         Assert.True(guest.Has(VirtioCan.VIRTIO_CAN_F_LATE_TX_ACK));
         return guest;

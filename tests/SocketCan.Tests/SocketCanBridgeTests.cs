@@ -13,18 +13,13 @@ namespace VhostDeviceCan.SocketCan.Tests;
 /// or vcan1, simulated guests on the bus, can-utils and raw sockets as the host's nodes.
 /// </summary>
 [Trait("Category", "RealCan")]
-public sealed class SocketCanBridgeTests : IDisposable
+public sealed class SocketCanBridgeTests : HostCanTest
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private const string OnVcan0 = "vbus:default=socketcan:vcan0";
     private const uint Marker = 0x7EE;
-    private readonly List<IDisposable> _owned = [];
 
-    public SocketCanBridgeTests() => Vcan.RequireAfCan();
-
-    public void Dispose()
+    private protected override void RestoreInterfaces()
     {
-        foreach (var owned in Enumerable.Reverse(_owned)) owned.Dispose();
         Vcan.TryRun("ip", "link", "set", "vcan0", "up");
         if (Vcan.Run("ip", "link", "show", "vcan1").Contains("mtu 16 ", StringComparison.Ordinal))
         {
@@ -32,12 +27,6 @@ public sealed class SocketCanBridgeTests : IDisposable
             Vcan.TryRun("ip", "link", "set", "vcan1", "mtu", "72");
         }
         Vcan.TryRun("ip", "link", "set", "vcan1", "up");
-    }
-
-    private T Own<T>(T disposable) where T : IDisposable
-    {
-        _owned.Add(disposable);
-        return disposable;
     }
 
     private DaemonProcess Bridged(int guests, params string[] bridges)
@@ -149,7 +138,7 @@ public sealed class SocketCanBridgeTests : IDisposable
     private BlockingLines Candump(string interfaceName)
     {
         var candump = Own(Vcan.Start("candump", "-L", interfaceName));
-        _owned.Add(new Killer(candump));
+        Own(new Killer(candump));
         var lines = new BlockingLines(candump);
         using var sync = Vcan.Open(interfaceName);
         var clock = Stopwatch.StartNew();

@@ -27,24 +27,27 @@ public sealed class BridgeCounters : BridgeFrameCounters
     internal void SequenceGap(int missing) => Interlocked.Add(ref _lost, missing);
     internal void ForeignDatagram() => Interlocked.Increment(ref _foreign);
 
-    /// <summary>The counters as every bridge kind reports them (metrics and status); datagram
-    /// drops by reason in Prometheus' label style.</summary>
-    public void Report(List<BridgeCounter> counters)
+    private static readonly (CannelloniError Reason, string Label)[] s_malformedDatagrams =
+    [
+        (CannelloniError.ShortHeader, "short_header"),
+        (CannelloniError.WrongVersion, "wrong_version"),
+        (CannelloniError.WrongOpCode, "wrong_op_code"),
+        (CannelloniError.Truncated, "truncated"),
+        (CannelloniError.BadLength, "bad_length"),
+    ];
+
+    public override void Report(List<BridgeCounter> counters)
     {
-        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "in", FramesIn));
-        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "out", FramesOut));
+        ReportFrames(counters);
         counters.Add(new(BridgeFamilies.Datagrams, BridgeFamilies.DatagramsHelp, "direction", "in", DatagramsIn));
         counters.Add(new(BridgeFamilies.Datagrams, BridgeFamilies.DatagramsHelp, "direction", "out", DatagramsOut));
-        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "send_failed", SendDropped));
-        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "bus_refused", BusRefused));
+        ReportDropped(counters, "send_failed", SendDropped);
+        ReportDropped(counters, "bus_refused", BusRefused);
         counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "foreign", Foreign));
-        counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "short_header", Malformed(CannelloniError.ShortHeader)));
-        counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "wrong_version", Malformed(CannelloniError.WrongVersion)));
-        counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "wrong_op_code", Malformed(CannelloniError.WrongOpCode)));
-        counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "truncated", Malformed(CannelloniError.Truncated)));
-        counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", "bad_length", Malformed(CannelloniError.BadLength)));
+        foreach (var (reason, label) in s_malformedDatagrams)
+            counters.Add(new(BridgeFamilies.DroppedDatagrams, BridgeFamilies.DroppedDatagramsHelp, "reason", label, Malformed(reason)));
         counters.Add(new(BridgeFamilies.SequenceGaps, BridgeFamilies.SequenceGapsHelp, null, null, Lost));
-        counters.Add(new(BridgeFamilies.ReceiveErrors, BridgeFamilies.ReceiveErrorsHelp, null, null, ReceiveErrors));
+        ReportReceiveErrors(counters);
     }
 
     public override string ToString() =>

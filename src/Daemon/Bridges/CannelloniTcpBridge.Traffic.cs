@@ -10,7 +10,7 @@ namespace VhostDeviceCan.Daemon.Bridges;
 public sealed partial class CannelloniTcpBridge
 {
     /// <summary>Everything the bus has, encoded for the peer, or dropped and counted while no peer is up.</summary>
-    private void DrainBus()
+    private protected override void DrainBus()
     {
         int received;
         do
@@ -75,6 +75,8 @@ public sealed partial class CannelloniTcpBridge
         Watch(Interest());
     }
 
+    private protected override void ReadFarSide() => ReadConnection();
+
     /// <summary>Reads and delivers until the socket is empty, the bus has no room or the connection ends;
     /// a bounded number of reads per wake-up, so the bus side is served between them.</summary>
     private void ReadConnection()
@@ -99,29 +101,10 @@ public sealed partial class CannelloniTcpBridge
         }
     }
 
-    /// <summary>Decodes and publishes; on WouldBlock keeps the rest and waits for room.</summary>
-    private void DeliverPending()
+    /// <summary>The next frames of what was read, while connected.</summary>
+    private protected override void DecodeMore()
     {
-        while (true)
-        {
-            if (_toBusCount == 0 && _connection is not null) Decode();
-            if (_toBusCount == 0) break;
-            int sent = _member.TransmitBatch(_toBus.AsSpan(_toBusStart, _toBusCount), _tags, out TransmitStatus status);
-            Counters.FramesToBus(sent);
-            _toBusStart += sent;
-            _toBusCount -= sent;
-            if (status == TransmitStatus.WouldBlock)
-            {
-                WaitForRoom(true);
-                return;
-            }
-            if (status != TransmitStatus.Sent)
-            {
-                Counters.RefusedByBus(_toBusCount);
-                _toBusCount = 0;
-            }
-        }
-        WaitForRoom(false);
+        if (_connection is not null) Decode();
     }
 
     /// <summary>Up to <see cref="FramesPerCall"/> frames of what was read. A wrong handshake or an
@@ -146,16 +129,8 @@ public sealed partial class CannelloniTcpBridge
         }
     }
 
-    /// <summary>While the bus has no room the socket is not read (and not watched for reading, so
-    /// the loop does not spin) and the member's room timer is.</summary>
-    private void WaitForRoom(bool waiting)
+    private protected override void WatchFarSide()
     {
-        if (waiting == _waitingForRoom) return;
-        _waitingForRoom = waiting;
-        if (waiting)
-            _epoll.Add(_member.WritePollFd, RoomToken, _member.WritePollEvents);
-        else
-            _epoll.Remove(_member.WritePollFd);
         if (_connection is not null && _link != Link.Connecting) Watch(Interest());
     }
 }

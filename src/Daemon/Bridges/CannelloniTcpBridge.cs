@@ -21,7 +21,7 @@ namespace VhostDeviceCan.Daemon.Bridges;
 /// A peer that vanishes without closing is found by keep-alives and TCP_USER_TIMEOUT
 /// (<see cref="DeadPeerTimeout"/>); one that never sends its handshake by <see cref="HandshakeTimeout"/>.
 /// </remarks>
-public sealed partial class CannelloniTcpBridge : IBridge
+public sealed partial class CannelloniTcpBridge : BusMemberBridge<CannelloniTcpSpec, CannelloniTcpCounters>
 {
     /// <summary>A connection whose handshake has not come by then is closed (cannelloni has no limit;
     /// without one a silent client would hold the server's only place).</summary>
@@ -34,23 +34,16 @@ public sealed partial class CannelloniTcpBridge : IBridge
     /// <summary>Encoded frames waiting for the socket: about 900 FD frames of 64 bytes, beyond the kernel's own buffer.</summary>
     public const int SendBufferSize = 64 * 1024;
 
-    private const ulong StopToken = 0, BusToken = 1, RoomToken = 2, ListenerToken = 3, TimerToken = 4, ConnectionToken = 5;
+    private const ulong ListenerToken = 3, TimerToken = 4, ConnectionToken = 5;
     // A connection's token carries its generation above the low byte, so an event still queued for
     // a connection closed earlier in the same wake-up is told from the next connection's.
     private const int GenerationShift = 8;
-    private const int FramesPerCall = 64;
     private const int ReadsPerWakeUp = 16;
 
     private enum Link { Waiting, Connecting, Handshaking, Up }
 
-    private readonly CannelloniTcpSpec _spec;
-    private readonly ILogger _log;
-    private readonly VirtualCanBusMember _member;
     private readonly Socket? _listener;
-    private readonly Epoll _epoll = new();
-    private readonly EventFd _stop = new();
     private readonly TimerFd _timer = new();
-    private readonly Thread _thread;
 
     private Socket? _connection;
     private ulong _generation;
@@ -70,127 +63,61 @@ public sealed partial class CannelloniTcpBridge : IBridge
 
     // From the peer: the stream being read, and frames decoded from it not yet on the bus.
     private readonly CannelloniStreamReader _reader = new();
-    private readonly CanFrame[] _toBus = new CanFrame[FramesPerCall];
-    private readonly TxTag[] _tags = new TxTag[FramesPerCall];
-    private int _toBusStart;
-    private int _toBusCount;
-    private bool _waitingForRoom;
 
     private CannelloniTcpBridge(CannelloniTcpSpec spec, VirtualCanBusMember member, Socket? listener, ILogger log, string threadName)
+        : base(spec, new CannelloniTcpCounters(), member, log, threadName)
     {
-        _spec = spec;
-        _member = member;
         _listener = listener;
-        _log = log;
         BoundTo = listener is null ? null : (IPEndPoint)listener.LocalEndPoint!;
-        _epoll.Add(_stop.Fd, StopToken);
-        _epoll.Add(member.PollFd, BusToken);
         _epoll.Add(_timer.Fd, TimerToken);
         if (listener is not null) _epoll.Add((int)listener.Handle, ListenerToken);
-        _thread = new Thread(Run) { Name = threadName, IsBackground = true };
+        // A client connects from its thread, as soon as that starts.
+        else _timer.Arm(TimeSpan.Zero);
     }
 
-    public BridgeSpec Spec => _spec;
-    public string Endpoint => BoundTo is { } bound
+    public override string Endpoint => BoundTo is { } bound
         ? $"listening on {MetricsAddress.Format(bound)} for one cannelloni TCP peer at a time"
         : $"connecting to {MetricsAddress.Format(_spec.Endpoint)}";
-    public CannelloniTcpCounters Counters { get; } = new();
-    public void ReadCounters(List<Device.Metrics.BridgeCounter> counters) => Counters.Report(counters);
     /// <summary>Where a server listens (the port the kernel chose when the spec gave 0); null for a client.</summary>
     public IPEndPoint? BoundTo { get; }
     /// <summary>Connected, and the peer's handshake was right.</summary>
-    public bool PeerUp => Volatile.Read(ref _peerUp);
+    public override bool PeerUp => Volatile.Read(ref _peerUp);
 
     /// <summary>Binds a server's socket, joins the bus and starts the thread (a client connects from
     /// there). Throws <see cref="SocketException"/> when the address cannot be bound.</summary>
     public static CannelloniTcpBridge Start(CannelloniTcpSpec spec, ILogger log, string threadName)
     {
-        Socket? listener = null;
-        VirtualCanBusMember? member = null;
-        try
-        {
-            if (spec.IsServer)
-            {
-                listener = new Socket(spec.Endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                // As cannelloni: a restarted server binds again while its old connections sit in TIME_WAIT.
-                listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-                listener.Blocking = false;
-                listener.Bind(spec.Endpoint);
-                listener.Listen(4);
-            }
-            member = VirtualCanBus.Get(spec.Bus).Join();
-            var bridge = new CannelloniTcpBridge(spec, member, listener, log, threadName);
-            if (!spec.IsServer) bridge._timer.Arm(TimeSpan.Zero);
-            bridge._thread.Start();
-            return bridge;
-        }
-        catch
-        {
-            member?.Dispose();
-            listener?.Dispose();
-            throw;
-        }
-    }
-
-    public void Dispose()
-    {
-        _stop.Signal();
-        _thread.Join();
-        _connection?.Dispose();
-        _listener?.Dispose();
-        _epoll.Dispose();
-        _stop.Dispose();
-        _timer.Dispose();
+        Socket? listener = spec.IsServer ? Listen(spec.Endpoint, 4) : null;
+        return JoinAndStart(spec, listener, member => new CannelloniTcpBridge(spec, member, listener, log, threadName));
     }
 
     public override string ToString() =>
         $"{_spec.Bus} <-> cannelloni TCP {(_spec.IsServer ? "server on " + MetricsAddress.Format(BoundTo!) : "client of " + MetricsAddress.Format(_spec.Endpoint))}: "
         + $"peer {(PeerUp ? "up" : "down")}, {Counters}";
 
-    private void Run()
+    private protected override void HandleFarSide(ulong token, uint events)
     {
-        Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[8];
-        try
+        switch (token & 0xFF)
         {
-            while (true)
-            {
-                int count = _epoll.Wait(events);
-                foreach (var ready in events[..count])
-                {
-                    switch (ready.Data & 0xFF)
-                    {
-                        case StopToken:
-                            Flush();
-                            return;
-                        case BusToken:
-                            DrainBus();
-                            break;
-                        case RoomToken:
-                            DeliverPending();
-                            if (!_waitingForRoom) ReadConnection();
-                            break;
-                        case ListenerToken:
-                            AcceptAll();
-                            break;
-                        case TimerToken:
-                            _timer.Consume();
-                            TimerExpired();
-                            break;
-                        case ConnectionToken when ready.Data >> GenerationShift == _generation && _connection is not null:
-                            ConnectionReady(ready.Events);
-                            break;
-                    }
-                }
-            }
+            case ListenerToken:
+                AcceptAll();
+                break;
+            case TimerToken:
+                _timer.Consume();
+                TimerExpired();
+                break;
+            case ConnectionToken when token >> GenerationShift == _generation && _connection is not null:
+                ConnectionReady(events);
+                break;
         }
-        catch (Exception e) when (e is SyscallException or SocketException or ObjectDisposedException)
-        {
-            _log.LogError("bridge {Bridge}: stopped: {Error}", _spec, e.Message);
-        }
-        finally
-        {
-            // The member belongs to this thread (VirtualCanBusMember.Dispose).
-            _member.Dispose();
-        }
+    }
+
+    private protected override void Stopping() => Flush();
+
+    private protected override void ReleaseDescriptors()
+    {
+        _connection?.Dispose();
+        _listener?.Dispose();
+        _timer.Dispose();
     }
 }

@@ -25,16 +25,14 @@ public sealed class CannelloniTcpCounters : BridgeFrameCounters
     internal void DroppedWithoutPeer(int frames) => Interlocked.Add(ref _noPeer, frames);
     internal void HandshakeTimedOut() => Interlocked.Increment(ref _handshakeTimeouts);
 
-    public void Report(List<BridgeCounter> counters)
+    public override void Report(List<BridgeCounter> counters)
     {
-        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "in", FramesIn));
-        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "out", FramesOut));
-        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "send_failed", SendDropped));
-        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "bus_refused", BusRefused));
-        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "no_peer", NoPeer));
-        counters.Add(new(BridgeFamilies.Sessions, BridgeFamilies.SessionsHelp, "event", "up", Connections));
-        counters.Add(new(BridgeFamilies.Sessions, BridgeFamilies.SessionsHelp, "event", "refused", Busy));
-        counters.Add(new(BridgeFamilies.ReceiveErrors, BridgeFamilies.ReceiveErrorsHelp, null, null, ReceiveErrors));
+        ReportFrames(counters);
+        ReportDropped(counters, "send_failed", SendDropped);
+        ReportDropped(counters, "bus_refused", BusRefused);
+        ReportDropped(counters, "no_peer", NoPeer);
+        ReportSessions(counters, Connections, Busy);
+        ReportReceiveErrors(counters);
     }
 
     public override string ToString() =>

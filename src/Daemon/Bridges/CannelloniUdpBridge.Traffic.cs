@@ -10,7 +10,7 @@ public sealed partial class CannelloniUdpBridge
 {
     /// <summary>Everything the bus has for the peer, into datagrams; a part-filled one waits for the
     /// batch timer, which runs only while something waits (docs/spec/cannelloni.md §4).</summary>
-    private void DrainBus()
+    private protected override void DrainBus()
     {
         int received;
         do
@@ -71,6 +71,8 @@ public sealed partial class CannelloniUdpBridge
         _outgoingCount = 0;
     }
 
+    private protected override void ReadFarSide() => ReadSocket();
+
     /// <summary>Datagrams from the socket until it is empty or the bus has no room.</summary>
     private void ReadSocket()
     {
@@ -119,30 +121,15 @@ public sealed partial class CannelloniUdpBridge
         DeliverPending();
     }
 
-    /// <summary>Decodes and publishes the current datagram; on WouldBlock keeps the rest and waits for room.</summary>
-    private void DeliverPending()
+    /// <summary>The next frames of the datagram being delivered.</summary>
+    private protected override void DecodeMore() => Decode();
+
+    /// <summary>The bus refused: the rest of the datagram is dropped too.</summary>
+    private protected override int AbandonUndecoded()
     {
-        while (true)
-        {
-            if (_toBusCount == 0) Decode();
-            if (_toBusCount == 0) break;
-            int sent = _member.TransmitBatch(_toBus.AsSpan(_toBusStart, _toBusCount), _tags, out TransmitStatus status);
-            Counters.FramesToBus(sent);
-            _toBusStart += sent;
-            _toBusCount -= sent;
-            if (status == TransmitStatus.WouldBlock)
-            {
-                WaitForRoom(true);
-                return;
-            }
-            if (status != TransmitStatus.Sent)
-            {
-                Counters.RefusedByBus(_toBusCount + _incomingRemaining);
-                _toBusCount = 0;
-                _incomingRemaining = 0;
-            }
-        }
-        WaitForRoom(false);
+        int rest = _incomingRemaining;
+        _incomingRemaining = 0;
+        return rest;
     }
 
     /// <summary>Up to <see cref="FramesPerCall"/> frames of the current datagram; the first bad frame
@@ -165,23 +152,8 @@ public sealed partial class CannelloniUdpBridge
         }
     }
 
-    /// <summary>While the bus has no room the socket is not read (its readiness is not watched,
-    /// so the loop does not spin) and the member's room timer is.</summary>
-    private void WaitForRoom(bool waiting)
-    {
-        if (waiting == _waitingForRoom) return;
-        _waitingForRoom = waiting;
-        if (waiting)
-        {
-            _epoll.Modify((int)_socket.Handle, SocketToken, 0);
-            _epoll.Add(_member.WritePollFd, RoomToken, _member.WritePollEvents);
-        }
-        else
-        {
-            _epoll.Remove(_member.WritePollFd);
-            _epoll.Modify((int)_socket.Handle, SocketToken, Libc.EPOLLIN);
-        }
-    }
+    private protected override void WatchFarSide() =>
+        _epoll.Modify((int)_socket.Handle, SocketToken, _waitingForRoom ? 0 : Libc.EPOLLIN);
 
     /// <summary>Address and port both, stricter than cannelloni (docs/spec/cannelloni.md §3): the bytes of sockaddr_in's port and address (2..8), or
     /// sockaddr_in6's port (2..4) and address (8..24).</summary>

@@ -22,7 +22,7 @@ namespace VhostDeviceCan.Daemon.Bridges;
 /// reached) and the socket is not read until the bus takes it; meanwhile the kernel's socket
 /// buffer fills and drops what follows, uncounted here.
 /// </remarks>
-public sealed partial class CannelloniUdpBridge : IBridge
+public sealed partial class CannelloniUdpBridge : BusMemberBridge<CannelloniUdpSpec, BridgeCounters>
 {
     /// <summary>
     /// No datagram for this long and the peer is logged down. cannelloni sends nothing while its
@@ -30,20 +30,13 @@ public sealed partial class CannelloniUdpBridge : IBridge
     /// </summary>
     public static readonly TimeSpan PeerTimeout = TimeSpan.FromSeconds(5);
 
-    private const ulong StopToken = 0, BusToken = 1, RoomToken = 2, SocketToken = 3, BatchToken = 4, PeerToken = 5;
-    private const int FramesPerCall = 64;
+    private const ulong SocketToken = 3, BatchToken = 4, PeerToken = 5;
 
-    private readonly CannelloniUdpSpec _spec;
-    private readonly ILogger _log;
-    private readonly VirtualCanBusMember _member;
     private readonly Socket _socket;
     private readonly SocketAddress _peerAddress;
     private readonly SocketAddress _from;
-    private readonly Epoll _epoll = new();
-    private readonly EventFd _stop = new();
     private readonly TimerFd _batchTimer = new();
     private readonly TimerFd _peerTimer = new();
-    private readonly Thread _thread;
 
     // Towards the peer: the datagram being filled.
     private readonly byte[] _outgoing = new byte[CannelloniFormat.DefaultPayloadSize];
@@ -59,130 +52,67 @@ public sealed partial class CannelloniUdpBridge : IBridge
     private int _incomingLength;
     private int _incomingOffset;
     private int _incomingRemaining;
-    private readonly CanFrame[] _toBus = new CanFrame[FramesPerCall];
-    private readonly TxTag[] _tags = new TxTag[FramesPerCall];
-    private int _toBusStart;
-    private int _toBusCount;
-    private bool _waitingForRoom;
 
     private bool _peerUp;
     private long _lastHeard;
     private byte _expectedSequence;
 
     private CannelloniUdpBridge(CannelloniUdpSpec spec, VirtualCanBusMember member, Socket socket, ILogger log, string threadName)
+        : base(spec, new BridgeCounters(), member, log, threadName)
     {
-        _spec = spec;
-        _member = member;
         _socket = socket;
-        _log = log;
         BatchTimeout = spec.BatchTimeout;
         BoundTo = (IPEndPoint)socket.LocalEndPoint!;
         _peerAddress = spec.Peer.Serialize();
         _from = new SocketAddress(spec.Peer.AddressFamily);
-        _epoll.Add(_stop.Fd, StopToken);
-        _epoll.Add(member.PollFd, BusToken);
         _epoll.Add((int)socket.Handle, SocketToken);
         _epoll.Add(_batchTimer.Fd, BatchToken);
         _epoll.Add(_peerTimer.Fd, PeerToken);
-        _thread = new Thread(Run) { Name = threadName, IsBackground = true };
     }
 
-    public BridgeSpec Spec => _spec;
-    public string Endpoint => $"listening on {MetricsAddress.Format(BoundTo)} for datagrams from the peer only";
-    public BridgeCounters Counters { get; } = new();
+    public override string Endpoint => $"listening on {MetricsAddress.Format(BoundTo)} for datagrams from the peer only";
     /// <summary>Where the socket is bound; the port the kernel chose when the spec gave 0.</summary>
     public IPEndPoint BoundTo { get; }
     public TimeSpan BatchTimeout { get; }
-    public bool PeerUp => Volatile.Read(ref _peerUp);
-    public string Name => _spec.ToString();
-    public string Bus => "vbus:" + _spec.Bus;
-    public string Kind => "cannelloni-udp";
-    public string Peer => MetricsAddress.Format(_spec.Peer);
-    public void ReadCounters(List<BridgeCounter> counters) => Counters.Report(counters);
+    public override bool PeerUp => Volatile.Read(ref _peerUp);
+    public override string Peer => MetricsAddress.Format(_spec.Peer);
 
     /// <summary>Binds the socket, joins the bus and starts the bridge's thread. Throws
     /// <see cref="SocketException"/> when the address cannot be bound.</summary>
     public static CannelloniUdpBridge Start(CannelloniUdpSpec spec, ILogger log, string threadName)
     {
-        var socket = new Socket(spec.Bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        VirtualCanBusMember? member = null;
-        try
-        {
-            socket.Blocking = false;
-            socket.Bind(spec.Bind);
-            member = VirtualCanBus.Get(spec.Bus).Join();
-            var bridge = new CannelloniUdpBridge(spec, member, socket, log, threadName);
-            bridge._thread.Start();
-            return bridge;
-        }
-        catch
-        {
-            member?.Dispose();
-            socket.Dispose();
-            throw;
-        }
-    }
-
-    public void Dispose()
-    {
-        _stop.Signal();
-        _thread.Join();
-        _socket.Dispose();
-        _epoll.Dispose();
-        _stop.Dispose();
-        _batchTimer.Dispose();
-        _peerTimer.Dispose();
+        Socket socket = BindDatagrams(spec.Bind);
+        return JoinAndStart(spec, socket, member => new CannelloniUdpBridge(spec, member, socket, log, threadName));
     }
 
     public override string ToString() =>
         $"{_spec.Bus} <-> cannelloni {MetricsAddress.Format(_spec.Peer)} from {MetricsAddress.Format(BoundTo)}: peer {(PeerUp ? "up" : "down")}, {Counters}";
 
-    private void Run()
+    private protected override void HandleFarSide(ulong token, uint events)
     {
-        Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[8];
-        try
+        switch (token)
         {
-            while (true)
-            {
-                int count = _epoll.Wait(events);
-                foreach (var ready in events[..count])
-                {
-                    switch (ready.Data)
-                    {
-                        case StopToken:
-                            Flush();
-                            return;
-                        case BusToken:
-                            DrainBus();
-                            break;
-                        case RoomToken:
-                            DeliverPending();
-                            if (!_waitingForRoom) ReadSocket();
-                            break;
-                        case SocketToken:
-                            if (!_waitingForRoom) ReadSocket();
-                            break;
-                        case BatchToken:
-                            _batchTimer.Consume();
-                            _batchArmed = false;
-                            Flush();
-                            break;
-                        case PeerToken:
-                            _peerTimer.Consume();
-                            CheckPeer();
-                            break;
-                    }
-                }
-            }
+            case SocketToken:
+                if (!_waitingForRoom) ReadSocket();
+                break;
+            case BatchToken:
+                _batchTimer.Consume();
+                _batchArmed = false;
+                Flush();
+                break;
+            case PeerToken:
+                _peerTimer.Consume();
+                CheckPeer();
+                break;
         }
-        catch (Exception e) when (e is SyscallException or SocketException or ObjectDisposedException)
-        {
-            _log.LogError("bridge {Bridge}: stopped: {Error}", _spec, e.Message);
-        }
-        finally
-        {
-            // The member belongs to this thread (VirtualCanBusMember.Dispose).
-            _member.Dispose();
-        }
+    }
+
+    private protected override void Stopping() => Flush();
+
+    private protected override void ReleaseDescriptors()
+    {
+        _socket.Dispose();
+        _batchTimer.Dispose();
+        _peerTimer.Dispose();
     }
 }

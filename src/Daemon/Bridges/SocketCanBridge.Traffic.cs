@@ -10,7 +10,7 @@ public sealed partial class SocketCanBridge
 {
     /// <summary>Batches the bus has for the interface, while the interface takes them; a few per
     /// wake-up, so a busy bus cannot starve the other direction (the member stays readable).</summary>
-    private void DrainBus()
+    private protected override void DrainBus()
     {
         for (int batch = 0; SendHeld() && batch < 8; batch++)
         {
@@ -109,7 +109,7 @@ public sealed partial class SocketCanBridge
         if (writable != _waitingForWritable)
         {
             _waitingForWritable = writable;
-            WatchSocket();
+            WatchFarSide();
         }
         return true;
     }
@@ -123,10 +123,12 @@ public sealed partial class SocketCanBridge
         if (_waitingForWritable)
         {
             _waitingForWritable = false;
-            WatchSocket();
+            WatchFarSide();
         }
         _epoll.Modify(_member.PollFd, BusToken, Libc.EPOLLIN);
     }
+
+    private protected override void ReadFarSide() => ReadSocket();
 
     /// <summary>Frames from the interface onto the bus until the socket is empty or the bus has no room.</summary>
     private void ReadSocket()
@@ -167,42 +169,8 @@ public sealed partial class SocketCanBridge
         }
     }
 
-    /// <summary>Puts the received frames on the bus; false (and the socket unwatched until the
-    /// member's room timer fires) when the bus has no room for all of them.</summary>
-    private bool DeliverPending()
-    {
-        if (_toBusCount > 0)
-        {
-            int sent = _member.TransmitBatch(_toBus.AsSpan(_toBusStart, _toBusCount), _tags.AsSpan(0, _toBusCount), out TransmitStatus status);
-            Counters.FramesToBus(sent);
-            _toBusStart += sent;
-            _toBusCount -= sent;
-            if (status == TransmitStatus.WouldBlock)
-            {
-                WaitForRoom(true);
-                return false;
-            }
-            if (status != TransmitStatus.Sent)
-            {
-                Counters.RefusedByBus(_toBusCount);
-                _toBusCount = 0;
-            }
-        }
-        WaitForRoom(false);
-        return true;
-    }
-
-    private void WaitForRoom(bool waiting)
-    {
-        if (waiting == _waitingForRoom) return;
-        _waitingForRoom = waiting;
-        if (waiting) _epoll.Add(_member.WritePollFd, RoomToken, _member.WritePollEvents);
-        else _epoll.Remove(_member.WritePollFd);
-        WatchSocket();
-    }
-
     /// <summary>The socket's events: readable unless the bus has no room, writable while a send waits for it.</summary>
-    private void WatchSocket() =>
+    private protected override void WatchFarSide() =>
         _epoll.Modify(_socket.Fd, SocketToken, (_waitingForRoom ? 0 : Libc.EPOLLIN) | (_waitingForWritable ? Libc.EPOLLOUT : 0));
 
     /// <summary>The interface went down or away: logged once, the frames held for it dropped, and

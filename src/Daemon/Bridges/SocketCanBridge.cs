@@ -26,7 +26,7 @@ namespace VhostDeviceCan.Daemon.Bridges;
 /// serving its guests (frames for the interface are dropped as interface-down) and the bridge
 /// resumes when the link is back, reopening its socket if the interface was created again.
 /// </remarks>
-public sealed partial class SocketCanBridge : IBridge
+public sealed partial class SocketCanBridge : BusMemberBridge<SocketCanSpec, SocketCanBridgeCounters>
 {
     /// <summary>As a guest's device asks for (SocketCanTransport): about half a second of a saturated 1 Mbit/s bus.</summary>
     private const int ReceiveBufferBytes = 4 << 20;
@@ -37,18 +37,11 @@ public sealed partial class SocketCanBridge : IBridge
     /// <summary>How often a down interface is looked at (one ioctl) to see whether it is back.</summary>
     public static readonly TimeSpan LinkCheckInterval = TimeSpan.FromMilliseconds(250);
 
-    private const ulong StopToken = 0, BusToken = 1, RoomToken = 2, SocketToken = 3, RetryToken = 4, LinkToken = 5;
-    private const int FramesPerCall = 64;
+    private const ulong SocketToken = 3, RetryToken = 4, LinkToken = 5;
 
-    private readonly SocketCanSpec _spec;
-    private readonly ILogger _log;
-    private readonly VirtualCanBusMember _member;
     private CanSocket _socket;
-    private readonly Epoll _epoll = new();
-    private readonly EventFd _stop = new();
     private readonly TimerFd _retryTimer = new();
     private readonly TimerFd _linkTimer = new();
-    private readonly Thread _thread;
 
     // Towards the interface: frames taken from the bus and not yet sent.
     private readonly CanFrame[] _fromBus = new CanFrame[FramesPerCall];
@@ -63,37 +56,24 @@ public sealed partial class SocketCanBridge : IBridge
 
     // From the interface: frames received and not yet on the bus.
     private readonly CanReceiveBuffer _buffer = new(FramesPerCall);
-    private readonly CanFrame[] _toBus = new CanFrame[FramesPerCall];
-    private readonly TxTag[] _tags = new TxTag[FramesPerCall];
-    private int _toBusStart;
-    private int _toBusCount;
-    private bool _waitingForRoom;
 
     private bool _down;
     /// <summary>Overflows counted by sockets replaced since (an interface created again).</summary>
     private long _overflowsBefore;
 
     private SocketCanBridge(SocketCanSpec spec, VirtualCanBusMember member, CanSocket socket, ILogger log, string threadName)
+        : base(spec, new SocketCanBridgeCounters(), member, log, threadName)
     {
-        _spec = spec;
-        _member = member;
         _socket = socket;
-        _log = log;
-        _epoll.Add(_stop.Fd, StopToken);
-        _epoll.Add(member.PollFd, BusToken);
         _epoll.Add(socket.Fd, SocketToken);
         _epoll.Add(_retryTimer.Fd, RetryToken);
         _epoll.Add(_linkTimer.Fd, LinkToken);
-        _thread = new Thread(Run) { Name = threadName, IsBackground = true };
     }
 
-    public BridgeSpec Spec => _spec;
-    public string Endpoint => $"on {_spec.Interface} ({Carries(_socket)})";
-    public SocketCanBridgeCounters Counters { get; } = new();
+    public override string Endpoint => $"on {_spec.Interface} ({Carries(_socket)})";
     /// <summary>Whether the interface is up and bridged now.</summary>
-    public bool PeerUp => InterfaceUp;
-    public string Peer => _spec.Interface;
-    public void ReadCounters(List<Device.Metrics.BridgeCounter> counters) => Counters.Report(counters);
+    public override bool PeerUp => InterfaceUp;
+    public override string Peer => _spec.Interface;
     public bool InterfaceUp => !Volatile.Read(ref _down);
 
     /// <summary>Opens the socket on the interface, joins the bus and starts the bridge's thread.
@@ -102,22 +82,12 @@ public sealed partial class SocketCanBridge : IBridge
     public static SocketCanBridge Start(SocketCanSpec spec, ILogger log, string threadName)
     {
         CanSocket socket = Open(spec.Interface);
-        VirtualCanBusMember? member = null;
-        try
+        if (!CanSocket.TryGetLinkState(spec.Interface, out _, out bool up) || !up)
         {
-            if (!CanSocket.TryGetLinkState(spec.Interface, out _, out bool up) || !up)
-                throw new IOException($"CAN interface {spec.Interface} is down; bring it up first (ip link set {spec.Interface} up)");
-            member = VirtualCanBus.Get(spec.Bus).Join();
-            var bridge = new SocketCanBridge(spec, member, socket, log, threadName);
-            bridge._thread.Start();
-            return bridge;
-        }
-        catch
-        {
-            member?.Dispose();
             socket.Dispose();
-            throw;
+            throw new IOException($"CAN interface {spec.Interface} is down; bring it up first (ip link set {spec.Interface} up)");
         }
+        return JoinAndStart(spec, socket, member => new SocketCanBridge(spec, member, socket, log, threadName));
     }
 
     /// <summary>A raw socket that hears every frame on the interface but its own.</summary>
@@ -155,66 +125,34 @@ public sealed partial class SocketCanBridge : IBridge
     private static string Carries(CanSocket socket) =>
         socket.FdFrames ? $"CAN FD, MTU {socket.Mtu}" : $"classic CAN only, MTU {socket.Mtu}: CAN FD frames from the bus are dropped";
 
-    public void Dispose()
-    {
-        _stop.Signal();
-        _thread.Join();
-        _socket.Dispose();
-        _buffer.Dispose();
-        _epoll.Dispose();
-        _stop.Dispose();
-        _retryTimer.Dispose();
-        _linkTimer.Dispose();
-    }
-
     public override string ToString() =>
         $"{_spec.Bus} <-> socketcan {_spec.Interface}: interface {(InterfaceUp ? "up" : "down")}, {Counters}; "
         + $"overrun by the bus: {_member.Dropped} frames ({_member.Overruns} times)";
 
-    private void Run()
+    private protected override void HandleFarSide(ulong token, uint events)
     {
-        Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[8];
-        try
+        switch (token)
         {
-            while (true)
-            {
-                int count = _epoll.Wait(events);
-                foreach (var ready in events[..count])
-                {
-                    switch (ready.Data)
-                    {
-                        case StopToken:
-                            return;
-                        case BusToken:
-                            DrainBus();
-                            break;
-                        case RoomToken:
-                            if (DeliverPending()) ReadSocket();
-                            break;
-                        case SocketToken:
-                            if ((ready.Events & Libc.EPOLLOUT) != 0 && _waitingForWritable) DrainBus();
-                            if ((ready.Events & ~Libc.EPOLLOUT) != 0 && !_waitingForRoom) ReadSocket();
-                            break;
-                        case RetryToken:
-                            _retryTimer.Consume();
-                            DrainBus();
-                            break;
-                        case LinkToken:
-                            _linkTimer.Consume();
-                            CheckLink();
-                            break;
-                    }
-                }
-            }
+            case SocketToken:
+                if ((events & Libc.EPOLLOUT) != 0 && _waitingForWritable) DrainBus();
+                if ((events & ~Libc.EPOLLOUT) != 0 && !_waitingForRoom) ReadSocket();
+                break;
+            case RetryToken:
+                _retryTimer.Consume();
+                DrainBus();
+                break;
+            case LinkToken:
+                _linkTimer.Consume();
+                CheckLink();
+                break;
         }
-        catch (Exception e) when (e is SyscallException or ObjectDisposedException)
-        {
-            _log.LogError("bridge {Bridge}: stopped: {Error}", _spec, e.Message);
-        }
-        finally
-        {
-            // The member belongs to this thread (VirtualCanBusMember.Dispose).
-            _member.Dispose();
-        }
+    }
+
+    private protected override void ReleaseDescriptors()
+    {
+        _socket.Dispose();
+        _buffer.Dispose();
+        _retryTimer.Dispose();
+        _linkTimer.Dispose();
     }
 }

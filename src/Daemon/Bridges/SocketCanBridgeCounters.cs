@@ -36,17 +36,13 @@ public sealed class SocketCanBridgeCounters : BridgeFrameCounters
     internal void ReceiveOverflowsNow(long total) => Volatile.Write(ref _receiveOverflows, total);
     internal void WentDown() => Interlocked.Increment(ref _downs);
 
-    public void Report(List<BridgeCounter> counters)
+    public override void Report(List<BridgeCounter> counters)
     {
-        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "in", FramesIn));
-        counters.Add(new(BridgeFamilies.Frames, BridgeFamilies.FramesHelp, "direction", "out", FramesOut));
-        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "bus_refused", BusRefused));
-        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "fd_on_classic", Dropped(SocketCanDrop.FdOnClassic)));
-        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "tx_queue_full", Dropped(SocketCanDrop.TxQueueFull)));
-        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "interface_down", Dropped(SocketCanDrop.InterfaceDown)));
-        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "send_failed", Dropped(SocketCanDrop.SendError)));
-        counters.Add(new(BridgeFamilies.DroppedFrames, BridgeFamilies.DroppedFramesHelp, "reason", "rx_overflow", ReceiveOverflows));
-        counters.Add(new(BridgeFamilies.ReceiveErrors, BridgeFamilies.ReceiveErrorsHelp, null, null, ReceiveErrors));
+        ReportFrames(counters);
+        ReportDropped(counters, "bus_refused", BusRefused);
+        ReportDropped(counters, ["fd_on_classic", "tx_queue_full", "interface_down", "send_failed"], _dropped);
+        ReportDropped(counters, "rx_overflow", ReceiveOverflows);
+        ReportReceiveErrors(counters);
     }
 
     public override string ToString() =>

@@ -146,7 +146,7 @@ public sealed partial class SocketcandBridge
         switch (member.Transmit(in session.Pending, default))
         {
             case TransmitStatus.Sent:
-                Counters.FrameIn();
+                Counters.FramesToBus(1);
                 break;
             case TransmitStatus.WouldBlock:
                 if (session.WaitingForRoom) return;
@@ -155,7 +155,7 @@ public sealed partial class SocketcandBridge
                 _epoll.Add(member.WritePollFd, Token(session, RoomKind), member.WritePollEvents);
                 return;
             default:
-                Counters.RefusedByBus();
+                Counters.RefusedByBus(1);
                 break;
         }
         if (session.WaitingForRoom)
@@ -209,6 +209,6 @@ public sealed partial class SocketcandBridge
             return;
         }
         session.Commit(SocketcandFormat.WriteFrame(in frame, now, room));
-        Counters.FrameOut();
+        Counters.FramesSent(1);
     }
 }

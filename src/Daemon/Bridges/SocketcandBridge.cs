@@ -23,7 +23,7 @@ namespace VhostDeviceCan.Daemon.Bridges;
 /// element of at most socketcand's buffer size, <see cref="OpenTimeout"/> to open the bus, and
 /// TCP keep-alive so that a client that vanished without a word is closed within about a minute.
 /// </remarks>
-public sealed partial class SocketcandBridge : IBridge
+public sealed partial class SocketcandBridge : BridgeThread<SocketcandSpec, SocketcandCounters>
 {
     /// <summary>Clients at once. Each holds ~72 KiB of buffers (and the kernel at most twice its
     /// 64 KiB send buffer) and three descriptors.</summary>
@@ -33,18 +33,13 @@ public sealed partial class SocketcandBridge : IBridge
     /// connections cannot hold every slot.</summary>
     public static readonly TimeSpan OpenTimeout = TimeSpan.FromSeconds(10);
 
-    private const ulong StopToken = 0, ListenerToken = 1, TimerToken = 2, SessionTokens = 8;
+    private const ulong ListenerToken = 1, TimerToken = 2, SessionTokens = 8;
     private const ulong SocketKind = 0, BusKind = 1, RoomKind = 2;
     private const int FramesPerCall = 64;
 
-    private readonly SocketcandSpec _spec;
     private readonly byte[] _busName;
-    private readonly ILogger _log;
     private readonly Socket _listener;
-    private readonly Epoll _epoll = new();
-    private readonly EventFd _stop = new();
     private readonly TimerFd _openTimer = new();
-    private readonly Thread _thread;
     private readonly SocketcandSession?[] _sessions = new SocketcandSession?[MaxSessions];
     private readonly CanFrame[] _fromBus = new CanFrame[FramesPerCall];
     private readonly TxOutcome[] _outcomes = new TxOutcome[FramesPerCall];
@@ -53,25 +48,20 @@ public sealed partial class SocketcandBridge : IBridge
     private bool _openTimerArmed;
     private bool _reportedFull;
 
+    // Sessions share the thread: more ready descriptors per wait than a bridge with one peer.
     private SocketcandBridge(SocketcandSpec spec, Socket listener, ILogger log, string threadName)
+        : base(spec, new SocketcandCounters(), log, threadName, eventsPerWait: 16)
     {
-        _spec = spec;
         _busName = System.Text.Encoding.UTF8.GetBytes(spec.Bus);
         _listener = listener;
-        _log = log;
         BoundTo = (IPEndPoint)listener.LocalEndPoint!;
-        _epoll.Add(_stop.Fd, StopToken);
         _epoll.Add((int)listener.Handle, ListenerToken);
         _epoll.Add(_openTimer.Fd, TimerToken);
-        _thread = new Thread(Run) { Name = threadName, IsBackground = true };
     }
 
-    public BridgeSpec Spec => _spec;
-    public string Endpoint => $"socketcand listening on {MetricsAddress.Format(BoundTo)}, bus '{_spec.Bus}'";
-    public SocketcandCounters Counters { get; } = new();
+    public override string Endpoint => $"socketcand listening on {MetricsAddress.Format(BoundTo)}, bus '{_spec.Bus}'";
     /// <summary>Whether a client has the bus open now.</summary>
-    public bool PeerUp => Sessions > 0;
-    public void ReadCounters(List<Device.Metrics.BridgeCounter> counters) => Counters.Report(counters);
+    public override bool PeerUp => Sessions > 0;
     /// <summary>Where the listener is bound; the port the kernel chose when the spec gave 0.</summary>
     public IPEndPoint BoundTo { get; }
     public int Sessions => Volatile.Read(ref _sessionCount);
@@ -80,34 +70,13 @@ public sealed partial class SocketcandBridge : IBridge
     /// <see cref="SocketException"/> when the address cannot be bound.</summary>
     public static SocketcandBridge Start(SocketcandSpec spec, ILogger log, string threadName)
     {
-        var listener = new Socket(spec.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
+        Socket listener = Listen(spec.Listen, 16);
+        return Started(listener.Dispose, () =>
         {
-            listener.Blocking = false;
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            listener.Bind(spec.Listen);
-            listener.Listen(16);
             // The bus exists from now on, as it does for a guest's device or another bridge.
             VirtualCanBus.Get(spec.Bus);
-            var bridge = new SocketcandBridge(spec, listener, log, threadName);
-            bridge._thread.Start();
-            return bridge;
-        }
-        catch
-        {
-            listener.Dispose();
-            throw;
-        }
-    }
-
-    public void Dispose()
-    {
-        _stop.Signal();
-        _thread.Join();
-        _listener.Dispose();
-        _epoll.Dispose();
-        _stop.Dispose();
-        _openTimer.Dispose();
+            return new SocketcandBridge(spec, listener, log, threadName);
+        });
     }
 
     public override string ToString() =>
@@ -115,45 +84,35 @@ public sealed partial class SocketcandBridge : IBridge
 
     private static ulong Token(SocketcandSession session, ulong kind) => SessionTokens + ((ulong)session.Slot << 2 | kind);
 
-    private void Run()
+    private protected override void HandleEvent(ulong token, uint events)
     {
-        Span<Libc.EpollEvent> events = stackalloc Libc.EpollEvent[16];
-        try
+        switch (token)
         {
-            while (true)
-            {
-                int count = _epoll.Wait(events);
-                foreach (var ready in events[..count])
-                {
-                    switch (ready.Data)
-                    {
-                        case StopToken:
-                            return;
-                        case ListenerToken:
-                            AcceptAll();
-                            break;
-                        case TimerToken:
-                            _openTimer.Consume();
-                            _openTimerArmed = false;
-                            CloseUnopened();
-                            break;
-                        default:
-                            Dispatch(ready.Data - SessionTokens, ready.Events);
-                            break;
-                    }
-                }
-            }
+            case ListenerToken:
+                AcceptAll();
+                break;
+            case TimerToken:
+                _openTimer.Consume();
+                _openTimerArmed = false;
+                CloseUnopened();
+                break;
+            default:
+                Dispatch(token - SessionTokens, events);
+                break;
         }
-        catch (Exception e) when (e is SyscallException or SocketException or ObjectDisposedException)
-        {
-            _log.LogError("bridge {Bridge}: stopped: {Error}", _spec, e.Message);
-        }
-        finally
-        {
-            // Members belong to this thread (VirtualCanBusMember.Dispose).
-            foreach (var session in _sessions)
-                if (session is not null) Close(session, "the daemon stops");
-        }
+    }
+
+    // Members belong to this thread (VirtualCanBusMember.Dispose).
+    private protected override void ThreadEnding()
+    {
+        foreach (var session in _sessions)
+            if (session is not null) Close(session, "the daemon stops");
+    }
+
+    private protected override void ReleaseDescriptors()
+    {
+        _listener.Dispose();
+        _openTimer.Dispose();
     }
 
     private void Dispatch(ulong token, uint events)
