@@ -250,7 +250,11 @@ public sealed partial class BackendSession
                 // refused, with the ring left as it was.
                 try
                 {
-                    _watched.Add(fd.Fd, (ulong)ring.Index);
+                    // Edge-triggered, so the kick never has to be read: every write to an eventfd
+                    // is an edge (docs/spec/vhost-user.md §6), and what it announces is in the
+                    // ring, which the device reads after each one. The count it leaves behind
+                    // harms nobody: only the front-end writes it, and it saturates rather than wraps.
+                    _watched.Add(fd.Fd, (ulong)ring.Index, Libc.EPOLLIN | Libc.EPOLLET);
                 }
                 catch (SyscallException e)
                 {

@@ -180,7 +180,8 @@ public sealed partial class BackendSession : IDisposable
     internal void OnKick(int index)
     {
         Vring ring = _vrings[index];
-        if (ring.Kick is null || ring.Kick.Consume() == 0) return;
+        // Not read (see SET_VRING_KICK): a kick is an edge, each one reported once.
+        if (ring.Kick is null) return;
         if (ring.IsLive) RunDevice(static (d, i) => d.QueueKicked(i), index);
     }
 
