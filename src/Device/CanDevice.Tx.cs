@@ -254,19 +254,23 @@ public sealed partial class CanDevice
     }
 
     /// <summary>
-    /// On the loop's thread the guest's TX-completion interrupt waits until the current event is
-    /// handled: a frame this batch sent to a neighbour on the same thread is delivered, and that
-    /// guest woken, first. The completions are already published; only the signal comes later,
-    /// which shortens a frame's path between guests by a system call.
+    /// On the loop's thread the guest's TX-completion interrupt for the first batch of an event
+    /// waits until the event is handled: a frame this batch sent to a neighbour on the same
+    /// thread is delivered, and that guest woken, first. The completions are already published;
+    /// only the signal comes later, which shortens a frame's path between guests by a system call.
+    /// A second batch in the same event signals at once, for both: a guest that fills its ring
+    /// faster than one batch learns of free room while the device still works through the rest.
     /// </summary>
     private void SignalTxCompletions(Vring ring)
     {
-        if (_context is { IsLoopThread: true } context)
+        if (_txSignalDue || _context is not { IsLoopThread: true } context)
         {
-            _txSignalDue = true;
-            context.RunAfterThisEvent(TxSignalToken);
+            _txSignalDue = false;
+            ring.Call?.Signal();
+            return;
         }
-        else ring.Call?.Signal();
+        _txSignalDue = true;
+        context.RunAfterThisEvent(TxSignalToken);
     }
 
     /// <summary>The put-off TX-completion signal. A spurious one (the ring since reset) is allowed
