@@ -250,20 +250,20 @@ public sealed partial class CanDevice
             ring.Queue.AddUsed(entry.Head, used);
             completed++;
         }
-        if (completed > 0 && ring.Queue.PublishUsed()) SignalTxCompletions(ring);
+        if (completed > 0 && ring.Queue.PublishUsed()) SignalTxCompletions(ring, completed);
     }
 
     /// <summary>
-    /// On the loop's thread the guest's TX-completion interrupt for the first batch of an event
-    /// waits until the event is handled: a frame this batch sent to a neighbour on the same
-    /// thread is delivered, and that guest woken, first. The completions are already published;
-    /// only the signal comes later, which shortens a frame's path between guests by a system call.
-    /// A second batch in the same event signals at once, for both: a guest that fills its ring
-    /// faster than one batch learns of free room while the device still works through the rest.
+    /// On the loop's thread the TX-completion interrupt for a trickle (at most
+    /// <see cref="MaxCompletionsPutOff"/> requests, the first batch of the event) waits until the
+    /// event is handled: a frame it sent to a neighbour on the same thread is delivered, and that
+    /// guest woken, first. The completions are already published; only the signal comes later,
+    /// which shortens a frame's path between guests by a system call. A flood signals at once: a
+    /// guest that keeps its ring full learns of free room while the device still delivers.
     /// </summary>
-    private void SignalTxCompletions(Vring ring)
+    private void SignalTxCompletions(Vring ring, int completed)
     {
-        if (_txSignalDue || _context is not { IsLoopThread: true } context)
+        if (_txSignalDue || completed > MaxCompletionsPutOff || _context is not { IsLoopThread: true } context)
         {
             _txSignalDue = false;
             ring.Call?.Signal();
@@ -272,6 +272,10 @@ public sealed partial class CanDevice
         _txSignalDue = true;
         context.RunAfterThisEvent(TxSignalToken);
     }
+
+    /// <summary>A trickle whose completion signal may wait for the end of the event (see
+    /// <see cref="SignalTxCompletions"/>): a frame or a few, as one at a time sends them.</summary>
+    private const int MaxCompletionsPutOff = 4;
 
     /// <summary>The put-off TX-completion signal. A spurious one (the ring since reset) is allowed
     /// by virtio; the used entries it announces were published when they were added.</summary>
